@@ -1,0 +1,160 @@
+"""The inference engine: pick a device, load each (model, device) once, run images in batches.
+
+One `ModelCache` per process is shared by every caller (the Streamlit page keeps it in
+`st.cache_resource`, so all sessions share it); it holds at most `max_models` loaded models and
+evicts the least recently used. Loading is serialised per key, so two sessions asking for the same
+model at once load it once.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from explorer.detections import Detections
+from explorer.models.catalog import FAMILIES, ModelSpec, Runner, _load_families
+
+DEFAULT_MAX_MODELS = int(os.environ.get("EXPLORER_MAX_MODELS", "2"))
+DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
+
+
+class DeviceError(ValueError):
+    """A device that is not available here."""
+
+
+def cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def resolve_device(requested: str | None = "auto") -> str:
+    """'auto' -> CUDA when available, else CPU; 'cuda' without a GPU is a clear error."""
+    requested = (requested or "auto").lower()
+    if requested == "auto":
+        return "cuda" if cuda_available() else "cpu"
+    if requested.startswith("cuda"):
+        if not cuda_available():
+            raise DeviceError("CUDA was requested but no GPU is available here (torch.cuda.is_available() is "
+                              "False); use --device cpu")
+        return requested
+    if requested == "cpu":
+        return "cpu"
+    raise DeviceError(f"unknown device {requested!r}; choose from {', '.join(DEVICES)}")
+
+
+@dataclass(frozen=True)
+class RandomWeights:
+    """Marker: build the architecture with random weights (tests, demos, no download)."""
+
+
+RANDOM_WEIGHTS = RandomWeights()
+WeightsChoice = Path | RandomWeights | None  # None: the spec's published weights (download or cache)
+
+
+def _weights_path(spec: ModelSpec, weights: WeightsChoice, progress: Callable[[int, int | None], None] | None,
+                  ) -> Path | None:
+    if isinstance(weights, RandomWeights):
+        return None
+    if spec.weights is None and weights is None:
+        raise ValueError(f"{spec.name} has no published weights; pass a weights file")
+    from explorer.weights import ensure_weights
+
+    if weights is not None and spec.weights is None:
+        return Path(weights)
+    return ensure_weights(spec.weights, local_path=weights, progress=progress)
+
+
+def load_runner(spec: ModelSpec, device: str = "cpu", weights: WeightsChoice = None,
+                progress: Callable[[int, int | None], None] | None = None) -> Runner:
+    """Build the model of `spec` on `device` with the chosen weights (no caching: see ModelCache)."""
+    _load_families()
+    family = FAMILIES[spec.family]
+    return family.load(spec, device, _weights_path(spec, weights, progress))
+
+
+CacheKey = tuple[str, str, str, int, int]
+
+
+def cache_key(spec: ModelSpec, device: str, weights: WeightsChoice) -> CacheKey:
+    source = "random" if isinstance(weights, RandomWeights) else str(weights or "published")
+    return (spec.uid, device, source, spec.preprocessing.min_size, spec.preprocessing.max_size)
+
+
+class ModelCache:
+    """At most `max_models` loaded runners, least recently used evicted first; thread-safe."""
+
+    def __init__(self, max_models: int = DEFAULT_MAX_MODELS,
+                 loader: Callable[..., Runner] = load_runner) -> None:
+        if max_models < 1:
+            raise ValueError("max_models must be at least 1")
+        self.max_models = max_models
+        self._loader = loader
+        self._runners: OrderedDict[CacheKey, Runner] = OrderedDict()
+        self._lock = threading.Lock()
+        self._key_locks: dict[CacheKey, threading.Lock] = {}
+        self.loads = 0  # how many times a model was actually built (for tests and the page)
+
+    def get(self, spec: ModelSpec, device: str, weights: WeightsChoice = None,
+            progress: Callable[[int, int | None], None] | None = None) -> Runner:
+        key = cache_key(spec, device, weights)
+        with self._lock:
+            if key in self._runners:
+                self._runners.move_to_end(key)
+                return self._runners[key]
+            key_lock = self._key_locks.setdefault(key, threading.Lock())
+        with key_lock:
+            with self._lock:
+                if key in self._runners:
+                    return self._runners[key]
+            runner = self._loader(spec, device, weights, progress)
+            with self._lock:
+                self.loads += 1
+                self._runners[key] = runner
+                self._runners.move_to_end(key)
+                while len(self._runners) > self.max_models:
+                    self._runners.popitem(last=False)
+                self._key_locks.pop(key, None)
+            return runner
+
+    def put(self, spec: ModelSpec, device: str, weights: WeightsChoice, runner: Runner) -> None:
+        """Place an already built runner (e.g. a test's random-weight model) in the cache."""
+        with self._lock:
+            key = cache_key(spec, device, weights)
+            self._runners[key] = runner
+            self._runners.move_to_end(key)
+            while len(self._runners) > self.max_models:
+                self._runners.popitem(last=False)
+
+    def loaded(self) -> list[CacheKey]:
+        with self._lock:
+            return list(self._runners)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._runners.clear()
+
+
+def batches(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
+    if size < 1:
+        raise ValueError("batch size must be at least 1")
+    return [items[start:start + size] for start in range(0, len(items), size)]
+
+
+def predict_images(runner: Runner, images: Sequence[np.ndarray], *, batch_size: int = 1,
+                   autocast: str | None = None,
+                   progress: Callable[[int, int], None] | None = None) -> list[Detections]:
+    """Run every image through the model in batches; `progress(done, total)` after each batch."""
+    results: list[Detections] = []
+    for batch in batches(list(images), batch_size):
+        results.extend(runner.predict(list(batch), autocast=autocast))
+        if progress is not None:
+            progress(len(results), len(images))
+    return results

@@ -1,0 +1,1 @@
+"""Runnable models: the catalog that maps zoo rows to specs, and one module per model family."""

@@ -1,0 +1,177 @@
+"""torchvision's COCO detection models as a model family (all weights of `torchvision.models.detection`).
+
+torch and torchvision are imported inside functions only, so that listing and describing these models
+costs nothing on the zoo pages.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from explorer.detections import Detections
+from explorer.models.catalog import ModelSpec, Preprocessing, TestSettings, register
+
+#: Zoo `type` -> what the model outputs.
+_TYPE_OUTPUTS: dict[str, frozenset[str]] = {
+    "Faster": frozenset({"boxes"}),
+    "RetinaNet": frozenset({"boxes"}),
+    "FCOS": frozenset({"boxes"}),
+    "SSD": frozenset({"boxes"}),
+    "SSDlite": frozenset({"boxes"}),
+    "Mask": frozenset({"boxes", "masks"}),
+    "Kps": frozenset({"boxes", "keypoints"}),
+}
+#: SSD models resize to a fixed square input and take no min/max size.
+_FIXED_SIZE_PREFIX = "ssd"
+MASK_THRESHOLD = 0.5  # torchvision's masks are per-pixel probabilities
+
+
+class WeightsMismatchError(ValueError):
+    """A weights file that does not fit the chosen architecture."""
+
+
+def _weights_enum(spec: ModelSpec) -> Any:
+    from torchvision.models import get_model_weights
+
+    enum_name, _, member = spec.model_id.partition(".")
+    weights = get_model_weights(spec.builder)
+    if weights.__name__ != enum_name:
+        raise ValueError(f"{spec.model_id} is not a weights enum of {spec.builder}")
+    return weights[member]
+
+
+class TorchvisionFamily:
+    """Specs and runners for torchvision detection weights."""
+
+    name = "torchvision"
+
+    def handles(self, row: Mapping[str, Any]) -> bool:
+        return row.get("zoo") == "torchvision" and row.get("type") in _TYPE_OUTPUTS
+
+    def spec(self, row: Mapping[str, Any]) -> ModelSpec:
+        from explorer.weights import torchvision_source
+
+        fixed = str(row["config"]).startswith(_FIXED_SIZE_PREFIX)
+        return ModelSpec(
+            uid=f"torchvision:{row['model_id']}",
+            zoo="torchvision",
+            model_id=str(row["model_id"]),
+            name=str(row["name"]),
+            family=self.name,
+            builder=str(row["config"]),
+            outputs=_TYPE_OUTPUTS[str(row["type"])],
+            weights=torchvision_source(str(row["model_url"]), description=str(row["name"])),
+            preprocessing=Preprocessing(min_size=0, max_size=0) if fixed else Preprocessing(),
+            test=TestSettings(),
+            extra={"fixed_input_size": fixed},
+        )
+
+    def load(self, spec: ModelSpec, device: str, weights_path: Path | None) -> TorchvisionRunner:
+        import torch
+        from torchvision.models import get_model
+
+        meta = _weights_enum(spec).meta
+        categories = tuple(meta["categories"])
+        kwargs: dict[str, Any] = {"weights": None, "weights_backbone": None, "num_classes": len(categories)}
+        if "keypoints" in spec.outputs:
+            kwargs["num_keypoints"] = len(meta["keypoint_names"])
+        if not spec.extra.get("fixed_input_size"):
+            kwargs.update(min_size=spec.preprocessing.min_size, max_size=spec.preprocessing.max_size)
+        kwargs.update(_test_kwargs(spec))
+        model = get_model(spec.builder, **kwargs)
+        if weights_path is not None:
+            state = torch.load(weights_path, map_location="cpu", weights_only=True)
+            try:
+                model.load_state_dict(state)
+            except (RuntimeError, KeyError, TypeError) as error:
+                first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+                raise WeightsMismatchError(
+                    f"{weights_path.name} does not fit {spec.builder}: {first_line}") from error
+        model.eval().to(device)
+        return TorchvisionRunner(spec=spec, device=device, model=model, categories=categories)
+
+
+class TorchvisionRunner:
+    """A loaded torchvision detector; `predict` takes RGB uint8 arrays in their original size."""
+
+    def __init__(self, spec: ModelSpec, device: str, model: Any, categories: tuple[str, ...]) -> None:
+        self.spec = spec
+        self.device = device
+        self.model = model
+        self.categories = categories
+
+    def predict(self, images: list[np.ndarray], *, autocast: str | None = None) -> list[Detections]:
+        import torch
+
+        started = time.perf_counter()
+        tensors = [torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).to(self.device).float().div_(255)
+                   for image in images]
+        prepared = _synchronize(self.device, started)
+        with torch.inference_mode(), _autocast(self.device, autocast):
+            outputs = self.model(tensors)
+        ran = _synchronize(self.device, prepared)
+        results = [self._to_detections(output, image) for output, image in zip(outputs, images, strict=True)]
+        finished = time.perf_counter()
+        n = len(images)
+        for result in results:
+            result.timings.update(preprocess=(prepared - started) / n, model=(ran - prepared) / n,
+                                  postprocess=(finished - ran) / n)
+        return results
+
+    def _to_detections(self, output: dict[str, Any], image: np.ndarray) -> Detections:
+        height, width = image.shape[:2]
+        labels = output["labels"].cpu().numpy().astype(np.int64)
+        masks = keypoints = keypoint_scores = None
+        if "masks" in output:
+            masks = (output["masks"][:, 0] > MASK_THRESHOLD).cpu().numpy()
+        if "keypoints" in output:
+            keypoints = output["keypoints"][..., :2].float().cpu().numpy()
+            keypoint_scores = output["keypoints_scores"].float().cpu().numpy()
+        return Detections(
+            width=width, height=height, boxes=output["boxes"].float().cpu().numpy(),
+            scores=output["scores"].float().cpu().numpy(), labels=labels,
+            names=[self.categories[i] for i in labels], masks=masks, keypoints=keypoints,
+            keypoint_scores=keypoint_scores,
+        )
+
+
+def _test_kwargs(spec: ModelSpec) -> dict[str, Any]:
+    """TestSettings as the builder's keyword names (two-stage models prefix theirs with 'box_')."""
+    two_stage = spec.builder.split("_")[0] in ("fasterrcnn", "maskrcnn", "keypointrcnn")
+    names = {
+        "score_thresh": "box_score_thresh" if two_stage else "score_thresh",
+        "nms_thresh": "box_nms_thresh" if two_stage else "nms_thresh",
+        "detections_per_image": "box_detections_per_img" if two_stage else "detections_per_img",
+    }
+    return {names[field]: value for field, value in vars(spec.test).items() if value is not None}
+
+
+def _synchronize(device: str, _since: float) -> float:
+    """Wait for queued GPU work so timings are real, then return the clock."""
+    if device.startswith("cuda"):
+        import torch
+
+        torch.cuda.synchronize(device)
+    return time.perf_counter()
+
+
+def _autocast(device: str, autocast: str | None) -> Any:
+    if autocast is None:
+        return nullcontext()
+    import torch
+
+    dtypes = {"fp16": torch.float16, "bf16": torch.bfloat16}
+    if autocast not in dtypes:
+        raise ValueError(f"unknown autocast {autocast!r}; choose fp16 or bf16")
+    if not device.startswith("cuda"):
+        raise ValueError("autocast (fp16/bf16) is for GPUs; run in fp32 on the CPU")
+    return torch.autocast(device_type="cuda", dtype=dtypes[autocast])
+
+
+register(TorchvisionFamily)
