@@ -13,8 +13,7 @@ def rows() -> list[dict[str, str]]:
 
 
 def test_all_coco_weights_are_listed(rows: list[dict[str, str]]) -> None:
-    from torchvision.models import get_model_weights, list_models
-    from torchvision.models import detection
+    from torchvision.models import detection, get_model_weights, list_models
 
     expected = {f"{type(w).__name__}.{w.name}" for m in list_models(module=detection) for w in get_model_weights(m)}
     assert {row["model_id"] for row in rows} == expected

@@ -1,0 +1,274 @@
+"""What every page shares: cached loaders, the selected model (session state + `?model=` link) and the card.
+
+Pages stay thin: they collect widget values and call these helpers, which call the cached library. The
+selected model lives in `st.session_state["selected_model"]` as a uid ("detectron:37129812:tta"); the URL
+carries it as `?model=<model id>` so that any selection can be shared as a link.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Final
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from explorer import plots
+from explorer.zoo.card import ModelCard, build_card
+from explorer.zoo.ranking import Constraints, rank_models, ranking_view, recommend
+from explorer.zoo.schema import ZOOS
+from explorer.zoo.table import UnknownModelError, find_model, load_configs, load_notes, load_zoo
+
+SELECTED_KEY: Final[str] = "selected_model"
+QUERY_KEY: Final[str] = "model"
+#: Page files, relative to app.py (st.switch_page / st.page_link take these paths).
+CARD_PAGE: Final[str] = "explorer/pages/model_card.py"
+
+
+# ---- cached loaders: every rerun reads the zoo from memory, never from disk -------------------------------
+
+@st.cache_data(show_spinner=False)
+def zoo_table() -> pd.DataFrame:
+    """All zoo rows with derived columns (`load_zoo`), read once per process."""
+    return load_zoo(ZOOS)
+
+
+@st.cache_data(show_spinner=False)
+def zoo_notes() -> dict[str, Any]:
+    """Per-zoo notes (hardware, common settings, per-table notes)."""
+    return load_notes()
+
+
+@st.cache_data(show_spinner=False)
+def zoo_configs() -> pd.DataFrame:
+    """Detectron config facts by config name; empty (not an error) while the file is missing or bare."""
+    try:
+        return load_configs()
+    except (FileNotFoundError, KeyError, pd.errors.EmptyDataError):
+        return pd.DataFrame(index=pd.Index([], name="config"))
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def speed_figure(x: str, y: str, log_x: bool, colour_by: str, zoos: tuple[str, ...],
+                 selected: str | None) -> go.Figure:
+    """The speed/accuracy figure for these choices.
+
+    cache_resource, not cache_data: the figure is shared read-only, so a rerun neither rebuilds it
+    (~35 ms) nor unpickles a copy (~15 ms); nothing downstream mutates it.
+    """
+    table = zoo_table()
+    if zoos:
+        table = table[table["zoo"].isin(zoos)]
+    return plots.speed_accuracy_figure(table, x, y, log_x=log_x, colour_by=colour_by, notes=zoo_notes(),
+                                       selected=selected)
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def model_card(uid: str) -> ModelCard:
+    """The card of the model whose row is `uid`; its row comes first, so its frontier neighbours are shown."""
+    table = zoo_table()
+    rows = model_rows(table, uid)
+    return build_card(table, rows, zoo_configs(), zoo_notes())
+
+
+@st.cache_data(show_spinner=False, max_entries=128)
+def ranking(constraints: Constraints) -> tuple[pd.DataFrame, str]:
+    """Ranked candidates (reading columns, indexed by uid) and the recommendation sentence."""
+    table = zoo_table()
+    return ranking_view(rank_models(table, constraints), constraints), recommend(table, constraints)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def schedule_pairs(metric: str, zoos: tuple[str, ...]) -> pd.DataFrame:
+    """1x models paired with their longer-schedule twins (`plots.schedule_pairs`), for the chosen zoos."""
+    table = zoo_table()
+    return plots.schedule_pairs(table[table["zoo"].isin(zoos)] if zoos else table, metric)
+
+
+# ---- model ids, uids and the selection --------------------------------------------------------------------
+
+def model_rows(table: pd.DataFrame, uid: str) -> pd.DataFrame:
+    """Every row of the model behind `uid` (two for a model published with and without TTA), `uid` first."""
+    row = table.loc[uid]
+    rows = find_model(table[table["zoo"] == row["zoo"]], row["model_id"])
+    return rows.loc[[uid, *[other for other in rows.index if other != uid]]]
+
+
+def resolve_model(table: pd.DataFrame, text: str) -> str:
+    """The uid for a `?model=` value: a uid, or a model id (its row without TTA when there are two).
+
+    Raises UnknownModelError for anything no loaded zoo has, so the page can say so plainly.
+    """
+    text = text.strip()
+    if text in table.index:
+        return text
+    rows = find_model(table, text)
+    plain = rows[~rows["tta"].astype(bool)]
+    return str((plain if not plain.empty else rows).index[0])
+
+
+def link_id(table: pd.DataFrame, uid: str) -> str:
+    """What `?model=` should say for a uid: the plain model id when that alone finds this very row."""
+    model_id = str(table.at[uid, "model_id"])
+    try:
+        return model_id if resolve_model(table, model_id) == uid else uid
+    except UnknownModelError:
+        return uid
+
+
+def model_label(table: pd.DataFrame, uid: str) -> str:
+    """'Mask R-50-FPN 1x — detectron 35858933' (TTA rows are named so already)."""
+    return f"{table.at[uid, 'name']} — {table.at[uid, 'zoo']} {table.at[uid, 'model_id']}"
+
+
+def selected_model(table: pd.DataFrame) -> str | None:
+    """The selected uid, or None when nothing (or a model no longer loaded) is selected."""
+    uid = st.session_state.get(SELECTED_KEY)
+    return uid if isinstance(uid, str) and uid in table.index else None
+
+
+def select_model(uid: str) -> None:
+    """Make `uid` the selected model on every page, and put it in the URL so the view can be shared."""
+    st.session_state[SELECTED_KEY] = uid
+    wanted = link_id(zoo_table(), uid)
+    if st.query_params.get(QUERY_KEY) != wanted:
+        st.query_params[QUERY_KEY] = wanted
+
+
+def sync_selection_with_url(table: pd.DataFrame) -> str | None:
+    """Apply a `?model=` link to the selection, or write the selection into the URL when there is none.
+
+    Returns an error message for an id no zoo has (the page shows it; the app keeps running).
+    """
+    requested = st.query_params.get(QUERY_KEY)
+    if requested:
+        try:
+            uid = resolve_model(table, requested)
+        except UnknownModelError:
+            return (f"Unknown model id {requested!r} in the link: no loaded zoo has it. "
+                    "Pick a model below instead.")
+        if st.session_state.get(SELECTED_KEY) != uid:
+            st.session_state[SELECTED_KEY] = uid
+        return None
+    uid = selected_model(table)
+    if uid is not None:
+        st.query_params[QUERY_KEY] = link_id(table, uid)
+    return None
+
+
+def forward_model_link() -> None:
+    """A `?model=` link to a page without a card (e.g. the app's root) opens the model card page."""
+    requested = st.query_params.get(QUERY_KEY)
+    if requested:
+        st.switch_page(CARD_PAGE, query_params={QUERY_KEY: requested})
+
+
+def apply_pick(uid: str | None, source: str) -> None:
+    """Select what a chart or table selection points at, once per new pick.
+
+    The front end sends the same selection on every rerun until it changes; remembering the last
+    pick per source keeps an old click from overriding a model chosen since, elsewhere.
+    """
+    memory = f"_last_pick:{source}"
+    if uid is None:
+        st.session_state[memory] = None
+        return
+    if st.session_state.get(memory) != uid:
+        st.session_state[memory] = uid
+        select_model(uid)
+
+
+def model_picker(table: pd.DataFrame, options: Sequence[str], key: str, label: str = "Model") -> str | None:
+    """A selectbox over uids that follows, and sets, the selected model."""
+    current = selected_model(table)
+    if current in options and st.session_state.get(key) != current:
+        st.session_state[key] = current
+    elif st.session_state.get(key) not in options:
+        st.session_state[key] = None
+
+    def picked() -> None:
+        if st.session_state[key] is not None:
+            select_model(st.session_state[key])
+
+    return st.selectbox(label, list(options), key=key, format_func=lambda uid: model_label(table, uid),
+                        index=None, placeholder="Choose a model", on_change=picked)
+
+
+def zoo_options(table: pd.DataFrame) -> list[str]:
+    """The zoos that have rows right now (detectron2 may still be empty)."""
+    present = set(table["zoo"])
+    return [zoo for zoo in ZOOS if zoo in present]
+
+
+def sidebar_selection(table: pd.DataFrame) -> None:
+    """The selected model in the sidebar, one click from its card, on every page."""
+    uid = selected_model(table)
+    if uid is None:
+        return
+    with st.sidebar:
+        st.caption("Selected model")
+        st.page_link(CARD_PAGE, label=str(table.at[uid, "name"]), icon=":material/badge:",
+                     query_params={QUERY_KEY: link_id(table, uid)})
+
+
+# ---- the card -------------------------------------------------------------------------------------------
+
+def _facts_frame(card: ModelCard) -> pd.DataFrame:
+    """Card facts as label -> one column per published evaluation (with / without TTA)."""
+    columns = {}
+    for facts in card.rows:
+        tta = facts.get("test-time augmentation")
+        name = "with TTA" if tta == "yes" else "without TTA" if len(card.rows) > 1 else "value"
+        columns[name] = pd.Series(facts, dtype="object")
+    return pd.DataFrame(columns).fillna("")
+
+
+def render_card(table: pd.DataFrame, uid: str, key_prefix: str, link_to_card_page: bool = False) -> None:
+    """Every published fact about one model, its links, config, notes and frontier neighbours."""
+    card = model_card(uid)
+    row = table.loc[uid]
+    st.subheader(card.title)
+    metric = row["primary_metric"] if isinstance(row["primary_metric"], str) else "ap"
+    cols = st.columns(4)
+    cols[0].metric(plots.Y_AXES.get(metric, "AP"), _number(row[metric]))
+    cols[1].metric("inference s/im", _number(row["infer_s"]), help="GPU + CPU, as published")
+    cols[2].metric("training hours", _number(row["train_hours"]))
+    cols[3].metric("timed on", row["hardware"] or "—")
+    st.caption(f"Shareable link: `?{QUERY_KEY}={link_id(table, uid)}`")
+    if link_to_card_page:
+        st.page_link(CARD_PAGE, label="Open on the model card page", icon=":material/open_in_new:",
+                     query_params={QUERY_KEY: link_id(table, uid)})
+    st.table(_facts_frame(card))
+    if card.links:
+        st.markdown("**Links**\n\n" + "\n".join(f"- [{label}]({url})" for label, url in card.links.items()))
+    _render_config(card, row)
+    if card.notes:
+        st.markdown("**Notes**\n\n" + "\n".join(f"- {note}" for note in card.notes))
+    _render_neighbours(table, card, key_prefix)
+
+
+def _render_config(card: ModelCard, row: pd.Series) -> None:
+    if card.config:
+        st.markdown(f"**Config** `{row['config']}`")
+        st.table(pd.DataFrame({"value": card.config}))
+    elif row["config"]:
+        st.markdown(f"**Config** `{row['config']}` — no config facts loaded for it.")
+
+
+def _render_neighbours(table: pd.DataFrame, card: ModelCard, key_prefix: str) -> None:
+    st.markdown("**Neighbours on the speed/accuracy frontier** (same zoo, inference s/im vs the main metric)")
+    if card.neighbours.empty:
+        st.caption("None: this model has no published speed, or no frontier model is cheaper or dearer.")
+        return
+    for uid, neighbour in card.neighbours.iterrows():
+        metric = neighbour["primary_metric"]
+        text = (f"{neighbour['name']} ({neighbour['model_id']}): {plots.Y_AXES.get(metric, metric)} "
+                f"{_number(neighbour[metric])} at {_number(neighbour['infer_s'])} s/im")
+        left, right = st.columns([4, 1], vertical_alignment="center")
+        left.markdown(f"- {text}")
+        right.button("Open", key=f"{key_prefix}:neighbour:{uid}", on_click=select_model, args=(str(uid),))
+
+
+def _number(value: Any) -> str:
+    return "—" if value is None or pd.isna(value) else f"{value:g}"

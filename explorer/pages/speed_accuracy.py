@@ -1,0 +1,75 @@
+"""Speed vs accuracy: every model with both numbers on one Plotly scatter, Pareto frontier per zoo.
+
+Click a point to select that model: its card opens below the plot and `?model=` joins the URL.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import pandas as pd
+import streamlit as st
+
+from explorer import plots
+from explorer.pages import common
+
+PLOT_KEY: Final[str] = "speed_plot"
+
+
+def controls(zoos: list[str]) -> tuple[str, str, bool, str, tuple[str, ...]]:
+    """The plot's choices: y, x, log x, colour, zoos (widget state survives page switches)."""
+    left, middle, right = st.columns(3)
+    y = left.selectbox("Accuracy (y)", list(plots.Y_AXES), format_func=plots.Y_AXES.get, key="speed_y",
+                       persist_state="session")
+    x = middle.selectbox("Cost (x)", list(plots.X_AXES), format_func=plots.X_AXES.get, key="speed_x",
+                         persist_state="session")
+    chosen = right.multiselect("Zoos", zoos, key="speed_zoos", placeholder="All zoos",
+                               persist_state="session")
+    left, middle, _ = st.columns(3)
+    colour_by = left.radio("Colour by", list(plots.COLOUR_BY), format_func=plots.COLOUR_BY.get,
+                           horizontal=True, key="speed_colour", persist_state="session")
+    log_x = middle.toggle("Log x axis", value=True, key="speed_log_x", persist_state="session")
+    return y, x, log_x, colour_by, tuple(chosen)
+
+
+def apply_chart_selection(table: pd.DataFrame, figure_args: tuple) -> None:
+    """Select the model of a clicked point before the figure is drawn, so the ring marks the new pick.
+
+    The click arrives as the chart's widget state (`st.session_state[PLOT_KEY]`) at the start of the
+    rerun it triggers; the figure it was made on is the cached one for the same choices.
+    """
+    pending = st.session_state.get(PLOT_KEY)
+    if not pending or not pending["selection"]["points"]:
+        common.apply_pick(None, source=PLOT_KEY)
+        return
+    drawn = common.speed_figure(*figure_args, common.selected_model(table))
+    common.apply_pick(plots.uid_from_selection(pending, drawn), source=PLOT_KEY)
+
+
+def render() -> None:
+    st.title("Speed vs accuracy")
+    table = common.zoo_table()
+    error = common.sync_selection_with_url(table)
+    if error:
+        st.error(error)
+    y, x, log_x, colour_by, zoos = controls(common.zoo_options(table))
+    figure_args = (x, y, log_x, colour_by, zoos)
+    apply_chart_selection(table, figure_args)
+    uid = common.selected_model(table)
+    shown = table[table["zoo"].isin(zoos)] if zoos else table
+    st.caption(f"{plots.hardware_caption(common.zoo_notes(), shown)}. Step lines: each zoo's Pareto "
+               "frontier (no model of that zoo is both faster and more accurate), drawn per zoo because "
+               "the zoos timed their models on different GPUs. Click a point to open its card.")
+    st.plotly_chart(common.speed_figure(*figure_args, uid), on_select="rerun", selection_mode="points",
+                    key=PLOT_KEY)
+    st.caption(plots.missing_counts(shown, x, y, log_x).sentence(plots.X_AXES[x], plots.Y_AXES[y]))
+    common.sidebar_selection(table)
+    if uid is None:
+        st.info("Click a point to see that model's card here.")
+        return
+    st.divider()
+    common.render_card(table, uid, key_prefix="speed", link_to_card_page=True)
+
+
+if __name__ == "__main__":
+    render()
