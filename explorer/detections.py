@@ -75,12 +75,16 @@ class Detections:
             timings=dict(self.timings),
         )
 
-    def filter(self, score_thresh: float = 0.0, classes: set[str] | None = None) -> Detections:
-        """Detections at or above a score, optionally of some classes only (for redrawing)."""
+    def keep_mask(self, score_thresh: float = 0.0, classes: set[str] | None = None) -> np.ndarray:
+        """Which detections score at or above `score_thresh` and (if given) belong to `classes`."""
         keep = self.scores >= score_thresh
         if classes is not None:
             keep &= np.array([name in classes for name in self.names], dtype=bool)
-        return self.select(keep)
+        return keep
+
+    def filter(self, score_thresh: float = 0.0, classes: set[str] | None = None) -> Detections:
+        """Detections at or above a score, optionally of some classes only."""
+        return self.select(self.keep_mask(score_thresh, classes))
 
     def to_frame(self) -> pd.DataFrame:
         """One row per detection: class, score, box and size, for a table on the page."""
