@@ -14,6 +14,7 @@ PAGES = [
     st.Page("explorer/pages/pick_model.py", title="Pick a model", icon=":material/recommend:"),
     st.Page("explorer/pages/schedules.py", title="Schedules & backbones", icon=":material/schedule:"),
     st.Page("explorer/pages/model_card.py", title="Model card", icon=":material/badge:"),
+    st.Page("explorer/pages/detections.py", title="Detections", icon=":material/center_focus_strong:"),
 ]
 
 st.navigation(PAGES).run()
