@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 from explorer.zoo.schema import METRIC_TASK, TASKS, ZOOS
 
@@ -59,6 +61,77 @@ def _card_command(args: argparse.Namespace) -> str:
     return model_card_markdown(table, rows, load_configs(), load_notes())
 
 
+def _runner_for(args: argparse.Namespace) -> Any:
+    """Resolve the model, device and weights the way `predict` and `bench` share."""
+    from explorer.engine import RANDOM_WEIGHTS, load_runner, resolve_device
+    from explorer.predict import resolve_spec
+    from explorer.weights import cli_progress
+    from explorer.zoo.table import load_zoo
+
+    spec = resolve_spec(load_zoo(), args.model)
+    if args.min_size:
+        spec = spec.with_sizes(args.min_size, args.max_size or max(args.min_size, spec.preprocessing.max_size))
+    device = resolve_device(args.device)
+    weights = RANDOM_WEIGHTS if args.random_weights else args.weights
+    return load_runner(spec, device, weights, progress=cli_progress())
+
+
+def _predict_command(args: argparse.Namespace) -> str:
+    from explorer.predict import image_paths, predict_files
+
+    runner = _runner_for(args)
+    paths = image_paths(args.images)
+    if not paths:
+        raise CliError("no images found in the given paths")
+    summary = predict_files(runner, paths, args.out, batch_size=args.batch_size, score_thresh=args.score_thresh,
+                            draw_thresh=args.draw_thresh, progress=_count_progress("images"))
+    for error in summary.errors:
+        print(f"skipped: {error}", file=sys.stderr)
+    if not summary.detections:
+        raise CliError(f"none of the {len(paths)} images could be read")
+    lines = [f"{name}: {len(found)} detections" for name, found in summary.detections.items()]
+    lines += [f"wrote {summary.results_path}, {summary.images_path} and {len(summary.annotated)} annotated images"]
+    return "\n".join(lines) + "\n"
+
+
+def _count_progress(unit: str) -> Any:
+    def report(done: int, total: int) -> None:
+        print(f"\r{done}/{total} {unit}", end="\n" if done == total else "", file=sys.stderr, flush=True)
+
+    return report
+
+
+def _bench_command(args: argparse.Namespace) -> str:
+    import numpy as np
+
+    from explorer.benchmark import benchmark_runner
+    from explorer.store import MeasurementStore
+
+    runner = _runner_for(args)
+    image = np.random.default_rng(0).integers(0, 256, (args.height, args.width, 3), dtype=np.uint8)
+    result = benchmark_runner(runner, image, batch_size=args.batch_size, runs=args.runs, warmup=args.warmup,
+                              autocast=args.autocast, weights="random" if args.random_weights else
+                              (args.weights.name if args.weights else "published"))
+    store = MeasurementStore()
+    store.add(result)
+    return (f"{result.model_name} on {result.device_name} ({result.device}, {result.autocast}), "
+            f"{result.image_width}x{result.image_height}, batch {result.batch_size}: median "
+            f"{result.median_s * 1000:.1f} ms/image (p10 {result.p10_s * 1000:.1f}, p90 {result.p90_s * 1000:.1f}, "
+            f"{result.runs} runs after {result.warmup} warm-up); torch {result.torch_version}\n"
+            f"stored in {store.path}\n")
+
+
+def _add_model_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, help="model id (e.g. 35861858), zoo:id, or torchvision builder")
+    parser.add_argument("--device", default="auto", help="auto (CUDA if available), cpu or cuda")
+    parser.add_argument("--weights", type=Path, default=None, help="a local weights file instead of downloading")
+    parser.add_argument("--random-weights", action="store_true",
+                        help="random weights, no download (to test the pipeline, not for real detections)")
+    parser.add_argument("--min-size", type=int, default=None, help="resize shorter side to this (default: model's)")
+    parser.add_argument("--max-size", type=int, default=None, help="cap on the longer side (default: model's)")
+    parser.add_argument("--batch-size", type=int, default=1)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m explorer", description="Detectron Zoo Explorer")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -83,18 +156,51 @@ def build_parser() -> argparse.ArgumentParser:
     card = commands.add_parser("card", help="print one model's card (all fields, links, config, neighbours)")
     card.add_argument("model", help="model id, e.g. 35861858")
     card.set_defaults(run=_card_command)
+
+    predict = commands.add_parser("predict", help="run a model on images; write annotated PNGs and results.json")
+    _add_model_options(predict)
+    predict.add_argument("--images", type=Path, nargs="+", required=True, help="image files or folders")
+    predict.add_argument("--out", type=Path, required=True, help="output folder")
+    predict.add_argument("--score-thresh", type=float, default=0.05, help="keep detections at or above this")
+    predict.add_argument("--draw-thresh", type=float, default=0.5, help="draw detections at or above this")
+    predict.set_defaults(run=_predict_command)
+
+    bench = commands.add_parser("bench", help="time a model on this machine and store the measurement")
+    _add_model_options(bench)
+    bench.add_argument("--runs", type=int, default=10)
+    bench.add_argument("--warmup", type=int, default=2)
+    bench.add_argument("--width", type=int, default=1333, help="test image width (default 1333)")
+    bench.add_argument("--height", type=int, default=800, help="test image height (default 800)")
+    bench.add_argument("--autocast", choices=("fp16", "bf16"), default=None, help="mixed precision on GPU")
+    bench.set_defaults(run=_bench_command)
     return parser
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions that mean bad input or environment, reported as one line (others are bugs: traceback)."""
+    from explorer.zoo.ranking import RankingError
+    from explorer.zoo.table import UnknownModelError, UnknownZooError
+
+    errors: list[type[BaseException]] = [CliError, RankingError, UnknownModelError, UnknownZooError,
+                                         FileNotFoundError]
+    from explorer.models.catalog import NotRunnableError
+
+    errors.append(NotRunnableError)
+    if "explorer.engine" in sys.modules:
+        from explorer.engine import DeviceError
+        from explorer.models.torchvision_zoo import WeightsMismatchError
+        from explorer.weights import WeightsError
+
+        errors += [DeviceError, WeightsMismatchError, WeightsError]
+    return tuple(errors)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from explorer.zoo.ranking import RankingError
-    from explorer.zoo.table import UnknownModelError, UnknownZooError
-
     try:
         output = args.run(args)
-    except (CliError, RankingError, UnknownModelError, UnknownZooError, FileNotFoundError) as error:
+    except _user_errors() as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
     sys.stdout.write(output)
