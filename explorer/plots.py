@@ -56,7 +56,8 @@ MIN_SIZE, MAX_SIZE = 6.0, 24.0
 SIZE_PER_GB: Final[float] = 1.3
 
 #: customdata layout of every point: uid first, so that a selection maps back to its row.
-CUSTOMDATA_COLUMNS: Final[tuple[str, ...]] = ("uid", "name", "zoo", "model_id", "hardware", "lr_schedule")
+CUSTOMDATA_COLUMNS: Final[tuple[str, ...]] = ("uid", "name", "zoo", "model_id", "hardware", "lr_schedule",
+                                               "runnable")
 
 
 @dataclass(frozen=True)
@@ -137,18 +138,21 @@ def marker_sizes(memory_gb: pd.Series) -> list[float]:
 
 
 def _customdata(rows: pd.DataFrame) -> list[list[str]]:
-    return rows.loc[:, list(CUSTOMDATA_COLUMNS)].replace("", "—").astype(str).to_numpy().tolist()
+    data = rows.reindex(columns=list(CUSTOMDATA_COLUMNS))
+    data["runnable"] = data["runnable"].map({True: "yes", False: "not yet"}).fillna("—")
+    return data.fillna("—").replace("", "—").astype(str).to_numpy().tolist()
 
 
 def _hovertemplate(x_label: str, y_label: str) -> str:
     return ("<b>%{customdata[1]}</b><br>zoo: %{customdata[2]} · model id %{customdata[3]}<br>"
             f"{y_label}: %{{y}}<br>{x_label}: %{{x}}<br>"
-            "hardware: %{customdata[4]} · schedule: %{customdata[5]}<extra></extra>")
+            "hardware: %{customdata[4]} · schedule: %{customdata[5]}<br>"
+            "runs on the Detections page: %{customdata[6]}<extra></extra>")
 
 
 def speed_accuracy_figure(table: pd.DataFrame, x: str = "infer_s", y: str = "box_ap", *, log_x: bool = False,
                           colour_by: str = "type", notes: Mapping[str, Any] | None = None,
-                          selected: str | None = None) -> go.Figure:
+                          selected: str | None = None, measured: pd.DataFrame | None = None) -> go.Figure:
     """Accuracy (y) against a cost (x): colour by type or zoo, symbol by backbone, size by training memory.
 
     One Pareto frontier per zoo is drawn as a step line: the zoos timed their models on different
@@ -192,6 +196,8 @@ def speed_accuracy_figure(table: pd.DataFrame, x: str = "infer_s", y: str = "box
             marker={"symbol": "circle-open", "size": 26, "color": "#000", "line": {"width": 2.5}},
             customdata=_customdata(row), hovertemplate=template, meta={"role": "selected"},
         ))
+    if measured is not None and not measured.empty and x in MEASURABLE_X:
+        _add_measured(fig, measured_points(measured, table, y), y_label)
     counts = missing_counts(table, x, y, log_x)
     subtitle = hardware_caption(notes or {}, table)
     fig.update_layout(
@@ -206,6 +212,39 @@ def speed_accuracy_figure(table: pd.DataFrame, x: str = "infer_s", y: str = "box
                       "xanchor": "left", "showarrow": False, "font": {"size": 11}}],
     )
     return fig
+
+
+#: x axes on which a latency measured here can stand beside the published ones.
+MEASURABLE_X: Final[frozenset[str]] = frozenset({"infer_s", "infer_s_gpu", "infer_s_e2e"})
+
+
+def measured_points(measurements: pd.DataFrame, table: pd.DataFrame, y: str) -> pd.DataFrame:
+    """Latest measurement per (model, device, image size, batch) joined with the model's published y.
+
+    `measurements` is `explorer.store.MeasurementStore().frame()`; models without a published y are
+    dropped (nothing to put on that axis).
+    """
+    keys = ["model_uid", "device_name", "image_width", "image_height", "batch_size", "autocast", "weights"]
+    latest = measurements.drop_duplicates(keys, keep="last")
+    latest = latest[latest["weights"] != "random"]  # random weights time the pipeline, not the model's accuracy
+    joined = latest.join(table[[y, "name"]], on="model_uid", how="inner").rename(columns={y: "published_y"})
+    return joined[joined["published_y"].notna()]
+
+
+def _add_measured(fig: go.Figure, points: pd.DataFrame, y_label: str) -> None:
+    for device, rows in points.groupby("device_name", sort=True):
+        custom = rows[["model_uid", "name", "image_width", "image_height", "batch_size", "autocast"]]
+        fig.add_trace(go.Scatter(
+            x=rows["median_s"].tolist(), y=rows["published_y"].tolist(),
+            mode="markers", name=f"measured here: {device}", legendgroup="measured",
+            legendgrouptitle_text="measured on this machine",
+            marker={"symbol": "star", "size": 14, "color": "#111", "line": {"width": 1, "color": "#FFD400"}},
+            customdata=custom.astype(str).to_numpy().tolist(),
+            hovertemplate=("<b>%{customdata[1]}</b><br>measured median: %{x:.3f} s/im on " + str(device) +
+                           "<br>image %{customdata[2]}×%{customdata[3]}, batch %{customdata[4]}, %{customdata[5]}"
+                           f"<br>{y_label} (published): %{{y}}<extra></extra>"),
+            meta={"role": "measured", "device": str(device)},
+        ))
 
 
 def frontiers(table: pd.DataFrame, x: str, y: str) -> dict[str, pd.DataFrame]:

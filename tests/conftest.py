@@ -29,6 +29,14 @@ def _is_local(address: object) -> bool:
         return False
 
 
+@pytest.fixture(autouse=True)
+def _isolated_caches(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Weights, measurements and uploads go to a temporary folder, never the user's real caches."""
+    root = tmp_path_factory.mktemp("caches")
+    monkeypatch.setenv("EXPLORER_CACHE", str(root / "explorer"))
+    monkeypatch.setenv("TORCH_HOME", str(root / "torch"))
+
+
 class NetworkAccessError(RuntimeError):
     """Raised when a test tries to connect anywhere but this machine."""
 

@@ -118,6 +118,13 @@ def is_runnable(row: Mapping[str, Any]) -> bool:
     return any(family.handles(row) for family in FAMILIES.values())
 
 
+def runnable_mask(table: Any) -> Any:
+    """A boolean Series over a zoo DataFrame: which rows a family can run here (no torch import)."""
+    import pandas as pd
+
+    return pd.Series([is_runnable(row) for row in table.to_dict("records")], index=table.index, dtype=bool)
+
+
 def spec_for(row: Mapping[str, Any]) -> ModelSpec:
     """The runnable spec of a zoo row (raises NotRunnableError)."""
     return family_for(row).spec(row)

@@ -30,8 +30,12 @@ CARD_PAGE: Final[str] = "explorer/pages/model_card.py"
 
 @st.cache_data(show_spinner=False)
 def zoo_table() -> pd.DataFrame:
-    """All zoo rows with derived columns (`load_zoo`), read once per process."""
-    return load_zoo(ZOOS)
+    """All zoo rows with derived columns (`load_zoo`) and whether each can run here, read once per process."""
+    from explorer.models.catalog import runnable_mask
+
+    table = load_zoo(ZOOS)
+    table["runnable"] = runnable_mask(table)
+    return table
 
 
 @st.cache_data(show_spinner=False)
@@ -51,7 +55,7 @@ def zoo_configs() -> pd.DataFrame:
 
 @st.cache_resource(show_spinner=False, max_entries=64)
 def speed_figure(x: str, y: str, log_x: bool, colour_by: str, zoos: tuple[str, ...],
-                 selected: str | None) -> go.Figure:
+                 selected: str | None, measured: pd.DataFrame | None = None) -> go.Figure:
     """The speed/accuracy figure for these choices.
 
     cache_resource, not cache_data: the figure is shared read-only, so a rerun neither rebuilds it
@@ -61,7 +65,15 @@ def speed_figure(x: str, y: str, log_x: bool, colour_by: str, zoos: tuple[str, .
     if zoos:
         table = table[table["zoo"].isin(zoos)]
     return plots.speed_accuracy_figure(table, x, y, log_x=log_x, colour_by=colour_by, notes=zoo_notes(),
-                                       selected=selected)
+                                       selected=selected, measured=measured)
+
+
+@st.cache_data(show_spinner=False, ttl=10)
+def measurements() -> pd.DataFrame:
+    """Speeds measured on this machine (Detections page or `explorer bench`), re-read at most every 10 s."""
+    from explorer.store import MeasurementStore
+
+    return MeasurementStore().frame()
 
 
 @st.cache_data(show_spinner=False, max_entries=256)

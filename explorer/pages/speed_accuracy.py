@@ -32,6 +32,16 @@ def controls(zoos: list[str]) -> tuple[str, str, bool, str, tuple[str, ...]]:
     return y, x, log_x, colour_by, tuple(chosen)
 
 
+def measured_overlay(x: str) -> pd.DataFrame | None:
+    """Speeds measured on this machine, when the user asks for them and the x axis is a latency."""
+    if x not in plots.MEASURABLE_X:
+        return None
+    if not st.toggle("Show speeds measured on this machine", value=True, key="speed_measured",
+                     help="Benchmark a model on the Detections page or with `python -m explorer bench`"):
+        return None
+    return common.measurements()
+
+
 def apply_chart_selection(table: pd.DataFrame, figure_args: tuple) -> None:
     """Select the model of a clicked point before the figure is drawn, so the ring marks the new pick.
 
@@ -60,7 +70,8 @@ def render() -> None:
     st.caption(f"{plots.hardware_caption(common.zoo_notes(), shown)}. Step lines: each zoo's Pareto "
                "frontier (no model of that zoo is both faster and more accurate), drawn per zoo because "
                "the zoos timed their models on different GPUs. Click a point to open its card.")
-    st.plotly_chart(common.speed_figure(*figure_args, uid), on_select="rerun", selection_mode="points",
+    measured = measured_overlay(x)
+    st.plotly_chart(common.speed_figure(*figure_args, uid, measured), on_select="rerun", selection_mode="points",
                     key=PLOT_KEY)
     st.caption(plots.missing_counts(shown, x, y, log_x).sentence(plots.X_AXES[x], plots.Y_AXES[y]))
     common.sidebar_selection(table)

@@ -22,7 +22,7 @@ NO_SCHEDULE: Final[str] = "(none)"
 
 #: Columns shown, in reading order; the uid index is hidden (model_id + tta say the same).
 SHOWN_COLUMNS: Final[tuple[str, ...]] = (
-    "name", "zoo", "model_id", "tta", "table", "type", "backbone", "lr_schedule", "task",
+    "name", "zoo", "model_id", "tta", "runnable", "table", "type", "backbone", "lr_schedule", "task",
     "box_ap", "mask_ap", "kp_ap", "prop_ar", "infer_s", "infer_s_gpu", "infer_s_cpu", "infer_s_e2e",
     "ap_per_s", "hardware", "train_hours", "train_gpu_hours", "train_mem_gb", "train_s_per_iter",
     "ims_per_gpu", "train_gpus",
@@ -65,7 +65,9 @@ def column_config() -> dict[str, Any]:
     config.update({column: st.column_config.NumberColumn(header, format=fmt)
                    for column, (header, fmt) in NUMBERS.items()})
     config.update({"name": st.column_config.TextColumn("name", pinned=True), "model_id": "model id",
-                   "tta": st.column_config.CheckboxColumn("TTA"), "lr_schedule": "schedule"})
+                   "tta": st.column_config.CheckboxColumn("TTA"),
+                   "runnable": st.column_config.CheckboxColumn("runs here", help="can run on the Detections page"),
+                   "lr_schedule": "schedule"})
     return config
 
 
