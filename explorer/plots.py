@@ -35,9 +35,6 @@ ZOO_LABELS: Final[dict[str, str]] = {
     "detectron": "Detectron", "detectron2": "Detectron2", "torchvision": "torchvision",
 }
 
-#: Year each zoo published its timings; used only when notes.json does not say (key "year").
-ZOO_YEARS: Final[dict[str, int]] = {"detectron": 2017, "detectron2": 2019}
-
 #: Plotly's default qualitative palette, copied so that no colour module is imported.
 PALETTE: Final[tuple[str, ...]] = (
     "#636EFA", "#EF553B", "#00CC96", "#AB63FA", "#FFA15A",
@@ -108,7 +105,7 @@ def zoo_hardware(notes: Mapping[str, Any], table: pd.DataFrame) -> dict[str, str
         gpu = zoo_notes.get("hardware") or (published[0] if published else "")
         if not gpu:
             continue
-        year = zoo_notes.get("year", ZOO_YEARS.get(zoo))
+        year = zoo_notes.get("year")
         hardware[zoo] = f"{gpu} ({year})" if year else str(gpu)
     return hardware
 

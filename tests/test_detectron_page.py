@@ -32,7 +32,7 @@ ROW_HTML = """<tr>
 <td align="left"><sup><sub>{links}</sub></sup></td>
 """
 URL = "https://example.invalid/detectron/1/12_2017_baselines/e2e_mask_rcnn_R-50-FPN_2x.yaml.08_00_00.ab/model_final.pkl"
-LINKS = f'<a href="{URL}">model</a>&nbsp;|&nbsp;<a href="{URL}.boxes">boxes</a>'
+LINKS = f'<a href="{URL[:40]}\n{URL[40:]}">model</a>&nbsp;|&nbsp;<a href="{URL}.boxes">boxes</a>'  # wrapped href
 
 
 def tiny_page() -> str:
@@ -70,6 +70,7 @@ def test_tiny_page_quirks() -> None:
     first, tta, plain = rows
     assert first["infer_s"] == "0.117" and first["kp_ap"] == "" and first["mask_ap"] == "34.5"
     assert first["boxes_url"] == URL + ".boxes" and first["config"] == "e2e_mask_rcnn_R-50-FPN_2x"
+    assert first["model_url"] == URL  # the line break inside the href is gone
     # the 'without TTA' row inherits identity and training facts, keeps its own times and APs
     assert plain["backbone"] == "X-152-32x8d-FPN-IN5k" and plain["train_hours"] == "44.9"
     assert plain["infer_s_gpu"] == "0.325" and plain["infer_s"] == "0.343"
@@ -141,6 +142,8 @@ def test_links_and_configs(page_rows: list[dict[str, str]]) -> None:
     config_dir = REFERENCE_DIR / "detectron" / "configs_12_2017_baselines"
     for row in page_rows:
         assert row["model_url"].endswith("/model_final.pkl"), row["model_id"]
+        urls = [row[c] for c in ZOO_COLUMNS if c.endswith("_url") and row[c]]
+        assert all(url.startswith("https://") and not any(ch.isspace() for ch in url) for url in urls)
         assert (config_dir / f"{row['config']}.yaml").exists(), row["config"]
         assert row["model_id"] in row["model_url"]
         assert "-" not in {row[c] for c in ZOO_COLUMNS}, row["model_id"]
@@ -165,6 +168,7 @@ def test_precomputed_rows_point_at_their_rpn(page_rows: list[dict[str, str]]) ->
 def test_notes_carry_hardware_and_schedules() -> None:
     notes = parse_detectron_zoo((REFERENCE_DIR / "detectron" / "MODEL_ZOO.md").read_text("utf-8"))[1]
     assert (notes["hardware"], notes["train_gpus"], notes["cuda"], notes["cudnn"]) == ("P100", 8, "8.0", "6.0.21")
+    assert notes["year"] == 2017
     assert notes["schedules"]["1x"]["epochs"] == notes["schedule_epochs_stated"]["1x"] == 12.17
     assert notes["schedules"]["2x"]["iterations_at_batch_16"] == 180000
     assert notes["schedules"]["s1x"]["lr_steps_at_batch_16"] == [100000, 120000]

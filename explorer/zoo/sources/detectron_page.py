@@ -4,6 +4,7 @@ The page is Markdown with embedded HTML tables, one per `### ` section, each wra
 `<!-- START ... TABLE -->` / `<!-- END ... TABLE -->` markers. Two quirks are handled on purpose:
 
 * one row lacks its closing `</tr>` (and another has two), so rows are split on `<tr>` only;
+* some download URLs are wrapped onto the next line inside the `href`, so whitespace is removed from URLs;
 * the bells & whistles table has a second row, "[above without test-time aug.]", that carries only
   the inference time and APs of the same model evaluated without test-time augmentation; it inherits
   every other field from the row above and gets `tta = "false"` while the row above gets `"true"`.
@@ -143,7 +144,8 @@ def config_from_url(url: str) -> str:
 
 def _links(cell_html: str) -> dict[str, str]:
     links: dict[str, str] = {}
-    for url, label in _LINK.findall(cell_html):
+    for wrapped_url, label in _LINK.findall(cell_html):
+        url = "".join(wrapped_url.split())  # some hrefs on the page are broken across lines
         column = _LINK_COLUMNS.get(label.strip())
         if column is None:
             raise ValueError(f"unknown download link label {label!r}")
@@ -267,6 +269,7 @@ def parse_notes(page: str) -> dict[str, object]:
     s1x = _match(r"\*\*s1x\*\*.*?reduces the LR by \* 0\.1 at (\d+)k and (\d+)k iterations, "
                  r"finally ending after (\d+)k iterations", page)
     warmup = _match(r"also use a (\d+) iteration linear learning rate warm up", page).group(1)
+    year = _match(r"trained with Detectron, primarily in late \w+ (\d{4})", page).group(1)
     n_images = int(images.replace(",", ""))
     n_batch = int(batch)
 
@@ -280,6 +283,7 @@ def parse_notes(page: str) -> dict[str, object]:
 
     return {
         "hardware": gpu,
+        "year": int(year),
         "train_gpus": int(gpus),
         "gpu_memory_gb": int(gpu_mem),
         "cuda": cuda,

@@ -1,0 +1,42 @@
+"""zoo_data/ is generated: rebuilding it from the reference pages reproduces the committed files byte for byte."""
+
+from __future__ import annotations
+
+import pytest
+
+from explorer.zoo.build import build_files
+from explorer.zoo.paths import ZOO_DATA_DIR
+from tests.conftest import REFERENCE_DIR, needs_reference
+
+
+@pytest.fixture(scope="module")
+def rebuilt() -> dict[str, str]:
+    return build_files(REFERENCE_DIR)
+
+
+@needs_reference
+def test_regeneration_reproduces_committed_files(rebuilt: dict[str, str]) -> None:
+    committed = {path.name for path in ZOO_DATA_DIR.iterdir() if path.is_file()}
+    assert committed == set(rebuilt), "zoo_data/ has files the build does not make (or lacks some)"
+    for name, text in rebuilt.items():
+        on_disk = (ZOO_DATA_DIR / name).read_bytes()
+        assert on_disk == text.encode("utf-8"), f"zoo_data/{name} is stale: run `python -m explorer.zoo.build`"
+
+
+@needs_reference
+def test_build_is_deterministic(rebuilt: dict[str, str]) -> None:
+    assert build_files(REFERENCE_DIR) == rebuilt
+
+
+@needs_reference
+def test_no_value_is_a_dash_or_a_fake_zero(rebuilt: dict[str, str]) -> None:
+    import csv
+    import io
+
+    for name in ("detectron.csv", "detectron2.csv", "torchvision.csv"):
+        rows = list(csv.DictReader(io.StringIO(rebuilt[name])))
+        assert rows, name
+        for row in rows:
+            assert "-" not in row.values(), (name, row["model_id"])
+            for column in ("box_ap", "mask_ap", "kp_ap", "prop_ar", "infer_s"):
+                assert row[column] == "" or float(row[column]) > 0, (name, row["model_id"], column)
