@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -132,7 +133,7 @@ def _weights_choice(settings: dict[str, Any]) -> Any:
         upload = settings["weights_upload"]
         if upload is None:
             raise ValueError("Choose a weights file to upload, or pick another weights option.")
-        target = explorer_cache_dir() / "uploads" / upload.name
+        target = explorer_cache_dir() / "uploads" / Path(upload.name).name  # never a path from the browser
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(upload.getvalue())
         return target
