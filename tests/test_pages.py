@@ -20,6 +20,7 @@ from streamlit.testing.v1 import AppTest
 
 from explorer import plots
 from explorer.pages import common
+from explorer.zoo import schedules
 from explorer.zoo.paths import ZOO_DATA_DIR
 from explorer.zoo.ranking import Constraints, rank_models, recommend
 from explorer.zoo.table import load_configs, load_notes, load_zoo, load_zoo_text
@@ -271,7 +272,7 @@ def plots_label(zoo: pd.DataFrame, uid: str) -> str:
 def test_schedules_table_and_charts(zoo: pd.DataFrame) -> None:
     at = open_page("schedules")
     assert_ok(at)
-    pairs = plots.schedule_pairs(zoo)
+    pairs = schedules.schedule_pairs(zoo)
     assert len(at.dataframe[0].value) == len(pairs) > 0
     assert len(at.get("plotly_chart")) == 3  # gain vs hours, AP per backbone, cost per backbone
     gain = chart_spec(at, 0)
@@ -279,7 +280,7 @@ def test_schedules_table_and_charts(zoo: pd.DataFrame) -> None:
     assert drawn == sorted(pairs["extra_hours"].dropna())  # pairs without training hours are listed, not drawn
 
     at.selectbox(key="sched_metric").set_value("box_ap").run()
-    assert len(at.dataframe[0].value) == len(plots.schedule_pairs(zoo, "box_ap"))
+    assert len(at.dataframe[0].value) == len(schedules.schedule_pairs(zoo, "box_ap"))
 
 
 def test_backbones_at_a_fixed_type(zoo: pd.DataFrame) -> None:
@@ -423,7 +424,7 @@ def test_pages_handle_a_second_timed_zoo(with_detectron2: pd.DataFrame) -> None:
     assert "Detectron2 table note." in "\n".join(m.value for m in at.expander[0].markdown)
 
     at = open_page("schedules")
-    assert len(at.dataframe[0].value) == len(plots.schedule_pairs(zoo))
+    assert len(at.dataframe[0].value) == len(schedules.schedule_pairs(zoo))
     assert any("no training hours" in c.value for c in at.caption)
 
 

@@ -9,6 +9,7 @@ import plotly.graph_objects as go
 import pytest
 
 from explorer import plots
+from explorer.zoo import schedules
 from explorer.zoo.pareto import pareto_mask
 from explorer.zoo.table import load_notes, load_zoo
 
@@ -184,12 +185,12 @@ def test_uid_from_selection_without_a_point_is_none(event: Any) -> None:
 # ---- schedules and backbones -------------------------------------------------------------------------------
 
 def test_schedule_pairs_differ_only_in_schedule(zoo: pd.DataFrame) -> None:
-    pairs = plots.schedule_pairs(zoo)
+    pairs = schedules.schedule_pairs(zoo)
     assert not pairs.empty
     for _, pair in pairs.iterrows():
         base, longer = zoo.loc[pair["uid_base"]], zoo.loc[pair["uid_long"]]
         assert base["lr_schedule"] == "1x" != longer["lr_schedule"]
-        for key in plots.PAIR_KEYS:
+        for key in schedules.PAIR_KEYS:
             assert base[key] == longer[key]
         assert pair["ap_gain"] == pytest.approx(longer["ap"] - base["ap"])
         assert pair["extra_hours"] == pytest.approx(longer["train_hours"] - base["train_hours"], nan_ok=True)
@@ -204,7 +205,7 @@ def test_schedule_pairs_skip_ambiguous_groups_and_other_tables() -> None:
         row("detectron:5", ap=30.1, train_hours=10.0, backbone="B"),
         row("detectron:6", ap=31.0, train_hours=20.0, backbone="B", lr_schedule="2x"),
     )
-    pairs = plots.schedule_pairs(table)
+    pairs = schedules.schedule_pairs(table)
     assert list(zip(pairs["uid_base"], pairs["uid_long"], strict=True)) == [("detectron:1", "detectron:2")]
     assert pairs.loc[0, "ap_gain"] == pytest.approx(1.5)
     assert pairs.loc[0, "gain_per_extra_hour"] == pytest.approx(0.15)

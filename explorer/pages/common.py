@@ -15,6 +15,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from explorer import plots
+from explorer.zoo import schedules
 from explorer.zoo.card import ModelCard, build_card
 from explorer.zoo.ranking import Constraints, rank_models, ranking_view, recommend
 from explorer.zoo.schema import ZOOS
@@ -93,9 +94,9 @@ def ranking(constraints: Constraints) -> tuple[pd.DataFrame, str]:
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def schedule_pairs(metric: str, zoos: tuple[str, ...]) -> pd.DataFrame:
-    """1x models paired with their longer-schedule twins (`plots.schedule_pairs`), for the chosen zoos."""
+    """1x models paired with their longer-schedule twins (`schedules.schedule_pairs`), for the chosen zoos."""
     table = zoo_table()
-    return plots.schedule_pairs(table[table["zoo"].isin(zoos)] if zoos else table, metric)
+    return schedules.schedule_pairs(table[table["zoo"].isin(zoos)] if zoos else table, metric)
 
 
 # ---- model ids, uids and the selection --------------------------------------------------------------------
