@@ -89,11 +89,13 @@ class Detections:
     def to_frame(self) -> pd.DataFrame:
         """One row per detection: class, score, box and size, for a table on the page."""
         x1, y1, x2, y2 = (self.boxes.T if len(self) else np.zeros((4, 0)))
-        return pd.DataFrame({
+        frame = pd.DataFrame({
             "class": self.names, "category_id": self.labels.astype(int), "score": self.scores.astype(float),
             "x1": x1, "y1": y1, "x2": x2, "y2": y2, "width": x2 - x1, "height": y2 - y1,
-            "mask_area": self.masks.reshape(len(self), -1).sum(axis=1) if self.masks is not None else None,
         })
+        if self.masks is not None:
+            frame["mask_area"] = self.masks.reshape(len(self), -1).sum(axis=1)
+        return frame
 
     def to_coco_results(self, image_id: int) -> list[dict[str, Any]]:
         """COCO results entries: bbox as [x, y, w, h], masks as compressed RLE, keypoints as [x, y, v] * K."""

@@ -202,8 +202,8 @@ def speed_accuracy_figure(table: pd.DataFrame, x: str = "infer_s", y: str = "box
         xaxis={"title": {"text": x_label + (" (log scale)" if log_x else "")},
                "type": "log" if log_x else "linear"},
         yaxis={"title": {"text": y_label}},
-        height=600, margin={"t": 90, "b": 90}, hovermode="closest", clickmode="event+select",
-        legend={"groupclick": "toggleitem"},
+        height=760, margin={"t": 90, "b": 90}, hovermode="closest", clickmode="event+select",
+        legend={"groupclick": "toggleitem", "font": {"size": 10}, "tracegroupgap": 6},
         annotations=[{"text": counts.sentence(x_label, y_label) + " Marker size: training memory "
                       "(constant where unknown).", "xref": "paper", "yref": "paper", "x": 0, "y": -0.16,
                       "xanchor": "left", "showarrow": False, "font": {"size": 11}}],

@@ -172,7 +172,8 @@ def test_speed_plot_is_drawn_with_frontier_hardware_and_missing_count(zoo: pd.Da
     assert "Detectron: P100 (2017)" in spec["layout"]["title"]["text"]
     hidden = plots.missing_counts(zoo, "infer_s", "box_ap", log_x=True).hidden
     assert hidden >= int((zoo["zoo"] == "torchvision").sum()) > 0
-    assert any(f"{hidden} of {len(zoo)} models not shown" in c.value for c in at.caption)
+    notes = " ".join(annotation["text"] for annotation in spec["layout"]["annotations"])
+    assert f"{hidden} of {len(zoo)} models not shown" in notes  # said once, inside the figure
 
 
 def test_speed_controls_redraw_the_plot() -> None:

@@ -192,22 +192,29 @@ def _explain(error: Exception) -> str:
 
 
 def _render_options(runs: list[ModelRun]) -> Any:
-    """Drawing options from the widgets; changing them redraws without re-running any model."""
+    """Drawing options from the widgets; changing them redraws without re-running any model.
+
+    Mask and keypoint controls appear only when some result has masks or keypoints.
+    """
     from explorer.render import RenderOptions
 
-    classes = sorted({name for run in runs for found in run.detections for name in found.names})
+    found = [detections for run in runs for detections in run.detections]
+    has_masks = any(d.masks is not None for d in found)
+    has_keypoints = any(d.keypoints is not None for d in found)
+    classes = sorted({name for d in found for name in d.names})
     cols = st.columns([2, 2, 3])
     score = cols[0].slider("Score threshold", 0.0, 1.0, 0.5, 0.05, key="detections:score")
-    keypoint = cols[1].slider("Keypoint score threshold", -5.0, 10.0, 0.05, 0.05, key="detections:kp")
+    keypoint = (cols[1].slider("Keypoint score threshold", -5.0, 10.0, 0.05, 0.05, key="detections:kp")
+                if has_keypoints else 0.05)
     chosen = cols[2].multiselect("Classes (empty: all)", classes, key="detections:classes")
-    toggles = st.columns(4)
-    return RenderOptions(
-        score_thresh=score, keypoint_thresh=keypoint, classes=set(chosen) or None,
-        show_boxes=toggles[0].toggle("Boxes", True, key="detections:boxes"),
-        show_masks=toggles[1].toggle("Masks", True, key="detections:masks"),
-        show_keypoints=toggles[2].toggle("Keypoints", True, key="detections:kps"),
-        show_labels=toggles[3].toggle("Labels", True, key="detections:labels"),
-    )
+    toggles = iter(st.columns(2 + has_masks + has_keypoints))
+    show_boxes = next(toggles).toggle("Boxes", True, key="detections:boxes")
+    show_masks = next(toggles).toggle("Masks", True, key="detections:masks") if has_masks else False
+    show_keypoints = next(toggles).toggle("Keypoints", True, key="detections:kps") if has_keypoints else False
+    show_labels = next(toggles).toggle("Labels", True, key="detections:labels")
+    return RenderOptions(score_thresh=score, keypoint_thresh=keypoint, classes=set(chosen) or None,
+                         show_boxes=show_boxes, show_masks=show_masks, show_keypoints=show_keypoints,
+                         show_labels=show_labels)
 
 
 def _show_results(images: list[Any], runs: list[ModelRun]) -> None:
@@ -226,7 +233,8 @@ def _show_results(images: list[Any], runs: list[ModelRun]) -> None:
             found.timings["draw"] = time.perf_counter() - started
             with column:
                 shown = int(found.keep_mask(options.score_thresh, options.classes).sum())
-                st.image(drawn, caption=f"{run.name} · {shown} shown of {len(found)}", width="stretch")
+                st.image(drawn, caption=f"{run.name} · {shown} shown of {len(found)}",
+                         width="stretch" if image.width > 640 else "content")  # small images stay sharp
                 st.caption(" · ".join(f"{stage} {seconds * 1000:.0f} ms" for stage, seconds in found.timings.items()))
                 st.download_button("Annotated image (PNG)", encode_png(drawn), f"{image.name}.{run.uid}.png",
                                    "image/png", key=f"detections:png:{index}:{run.uid}")

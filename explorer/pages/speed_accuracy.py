@@ -73,7 +73,6 @@ def render() -> None:
     measured = measured_overlay(x)
     st.plotly_chart(common.speed_figure(*figure_args, uid, measured), on_select="rerun", selection_mode="points",
                     key=PLOT_KEY)
-    st.caption(plots.missing_counts(shown, x, y, log_x).sentence(plots.X_AXES[x], plots.Y_AXES[y]))
     common.sidebar_selection(table)
     if uid is None:
         st.info("Click a point to see that model's card here.")
