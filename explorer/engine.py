@@ -158,3 +158,54 @@ def predict_images(runner: Runner, images: Sequence[np.ndarray], *, batch_size: 
         if progress is not None:
             progress(len(results), len(images))
     return results
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """True for CUDA's out-of-memory error (torch.cuda.OutOfMemoryError, or older RuntimeErrors saying so)."""
+    return type(error).__name__ == "OutOfMemoryError" or "out of memory" in str(error).lower()
+
+
+@dataclass
+class FallbackReport:
+    """How a run finally succeeded, and what was tried first (shown to the user)."""
+
+    device: str
+    batch_size: int
+    notes: list[str]
+
+
+def predict_with_fallback(cache: ModelCache, spec: ModelSpec, device: str, weights: WeightsChoice,
+                          images: Sequence[np.ndarray], *, batch_size: int = 1, autocast: str | None = None,
+                          progress: Callable[[int, int], None] | None = None,
+                          ) -> tuple[list[Detections], FallbackReport]:
+    """Run like `predict_images`, but when the GPU runs out of memory retry with batch 1, then on the CPU.
+
+    Several sessions share one GPU; one large batch must not kill the page. Each step down is noted.
+    """
+    attempts = [(device, batch_size)]
+    if batch_size > 1:
+        attempts.append((device, 1))
+    if device != "cpu":
+        attempts.append(("cpu", 1))
+    notes: list[str] = []
+    for attempt, (where, size) in enumerate(attempts):
+        try:
+            runner = cache.get(spec, where, weights)
+            found = predict_images(runner, images, batch_size=size, autocast=autocast if where != "cpu" else None,
+                                   progress=progress)
+            return found, FallbackReport(device=where, batch_size=size, notes=notes)
+        except Exception as error:
+            if not is_out_of_memory(error) or attempt == len(attempts) - 1:
+                raise
+            _release_gpu_memory()
+            next_device, next_size = attempts[attempt + 1]
+            notes.append(f"{where} ran out of memory at batch size {size}; retried on {next_device} with batch "
+                         f"size {next_size}.")
+    raise AssertionError("unreachable")
+
+
+def _release_gpu_memory() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()

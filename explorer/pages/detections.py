@@ -142,7 +142,7 @@ def _weights_choice(settings: dict[str, Any]) -> Any:
 
 def _run_model(table: pd.DataFrame, uid: str, images: list[Any], settings: dict[str, Any]) -> ModelRun | None:
     """Load (once per server) and run one model on every image, with progress; errors are shown, not raised."""
-    from explorer.engine import predict_images, resolve_device
+    from explorer.engine import predict_with_fallback, resolve_device
     from explorer.models.catalog import spec_for
 
     name = str(table.at[uid, "name"])
@@ -158,7 +158,8 @@ def _run_model(table: pd.DataFrame, uid: str, images: list[Any], settings: dict[
                 download.progress(min(done / total, 1.0), text=f"Downloading weights: {done / 1e6:.0f} of "
                                   f"{total / 1e6:.0f} MB")
 
-        runner = model_cache().get(spec, device, _weights_choice(settings), downloaded)
+        weights = _weights_choice(settings)
+        model_cache().get(spec, device, weights, downloaded)
         download.progress(1.0, text=f"Model loaded on {device}")
         bar = status.progress(0.0, text=f"0 of {len(images)} images")
 
@@ -166,8 +167,12 @@ def _run_model(table: pd.DataFrame, uid: str, images: list[Any], settings: dict[
             bar.progress(done / total, text=f"{done} of {total} images")
 
         started = time.perf_counter()
-        found = predict_images(runner, [image.rgb for image in images], batch_size=settings["batch_size"],
-                               autocast=settings["autocast"], progress=ran)
+        found, report = predict_with_fallback(model_cache(), spec, device, weights, [image.rgb for image in images],
+                                              batch_size=settings["batch_size"], autocast=settings["autocast"],
+                                              progress=ran)
+        for note in report.notes:
+            st.warning(note, icon=":material/memory:")
+        device = report.device
     except Exception as error:  # any failure is shown to the user; the app keeps running
         status.update(label=f"{name}: failed", state="error")
         st.error(_explain(error), icon=":material/error:")
