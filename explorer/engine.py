@@ -67,9 +67,25 @@ def _weights_path(spec: ModelSpec, weights: WeightsChoice, progress: Callable[[i
         raise ValueError(f"{spec.name} has no published weights; pass a weights file")
     from explorer.weights import ensure_weights
 
-    if weights is not None and spec.weights is None:
-        return Path(weights)
-    return ensure_weights(spec.weights, local_path=weights, progress=progress)
+    limit = checkpoint_limit_bytes()
+    if weights is not None:
+        _check_local_size(Path(weights), limit)
+        if spec.weights is None:
+            return Path(weights)
+    return ensure_weights(spec.weights, local_path=weights, progress=progress, max_bytes=limit)
+
+
+def checkpoint_limit_bytes() -> int:
+    """Largest checkpoint accepted, from EXPLORER_MAX_CHECKPOINT_MB (default 2000 MB; the X-152 is ~600 MB)."""
+    return int(float(os.environ.get("EXPLORER_MAX_CHECKPOINT_MB", "2000")) * 1e6)
+
+
+def _check_local_size(path: Path, limit: int) -> None:
+    from explorer.weights import LocalWeightsError
+
+    if path.is_file() and path.stat().st_size > limit:
+        raise LocalWeightsError(f"Weights file {path.name} is {path.stat().st_size / 1e6:.0f} MB, over the "
+                                f"{limit / 1e6:.0f} MB checkpoint limit; raise it with EXPLORER_MAX_CHECKPOINT_MB.")
 
 
 def load_runner(spec: ModelSpec, device: str = "cpu", weights: WeightsChoice = None,

@@ -124,3 +124,14 @@ def test_cuda_without_gpu_is_a_clear_error(app: AppTest) -> None:
     app.button(key="detections:run").click().run()
     assert not app.exception
     assert any("no GPU is available" in error.value for error in app.error)
+
+
+def test_too_many_images_are_capped_with_a_message(app: AppTest, monkeypatch) -> None:
+    monkeypatch.setenv("EXPLORER_MAX_IMAGES", "2")
+    app.file_uploader(key="detections:uploads").set_value([(f"{i}.png", png_bytes(seed=i), "image/png")
+                                                           for i in range(3)])
+    choose_random_small_model(app)
+    app.run()
+    assert any("at most 2" in warning.value and "EXPLORER_MAX_IMAGES" in warning.value for warning in app.warning)
+    app.button(key="detections:run").click().run()
+    assert len(app.session_state["detections:runs"][0].detections) == 2

@@ -168,3 +168,13 @@ def test_batches_helper() -> None:
 def test_autocast_on_cpu_is_refused(mask_runner) -> None:
     with pytest.raises(ValueError, match="autocast"):
         mask_runner.predict([random_image()], autocast="fp16")
+
+
+def test_oversized_local_checkpoint_is_refused(tmp_path, monkeypatch) -> None:
+    from explorer.weights import LocalWeightsError
+
+    monkeypatch.setenv("EXPLORER_MAX_CHECKPOINT_MB", "0.001")  # 1 kB
+    path = tmp_path / "big.pth"
+    path.write_bytes(b"\0" * 5000)
+    with pytest.raises(LocalWeightsError, match="over the 0 MB checkpoint limit; raise it with EXPLORER_MAX_CH"):
+        load_runner(torchvision_spec(SSDLITE), "cpu", path)

@@ -7,6 +7,7 @@ slider, filtering classes or hiding masks only redraws (milliseconds), never re-
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +39,11 @@ class ModelRun:
     detections: list[Any]  # explorer.detections.Detections, one per image
     seconds: float
     settings: dict[str, Any] = field(default_factory=dict)
+
+
+def max_images_per_run() -> int:
+    """How many uploaded images one run takes (EXPLORER_MAX_IMAGES, default 50): bounds a session's work."""
+    return int(os.environ.get("EXPLORER_MAX_IMAGES", "50"))
 
 
 @st.cache_resource(show_spinner=False)
@@ -76,7 +82,13 @@ def render() -> None:
         return
     files = st.file_uploader("Images (JPEG, PNG, WebP, BMP, TIFF)", type=UPLOAD_TYPES, accept_multiple_files=True,
                              key="detections:uploads")
-    images, errors = decode_uploads(tuple((f.name, f.getvalue()) for f in files or []))
+    files = list(files or [])
+    limit = max_images_per_run()
+    if len(files) > limit:
+        st.warning(f"{len(files)} images uploaded; one run takes at most {limit}, so the first {limit} are used. "
+                   "Raise the limit with the EXPLORER_MAX_IMAGES environment variable.", icon=":material/filter:")
+        files = files[:limit]
+    images, errors = decode_uploads(tuple((f.name, f.getvalue()) for f in files))
     for error in errors:
         st.error(error, icon=":material/broken_image:")
     settings = _run_settings(table, options)
