@@ -173,6 +173,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--height", type=int, default=800, help="test image height (default 800)")
     bench.add_argument("--autocast", choices=("fp16", "bf16"), default=None, help="mixed precision on GPU")
     bench.set_defaults(run=_bench_command)
+
+    from explorer.evaluation.cli import add_eval_parser
+
+    add_eval_parser(commands)
     return parser
 
 
@@ -186,6 +190,9 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from explorer.models.catalog import NotRunnableError
 
     errors.append(NotRunnableError)
+    from explorer.evaluation.errors import EvaluationInputError
+
+    errors.append(EvaluationInputError)
     if "explorer.engine" in sys.modules:
         from explorer.engine import DeviceError
         from explorer.models.torchvision_zoo import WeightsMismatchError

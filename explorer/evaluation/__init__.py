@@ -1,0 +1,45 @@
+"""COCO evaluation of detection results: pycocotools' numbers, per category, with an error breakdown.
+
+    from explorer.evaluation import evaluate
+    result = evaluate("instances_val2017.json", "results.json", "segm", progress=lambda stage, f: ...)
+    result.summary_text()      # pycocotools' summary lines
+    result.to_frame()          # per-category AP, AP50, AP75, AP by area, AR@100 (NaN where undefined)
+    result.pr_frame()          # precision-recall curves per category and IoU threshold
+
+Modules, one job each: loading (JSON from paths / bytes, size cap), ground_truth and result_checks (checks
+before pycocotools, normalised copies; checks: their shared predicates), masks (RLE conversions), backends
+(pycocotools / faster-coco-eval), metrics (numbers from COCOeval's arrays), breakdown (error analysis), results
+(the dataclasses), pipeline (evaluate()), matching (uploads <-> annotation images), cli (the `eval` command).
+"""
+
+from explorer.evaluation.backends import available_backends
+from explorer.evaluation.breakdown import LABELS as BREAKDOWN_LABELS
+from explorer.evaluation.breakdown import ErrorBreakdown
+from explorer.evaluation.errors import EvaluationInputError
+from explorer.evaluation.ground_truth import GroundTruth
+from explorer.evaluation.kinds import IOU_TYPES, IouType
+from explorer.evaluation.loading import DEFAULT_MAX_BYTES
+from explorer.evaluation.matching import Match, match_images
+from explorer.evaluation.pipeline import ProgressCallback, evaluate, load_ground_truth
+from explorer.evaluation.results import CATEGORY_COLUMNS, CategoryMetrics, Evaluation, SummaryStat, percent_table
+
+__all__ = [
+    "BREAKDOWN_LABELS",
+    "CATEGORY_COLUMNS",
+    "DEFAULT_MAX_BYTES",
+    "IOU_TYPES",
+    "CategoryMetrics",
+    "ErrorBreakdown",
+    "Evaluation",
+    "EvaluationInputError",
+    "GroundTruth",
+    "IouType",
+    "Match",
+    "ProgressCallback",
+    "SummaryStat",
+    "available_backends",
+    "evaluate",
+    "load_ground_truth",
+    "match_images",
+    "percent_table",
+]
