@@ -175,30 +175,31 @@ def build_parser() -> argparse.ArgumentParser:
     bench.set_defaults(run=_bench_command)
 
     from explorer.evaluation.cli import add_eval_parser
+    from explorer.models.detectron.cli import add_convert_parser, add_verify_parser
 
     add_eval_parser(commands)
+    add_convert_parser(commands)
+    add_verify_parser(commands)
     return parser
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Exceptions that mean bad input or environment, reported as one line (others are bugs: traceback)."""
+    from explorer.evaluation.errors import EvaluationInputError
+    from explorer.models.catalog import NotRunnableError
+    from explorer.models.detectron.cli import VerifyError
+    from explorer.weights import WeightsError
     from explorer.zoo.ranking import RankingError
     from explorer.zoo.table import UnknownModelError, UnknownZooError
 
     errors: list[type[BaseException]] = [CliError, RankingError, UnknownModelError, UnknownZooError,
-                                         FileNotFoundError]
-    from explorer.models.catalog import NotRunnableError
-
-    errors.append(NotRunnableError)
-    from explorer.evaluation.errors import EvaluationInputError
-
-    errors.append(EvaluationInputError)
-    if "explorer.engine" in sys.modules:
+                                         FileNotFoundError, NotRunnableError, EvaluationInputError, VerifyError,
+                                         WeightsError]
+    if "explorer.engine" in sys.modules:  # these modules import torch: only when a model ran
         from explorer.engine import DeviceError
         from explorer.models.torchvision_zoo import WeightsMismatchError
-        from explorer.weights import WeightsError
 
-        errors += [DeviceError, WeightsMismatchError, WeightsError]
+        errors += [DeviceError, WeightsMismatchError]
     return tuple(errors)
 
 

@@ -72,7 +72,7 @@ def test_bench_prints_and_stores_a_measurement(caches, capsys) -> None:
         (["predict", "--model", "nope", "--images", "x.jpg", "--out", "o"], "error: unknown model 'nope'"),
         (["predict", "--model", MODEL, "--device", "tpu", "--images", "x.jpg", "--out", "o"],
          "error: unknown device 'tpu'"),
-        (["bench", "--model", "35861858", "--random-weights"], "error: detectron model 35861858"),
+        (["bench", "--model", "137257644", "--random-weights"], "error: detectron2 model 137257644"),
     ],
 )
 def test_predict_user_errors(caches, capsys, argv, message) -> None:

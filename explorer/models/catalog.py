@@ -134,3 +134,4 @@ def _load_families() -> None:
     """Import the family modules once; each registers itself. They import torch only when loading."""
     if not FAMILIES:
         from explorer.models import torchvision_zoo  # noqa: F401
+        from explorer.models.detectron import family  # noqa: F401

@@ -1,0 +1,170 @@
+"""A loaded Detectron model as the catalog's `Runner`: RGB uint8 images in, `Detections` out.
+
+Images run one at a time, as Detectron tests them (batching would change the FPN padding and so the results).
+Fast R-CNN models and keypoint models trained on precomputed proposals carry the RPN model that made those
+proposals and run it first, post-processing its output as Detectron's dataset loader did the proposal file.
+Boxes leave in the exclusive convention of `Detections` (x2 = Detectron's x2 + 1), which is what Detectron's
+own COCO results encode (width = x2 - x1 + 1).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from typing import Any
+
+import numpy as np
+import torch
+
+from explorer.detections import Detections
+from explorer.models.catalog import ModelSpec
+from explorer.models.detectron import tta
+from explorer.models.detectron.arch import MASK_THRESH_BINARIZE
+from explorer.models.detectron.coco import PROPOSAL_NAME, class_table
+from explorer.models.detectron.pipeline import Pipeline, prepare_proposals
+from explorer.models.detectron.postprocess import BoxResults, heatmaps_to_keypoints, paste_masks
+from explorer.models.detectron.preprocess import to_tensor
+
+
+class _Clock:
+    """Seconds per stage (CUDA synchronised, so queued GPU work is counted where it ran)."""
+
+    def __init__(self, device: str) -> None:
+        self.device = device
+        self.seconds: dict[str, float] = {"preprocess": 0.0, "model": 0.0, "postprocess": 0.0}
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            if self.device.startswith("cuda"):
+                torch.cuda.synchronize(self.device)
+            self.seconds[name] += time.perf_counter() - started
+
+
+class DetectronRunner:
+    """`predict` as the catalog's Runner protocol; `pipeline` exposes Detectron's steps for tests and tools."""
+
+    def __init__(self, spec: ModelSpec, device: str, pipeline: Pipeline,
+                 proposal_runner: DetectronRunner | None = None) -> None:
+        self.spec = spec
+        self.device = device
+        self.pipeline = pipeline
+        self.model = pipeline.model
+        self.arch = pipeline.arch
+        self.proposal_runner = proposal_runner
+        self.category_ids, self.categories = class_table(self.arch.num_classes) if self.arch.kind != "rpn" \
+            else ((0,), (PROPOSAL_NAME,))
+
+    def predict(self, images: list[np.ndarray], *, autocast: str | None = None) -> list[Detections]:
+        results = []
+        for image in images:
+            clock = _Clock(self.device)
+            with torch.inference_mode(), _autocast(self.device, autocast):
+                detections = self._detect(np.asarray(image), clock)
+            detections.timings.update(clock.seconds)
+            results.append(detections)
+        return results
+
+    # ------------------------------------------------------------------ per kind
+
+    def _detect(self, image: np.ndarray, clock: _Clock) -> Detections:
+        with clock.stage("preprocess"):
+            bgr = to_tensor(image, self.device)
+        kind = self.arch.kind
+        if kind == "rpn":
+            with clock.stage("model"):
+                boxes, scores = self.pipeline.proposals(bgr)
+            return self._proposal_detections(image, boxes, scores)
+        if kind == "retinanet":
+            with clock.stage("model"):
+                results = self.pipeline.retinanet(bgr)
+            return self._detections(image, results)
+        proposals = self._proposals_for(image, bgr, clock) if kind == "fast" else None
+        return self._detect_rcnn(image, bgr, proposals, clock)
+
+    def raw_proposals(self, bgr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """RPN-only: Detectron's proposals (inclusive boxes in original pixels) and objectness."""
+        return self.pipeline.proposals(bgr)
+
+    def _proposals_for(self, image: np.ndarray, bgr: torch.Tensor, clock: _Clock) -> torch.Tensor:
+        if self.proposal_runner is None:
+            raise RuntimeError(f"{self.spec.name} runs on precomputed proposals but has no proposal model")
+        with clock.stage("model"):
+            boxes, _ = self.proposal_runner.raw_proposals(bgr)
+        with clock.stage("postprocess"):
+            return prepare_proposals(boxes, image.shape[0], image.shape[1], self.arch.proposal_limit)
+
+    def _detect_rcnn(self, image: np.ndarray, bgr: torch.Tensor, proposals: torch.Tensor | None,
+                     clock: _Clock) -> Detections:
+        pipe, arch = self.pipeline, self.arch
+        with clock.stage("model"):
+            if arch.tta:
+                scores, boxes, stage = tta.detect_bbox_aug(pipe, bgr, proposals)
+            else:
+                stage = pipe.detect_bbox(bgr, pipe.config.scale, pipe.config.max_size, proposals)
+                scores, boxes = stage.scores, stage.boxes
+        with clock.stage("postprocess"):
+            results = pipe.box_results(scores, boxes)
+        masks = keypoints = keypoint_scores = None
+        if arch.mask_on:
+            with clock.stage("model"):
+                if arch.tta and arch.tta_mask_aug:
+                    probs = tta.mask_probs_aug(pipe, bgr, stage, results.boxes, results.classes)
+                else:
+                    probs = pipe.mask_probs(stage.features, stage.blob.scale, results.boxes, results.classes)
+            with clock.stage("postprocess"):
+                masks = paste_masks(probs, results.boxes, image.shape[0], image.shape[1], MASK_THRESH_BINARIZE)
+        if arch.keypoints_on:
+            with clock.stage("model"):
+                heatmaps = pipe.keypoint_heatmaps(stage.features, stage.blob.scale, results.boxes)
+            with clock.stage("postprocess"):
+                keypoints, keypoint_scores = heatmaps_to_keypoints(heatmaps, results.boxes)
+        with clock.stage("postprocess"):
+            return self._detections(image, results, masks, keypoints, keypoint_scores)
+
+    # ------------------------------------------------------------------ outputs
+
+    def _detections(self, image: np.ndarray, results: BoxResults, masks: torch.Tensor | None = None,
+                    keypoints: torch.Tensor | None = None, keypoint_scores: torch.Tensor | None = None,
+                    ) -> Detections:
+        order = torch.argsort(results.scores, descending=True, stable=True)
+        classes = results.classes[order].cpu().numpy()
+        labels = np.array([self.category_ids[c - 1] for c in classes], dtype=np.int64)
+
+        def pick(tensor: torch.Tensor | None) -> np.ndarray | None:
+            return None if tensor is None else tensor[order].cpu().numpy()
+
+        return Detections(
+            width=image.shape[1], height=image.shape[0], boxes=_exclusive(results.boxes[order]),
+            scores=results.scores[order].float().cpu().numpy(), labels=labels,
+            names=[self.categories[c - 1] for c in classes], masks=pick(masks),
+            keypoints=pick(keypoints), keypoint_scores=pick(keypoint_scores),
+        )
+
+    def _proposal_detections(self, image: np.ndarray, boxes: torch.Tensor, scores: torch.Tensor) -> Detections:
+        count = int(scores.shape[0])
+        return Detections(width=image.shape[1], height=image.shape[0], boxes=_exclusive(boxes),
+                          scores=scores.float().cpu().numpy(), labels=np.zeros(count, np.int64),
+                          names=[PROPOSAL_NAME] * count, kind="proposals")
+
+
+def _exclusive(boxes: torch.Tensor) -> np.ndarray:
+    """Detectron's inclusive boxes as `Detections` boxes: x2 + 1, y2 + 1."""
+    out = boxes.float().cpu().numpy().astype(np.float32).reshape(-1, 4)
+    out[:, 2:] += 1.0
+    return out
+
+
+def _autocast(device: str, autocast: str | None) -> Any:
+    if autocast is None:
+        return nullcontext()
+    dtypes = {"fp16": torch.float16, "bf16": torch.bfloat16}
+    if autocast not in dtypes:
+        raise ValueError(f"unknown autocast {autocast!r}; choose fp16 or bf16")
+    if not device.startswith("cuda"):
+        raise ValueError("autocast (fp16/bf16) is for GPUs; run in fp32 on the CPU")
+    return torch.autocast(device_type="cuda", dtype=dtypes[autocast])

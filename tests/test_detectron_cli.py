@@ -1,0 +1,86 @@
+"""`verify`: runs a model over an annotation file's images and compares its COCO AP with the zoo's."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from explorer.detections import Detections
+from explorer.models.detectron.cli import VerifyError, add_convert_parser, add_verify_parser
+
+BOXES = {1: [10.0, 12.0, 30.0, 40.0], 2: [5.0, 6.0, 50.0, 20.0]}  # image id -> one car box [x, y, w, h]
+SIZES = {1: (60, 80), 2: (50, 70)}  # image id -> (height, width)
+
+
+def _dataset(tmp_path: Path) -> tuple[Path, Path]:
+    folder = tmp_path / "images"
+    folder.mkdir()
+    images, annotations = [], []
+    for image_id, (height, width) in SIZES.items():
+        name = f"{image_id:012d}.png"
+        Image.fromarray(np.full((height, width, 3), 90, np.uint8)).save(folder / name)
+        images.append({"id": image_id, "file_name": name, "height": height, "width": width})
+        width_px, height_px = BOXES[image_id][2:]
+        annotations.append({"id": image_id, "image_id": image_id, "category_id": 3, "bbox": BOXES[image_id],
+                            "area": width_px * height_px, "iscrowd": 0})
+    images.append({"id": 3, "file_name": "missing.png", "height": 10, "width": 10})
+    gt = tmp_path / "instances.json"
+    gt.write_text(json.dumps({"images": images, "annotations": annotations,
+                              "categories": [{"id": 3, "name": "car", "supercategory": "vehicle"}]}))
+    return folder, gt
+
+
+class _PerfectRunner:
+    """Finds exactly the ground-truth car in each test image (recognised by its size)."""
+
+    def predict(self, images: list[np.ndarray], **_: Any) -> list[Detections]:
+        out = []
+        for image in images:
+            image_id = next(i for i, size in SIZES.items() if size == image.shape[:2])
+            x, y, w, h = BOXES[image_id]
+            out.append(Detections(width=image.shape[1], height=image.shape[0],
+                                  boxes=np.array([[x, y, x + w, y + h]], np.float32),
+                                  scores=np.array([0.9], np.float32), labels=np.array([3]), names=["car"]))
+        return out
+
+
+def _run(argv: list[str]) -> str:
+    parser = argparse.ArgumentParser()
+    commands = parser.add_subparsers(dest="command")
+    add_convert_parser(commands)
+    add_verify_parser(commands)
+    args = parser.parse_args(argv)
+    return args.run(args)
+
+
+def test_verify_evaluates_the_found_images_against_the_published_ap(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    folder, gt = _dataset(tmp_path)
+    seen: list[Any] = []
+    monkeypatch.setattr("explorer.engine.load_runner",
+                        lambda spec, device, weights, progress=None: seen.append(spec) or _PerfectRunner())
+    out = _run(["verify", "--model", "35857345", "--images", str(folder), "--annotations", str(gt),
+                "--device", "cpu"])
+    assert seen[0].uid == "detectron:35857345"
+    assert "on 2 of 3 images" in out
+    assert "bbox      AP 100.0  published  36.7  difference +63.3" in out
+    assert "subset" in out
+    limited = _run(["verify", "--model", "35857345", "--images", str(folder), "--annotations", str(gt),
+                    "--device", "cpu", "--limit", "1"])
+    assert "on 1 of 3 images" in limited
+
+
+def test_verify_refuses_proposal_models_and_empty_folders(tmp_path: Path) -> None:
+    folder, gt = _dataset(tmp_path)
+    with pytest.raises(VerifyError, match="proposals only"):
+        _run(["verify", "--model", "35998814", "--images", str(folder), "--annotations", str(gt)])
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(FileNotFoundError, match="none of the annotation file's images"):
+        _run(["verify", "--model", "35857345", "--images", str(empty), "--annotations", str(gt)])
