@@ -128,7 +128,8 @@ def _run_settings(table: pd.DataFrame, options: list[str]) -> dict[str, Any]:
         weights = st.radio("Weights", list(WEIGHT_CHOICES), format_func=WEIGHT_CHOICES.get, key="detections:weights")
         upload = None
         if weights == "upload":
-            upload = st.file_uploader("Weights file (.pth state dict)", type=["pth", "pt"], key="detections:wfile")
+            upload = st.file_uploader("Weights file (.pth state dict, or a Detectron .pkl)", type=["pth", "pt", "pkl"],
+                                      key="detections:wfile")
     return {"uid": uid, "compare": compare, "device": device, "min_size": int(min_size),
             "batch_size": int(batch_size), "autocast": None if autocast == "fp32" else autocast,
             "weights": weights, "weights_upload": upload}
