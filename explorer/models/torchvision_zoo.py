@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ import numpy as np
 
 from explorer.detections import Detections
 from explorer.models.catalog import ModelSpec, Preprocessing, TestSettings, register
+from explorer.models.runtime import autocast_context, synchronized_clock
 
 #: Zoo `type` -> what the model outputs.
 _TYPE_OUTPUTS: dict[str, frozenset[str]] = {
@@ -112,10 +112,10 @@ class TorchvisionRunner:
         started = time.perf_counter()
         tensors = [torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).to(self.device).float().div_(255)
                    for image in images]
-        prepared = _synchronize(self.device, started)
-        with torch.inference_mode(), _autocast(self.device, autocast):
+        prepared = synchronized_clock(self.device)
+        with torch.inference_mode(), autocast_context(self.device, autocast):
             outputs = self.model(tensors)
-        ran = _synchronize(self.device, prepared)
+        ran = synchronized_clock(self.device)
         results = [self._to_detections(output, image) for output, image in zip(outputs, images, strict=True)]
         finished = time.perf_counter()
         n = len(images)
@@ -150,28 +150,6 @@ def _test_kwargs(spec: ModelSpec) -> dict[str, Any]:
         "detections_per_image": "box_detections_per_img" if two_stage else "detections_per_img",
     }
     return {names[field]: value for field, value in vars(spec.test).items() if value is not None}
-
-
-def _synchronize(device: str, _since: float) -> float:
-    """Wait for queued GPU work so timings are real, then return the clock."""
-    if device.startswith("cuda"):
-        import torch
-
-        torch.cuda.synchronize(device)
-    return time.perf_counter()
-
-
-def _autocast(device: str, autocast: str | None) -> Any:
-    if autocast is None:
-        return nullcontext()
-    import torch
-
-    dtypes = {"fp16": torch.float16, "bf16": torch.bfloat16}
-    if autocast not in dtypes:
-        raise ValueError(f"unknown autocast {autocast!r}; choose fp16 or bf16")
-    if not device.startswith("cuda"):
-        raise ValueError("autocast (fp16/bf16) is for GPUs; run in fp32 on the CPU")
-    return torch.autocast(device_type="cuda", dtype=dtypes[autocast])
 
 
 register(TorchvisionFamily)

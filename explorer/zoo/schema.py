@@ -87,6 +87,16 @@ METRIC_TASK: Final[dict[str, str]] = {
 TASK_METRIC: Final[dict[str, str]] = {task: metric for metric, task in METRIC_TASK.items()}
 TASKS: Final[tuple[str, ...]] = ("proposals", "boxes", "masks", "keypoints")
 
+#: Model type (Detectron's vocabulary) -> the richest output it gives.
+TYPE_TASK: Final[dict[str, str]] = {
+    "RPN": "proposals",
+    "Fast": "boxes",
+    "Faster": "boxes",
+    "RetinaNet": "boxes",
+    "Mask": "masks",
+    "Kps": "keypoints",
+}
+
 ZooRow = dict[str, str]
 """One table row as the sources produce it: every key of ZOO_COLUMNS, every value text."""
 

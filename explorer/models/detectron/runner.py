@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
-from typing import Any
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -25,6 +24,7 @@ from explorer.models.detectron.coco import PROPOSAL_NAME, class_table
 from explorer.models.detectron.pipeline import Pipeline, prepare_proposals
 from explorer.models.detectron.postprocess import BoxResults, heatmaps_to_keypoints, paste_masks
 from explorer.models.detectron.preprocess import to_tensor
+from explorer.models.runtime import autocast_context, synchronized_clock
 
 
 class _Clock:
@@ -40,9 +40,7 @@ class _Clock:
         try:
             yield
         finally:
-            if self.device.startswith("cuda"):
-                torch.cuda.synchronize(self.device)
-            self.seconds[name] += time.perf_counter() - started
+            self.seconds[name] += synchronized_clock(self.device) - started
 
 
 class DetectronRunner:
@@ -63,7 +61,7 @@ class DetectronRunner:
         results = []
         for image in images:
             clock = _Clock(self.device)
-            with torch.inference_mode(), _autocast(self.device, autocast):
+            with torch.inference_mode(), autocast_context(self.device, autocast):
                 detections = self._detect(np.asarray(image), clock)
             detections.timings.update(clock.seconds)
             results.append(detections)
@@ -159,12 +157,3 @@ def _exclusive(boxes: torch.Tensor) -> np.ndarray:
     return out
 
 
-def _autocast(device: str, autocast: str | None) -> Any:
-    if autocast is None:
-        return nullcontext()
-    dtypes = {"fp16": torch.float16, "bf16": torch.bfloat16}
-    if autocast not in dtypes:
-        raise ValueError(f"unknown autocast {autocast!r}; choose fp16 or bf16")
-    if not device.startswith("cuda"):
-        raise ValueError("autocast (fp16/bf16) is for GPUs; run in fp32 on the CPU")
-    return torch.autocast(device_type="cuda", dtype=dtypes[autocast])

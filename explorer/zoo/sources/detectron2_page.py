@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from urllib.parse import urlsplit
 
-from explorer.zoo.schema import TASK_METRIC, ZooRow, empty_row
+from explorer.zoo.schema import TASK_METRIC, TYPE_TASK, ZooRow, empty_row
 
 ZOO = "detectron2"
 
@@ -88,14 +88,6 @@ STEM_TYPES: dict[str, str] = {
     "rpn_": "RPN",
     "mask_rcnn_": "Mask",
     "keypoint_rcnn_": "Kps",
-}
-TYPE_TASK: dict[str, str] = {
-    "RPN": "proposals",
-    "Fast": "boxes",
-    "Faster": "boxes",
-    "RetinaNet": "boxes",
-    "Mask": "masks",
-    "Kps": "keypoints",
 }
 
 #: Detectron2's one ResNeXt-101 on these pages is the 32x8d model (its ImageNet-pretrained weights list

@@ -20,7 +20,7 @@ import re
 from decimal import Decimal
 from urllib.parse import unquote
 
-from explorer.zoo.schema import ZooRow, empty_row
+from explorer.zoo.schema import TYPE_TASK, ZooRow, empty_row
 
 ZOO = "detectron"
 
@@ -91,14 +91,6 @@ TABLE_NOTES: dict[str, tuple[str, ...]] = {
     ),
 }
 
-_TYPE_TASK: dict[str, str] = {
-    "RPN": "proposals",
-    "Fast": "boxes",
-    "Faster": "boxes",
-    "RetinaNet": "boxes",
-    "Mask": "masks",
-    "Kps": "keypoints",
-}
 
 _WITHOUT_TTA_LABEL = "[above without test-time aug.]"
 
@@ -196,7 +188,7 @@ def _inherit_without_tta(row: ZooRow, above: ZooRow) -> ZooRow:
 def _finish(row: ZooRow, table: str, tta: bool) -> ZooRow:
     row["tta"] = row["tta"] or ("true" if tta else "false")
     row["config"] = config_from_url(row["model_url"])
-    row["task"] = _TYPE_TASK[row["type"]]
+    row["task"] = TYPE_TASK[row["type"]]
     row["hardware"] = "P100"
     row["train_gpus"] = "8"
     row["name"] = f"{row['type']} {row['backbone']} {row['lr_schedule']}" + (" TTA" if row["tta"] == "true" else "")

@@ -1,0 +1,32 @@
+"""Run-time helpers every model family shares: mixed precision and honest GPU timing."""
+
+from __future__ import annotations
+
+import time
+from contextlib import nullcontext
+from typing import Any
+
+AUTOCAST_CHOICES: tuple[str, ...] = ("fp16", "bf16")
+
+
+def autocast_context(device: str, autocast: str | None) -> Any:
+    """A context running the model in fp16/bf16 on a GPU; fp32 (no context) when `autocast` is None."""
+    if autocast is None:
+        return nullcontext()
+    import torch
+
+    dtypes = {"fp16": torch.float16, "bf16": torch.bfloat16}
+    if autocast not in dtypes:
+        raise ValueError(f"unknown autocast {autocast!r}; choose fp16 or bf16")
+    if not device.startswith("cuda"):
+        raise ValueError("autocast (fp16/bf16) is for GPUs; run in fp32 on the CPU")
+    return torch.autocast(device_type="cuda", dtype=dtypes[autocast])
+
+
+def synchronized_clock(device: str) -> float:
+    """Wait for queued GPU work so a timing includes it, then read the clock."""
+    if device.startswith("cuda"):
+        import torch
+
+        torch.cuda.synchronize(device)
+    return time.perf_counter()
