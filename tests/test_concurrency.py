@@ -104,3 +104,44 @@ def test_model_cache_bound_holds_under_many_models() -> None:
     for model in (MODEL, "SSDLite320_MobileNet_V3_Large_Weights.COCO_V1", MODEL):
         cache.get(torchvision_spec(model), "cpu", RANDOM_WEIGHTS)
         assert len(cache.loaded()) <= 2
+
+
+def test_concurrent_app_sessions_share_one_model_and_agree() -> None:
+    """Three AppTest sessions run the Detections page at once: one model load, identical detections."""
+    from streamlit.testing.v1 import AppTest
+
+    from explorer.pages import detections
+    from explorer.zoo.paths import REPO_ROOT
+    from tests.test_detections_page import PAGE, choose_random_small_model, png_bytes
+
+    detections.model_cache().clear()
+    torch.manual_seed(0)
+    sessions = []
+    for _ in range(3):
+        at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=180)
+        at.switch_page(PAGE)
+        at.run()
+        at.file_uploader(key="detections:uploads").set_value([("a.png", png_bytes(seed=5), "image/png")])
+        choose_random_small_model(at, "torchvision:SSDLite320_MobileNet_V3_Large_Weights.COCO_V1")
+        at.run()
+        sessions.append(at)
+    loads_before = detections.model_cache().loads
+    errors: list[BaseException] = []
+
+    def press_run(at: AppTest) -> None:
+        try:
+            at.button(key="detections:run").click().run()
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=press_run, args=(at,)) for at in sessions]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    assert not errors and all(not at.exception for at in sessions)
+    assert detections.model_cache().loads - loads_before <= 1  # loaded once for all three sessions
+    results = [at.session_state["detections:runs"][0].detections[0] for at in sessions]
+    for other in results[1:]:
+        np.testing.assert_allclose(other.boxes, results[0].boxes, atol=1e-4)
+        np.testing.assert_array_equal(other.labels, results[0].labels)
