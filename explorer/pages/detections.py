@@ -105,6 +105,9 @@ def render() -> None:
         st.caption("Press Run to detect objects in the uploaded images.")
         return
     _show_results(images, runs)
+    from explorer.pages import eval_views
+
+    eval_views.render_annotations_panel(images, runs, "detections:eval")
     _benchmark_section(table, settings, images)
 
 

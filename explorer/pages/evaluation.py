@@ -1,0 +1,105 @@
+"""Evaluation: COCO AP of results files (the zoo's published boxes / masks / keypoints json, or our `predict`
+output) against an annotation file, without running any model.
+
+Evaluating runs only after Evaluate is pressed, and through `eval_views.evaluate_cached`: the request (files and
+options) is remembered in session state, so every later rerun (a chart option, another file in the selectbox)
+redraws from cached evaluations. A bad results file gets its own error message; the others are still evaluated.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import streamlit as st
+
+from explorer import eval_plots
+from explorer.evaluation.kinds import IOU_TYPES
+from explorer.pages import eval_views
+
+REQUEST_KEY: Final[str] = "evaluation:request"
+
+
+def _signature(gt: Any, files: list[Any], iou_type: str, analysis: bool) -> tuple[Any, ...]:
+    """What an Evaluate press evaluated: the uploads (by Streamlit's file ids) and the options."""
+    return (gt.file_id, tuple(f.file_id for f in files), iou_type, analysis)
+
+
+def _unique_names(files: list[Any]) -> list[tuple[str, bytes]]:
+    """(name, bytes) per results file; a repeated name gets " (2)", " (3)" so every file keeps its own entry."""
+    seen: dict[str, int] = {}
+    named = []
+    for upload in files:
+        seen[upload.name] = seen.get(upload.name, 0) + 1
+        name = upload.name if seen[upload.name] == 1 else f"{upload.name} ({seen[upload.name]})"
+        named.append((name, upload.getvalue()))
+    return named
+
+
+def render() -> None:
+    st.title("Evaluate COCO results")
+    st.caption("COCO AP of detection results files against an annotation file, computed the way pycocotools "
+               "does; nothing is run on a model. Works with the zoo's published results json and with the "
+               "results the Detections page or `explorer predict` write.")
+    left, right = st.columns(2)
+    gt = left.file_uploader("Annotations (COCO json, e.g. instances_val2017.json)", type=["json"],
+                            key="evaluation:gt")
+    files = list(right.file_uploader("Results (one or more COCO results json)", type=["json"],
+                                     accept_multiple_files=True, key="evaluation:results") or [])
+    cols = st.columns([2, 2, 1])
+    iou_type = cols[0].radio("IoU type", list(IOU_TYPES), format_func=eval_views.IOU_TYPE_LABELS.get,
+                             horizontal=True, key="evaluation:iou_type")
+    analysis = cols[1].checkbox("Error breakdown (slower)", key="evaluation:analysis",
+                                help="Where the AP goes: C75, C50, localisation, similar-class and other-class "
+                                     "confusion, background, missed objects. About four times the work.")
+    pressed = cols[2].button("Evaluate", type="primary", disabled=gt is None or not files, key="evaluation:run")
+    if gt is None or not files:
+        st.info("Upload an annotation file and at least one results file, then press Evaluate.")
+        return
+    signature = _signature(gt, files, iou_type, analysis)
+    if pressed:
+        st.session_state[REQUEST_KEY] = signature
+    if st.session_state.get(REQUEST_KEY) != signature:
+        st.caption("Press Evaluate to compute AP for the uploaded files with these options.")
+        return
+    outcomes = eval_views.run_evaluations((gt.name, gt.getvalue()), _unique_names(files), iou_type, analysis)
+    for name, (_, problem) in outcomes.items():
+        if problem:
+            st.error(f"{name}: {problem}", icon=":material/error:")
+    evaluations = {name: evaluation for name, (evaluation, _) in outcomes.items() if evaluation is not None}
+    if not evaluations:
+        return
+    _one_file(evaluations)
+    if len(evaluations) > 1:
+        _comparison(evaluations)
+
+
+def _one_file(evaluations: dict[str, Any]) -> None:
+    st.header("Results")
+    name = st.selectbox("Results file", list(evaluations), key="evaluation:shown") if len(evaluations) > 1 else (
+        next(iter(evaluations)))
+    eval_views.render_evaluation(evaluations[name], f"evaluation:{name}")
+
+
+def _comparison(evaluations: dict[str, Any]) -> None:
+    """Which model is best for which category (heatmap), and two models side by side (A - B per category)."""
+    st.header("Compare results files")
+    metric = st.selectbox("Metric", list(eval_plots.METRIC_TITLES), format_func=eval_plots.METRIC_TITLES.get,
+                          key="evaluation:compare_metric")
+    st.plotly_chart(eval_plots.category_heatmap_figure(evaluations, metric), key="evaluation:heatmap")
+    st.subheader("Difference between two models")
+    names = list(evaluations)
+    cols = st.columns(2)
+    a = cols[0].selectbox("A", names, index=0, key="evaluation:diff_a")
+    b = cols[1].selectbox("B", names, index=1, key="evaluation:diff_b")
+    if a == b:
+        st.info("Pick two different results files.")
+        return
+    pair = (a, b)
+    st.plotly_chart(eval_plots.difference_figure(evaluations[a], evaluations[b], metric, pair),
+                    key="evaluation:diff_chart")
+    frame = eval_plots.difference_frame(evaluations[a], evaluations[b], metric, pair)
+    st.dataframe(frame.round(1), hide_index=True, key="evaluation:diff_table")
+
+
+if __name__ == "__main__":
+    render()
