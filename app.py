@@ -16,6 +16,7 @@ PAGES = [
     st.Page("explorer/pages/model_card.py", title="Model card", icon=":material/badge:"),
     st.Page("explorer/pages/detections.py", title="Detections", icon=":material/center_focus_strong:"),
     st.Page("explorer/pages/evaluation.py", title="Evaluation", icon=":material/analytics:"),
+    st.Page("explorer/pages/sweeps.py", title="Sweeps", icon=":material/dynamic_feed:"),
 ]
 
 st.navigation(PAGES).run()

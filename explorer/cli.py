@@ -176,10 +176,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     from explorer.evaluation.cli import add_eval_parser
     from explorer.models.detectron.cli import add_convert_parser, add_verify_parser
+    from explorer.sweep.cli import add_sweep_parser
 
     add_eval_parser(commands)
     add_convert_parser(commands)
     add_verify_parser(commands)
+    add_sweep_parser(commands)
     return parser
 
 
@@ -188,13 +190,15 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from explorer.evaluation.errors import EvaluationInputError
     from explorer.models.catalog import NotRunnableError
     from explorer.models.detectron.cli import VerifyError
+    from explorer.sweep.cli import SweepDependencyError
+    from explorer.sweep.plan import SweepPlanError
     from explorer.weights import WeightsError
     from explorer.zoo.ranking import RankingError
     from explorer.zoo.table import UnknownModelError, UnknownZooError
 
     errors: list[type[BaseException]] = [CliError, RankingError, UnknownModelError, UnknownZooError,
                                          FileNotFoundError, NotRunnableError, EvaluationInputError, VerifyError,
-                                         WeightsError]
+                                         WeightsError, SweepDependencyError, SweepPlanError]
     if "explorer.engine" in sys.modules:  # these modules import torch: only when a model ran
         from explorer.engine import DeviceError
         from explorer.models.torchvision_zoo import WeightsMismatchError

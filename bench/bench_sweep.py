@@ -1,0 +1,65 @@
+"""Sweep scaling on CPU: images/s of `explorer sweep` with 2 workers vs 1 on a small model.
+
+Target: 2 workers at least 1.6x the images/s of 1 worker on a 2-core machine. Each worker is one Ray actor
+with one torch thread (Ray gives it one CPU), so the speed-up measures how well the actor pool, the decode
+tasks and the shard writing overlap, not torch's own threading. Throughput is the pool's wall clock from
+the first shard submitted to the last written (model loading excluded); each run gets a fresh output folder.
+
+    python bench/bench_sweep.py [--images 96] [--model SSDLite320_MobileNet_V3_Large_Weights.COCO_V1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def main() -> None:
+    import numpy as np
+    import ray
+    from PIL import Image
+
+    from explorer.predict import resolve_spec
+    from explorer.sweep.plan import image_items
+    from explorer.sweep.run import SweepConfig, run_sweep
+    from explorer.zoo.table import load_zoo
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=96)
+    parser.add_argument("--width", type=int, default=320)
+    parser.add_argument("--height", type=int, default=240)
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--model", default="SSDLite320_MobileNet_V3_Large_Weights.COCO_V1")
+    args = parser.parse_args()
+
+    spec = resolve_spec(load_zoo(), args.model)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    with tempfile.TemporaryDirectory() as root:
+        images_dir = Path(root) / "images"
+        images_dir.mkdir()
+        for i in range(args.images):
+            pixels = np.random.default_rng(i).integers(0, 256, (args.height, args.width, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(images_dir / f"{i:04d}.jpg", quality=90)
+        items = image_items(images_dir)
+        rates: dict[int, float] = {}
+        for workers in (1, 2):
+            config = SweepConfig(specs=[spec], items=items, out=Path(root) / f"out{workers}", workers=workers,
+                                 batch_size=args.batch_size, shard_size=2 * args.batch_size, random_weights=True)
+            rows = run_sweep(config).rows
+            rates[workers] = rows[0]["sweep_images_per_s"]
+            device = rows[0]["device_name"]
+    ray.shutdown()
+    print(f"{spec.name}, {args.images} images {args.width}x{args.height}, batch {args.batch_size}, on {device}")
+    print("| workers | images/s | speed-up |\n|---|---|---|")
+    for workers, rate in rates.items():
+        print(f"| {workers} | {rate:.2f} | {rate / rates[1]:.2f}x |")
+    speedup = rates[2] / rates[1]
+    print(f"target >= 1.6x: {'met' if speedup >= 1.6 else 'NOT met'} ({speedup:.2f}x)")
+
+
+if __name__ == "__main__":
+    main()

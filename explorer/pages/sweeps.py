@@ -1,0 +1,69 @@
+"""Sweeps: the summaries of `python -m explorer sweep` runs, and their speeds beside the published ones.
+
+Reads only the summary files (no Ray needed). Measured seconds per image go on the speed-vs-accuracy plot
+at the model's published accuracy, like the speeds of `explorer bench`; random-weight sweeps time the
+pipeline, not a model, so the plot leaves them out.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from explorer import plots
+from explorer.pages import common
+from explorer.sweep.summary import measured_frame, read_meta, read_summary, registered_sweeps
+
+
+def choose_sweep() -> Path | None:
+    """The registered sweeps, newest first, or a folder the user types."""
+    options = [str(path) for path in registered_sweeps()]
+    typed = st.text_input("Open another sweep folder", key="sweep_folder", placeholder="/path/to/sweep/out")
+    if typed:
+        options = [typed, *[option for option in options if option != typed]]
+    if not options:
+        st.info("No sweeps yet. Run one with `python -m explorer sweep --models ID ... --images DIR --out DIR` "
+                "(needs `pip install -r requirements-sweep.txt`).")
+        return None
+    return Path(st.selectbox("Sweep", options, key="sweep_choice"))
+
+
+def per_category(folder: Path, summary: pd.DataFrame) -> None:
+    files = summary[summary["per_category"].fillna("") != ""].drop_duplicates("model_uid")
+    if files.empty:
+        return
+    uid = st.selectbox("Per-category AP of", files["model_uid"].tolist(), key="sweep_category_model")
+    path = folder / files.set_index("model_uid").loc[uid, "per_category"]
+    if path.is_file():
+        st.dataframe(pd.read_csv(path), hide_index=True)
+
+
+def render() -> None:
+    st.title("Sweeps")
+    folder = choose_sweep()
+    if folder is None:
+        return
+    try:
+        summary = read_summary(folder)
+    except (OSError, ValueError) as error:
+        st.error(f"{folder} holds no sweep summary: {error}")
+        return
+    meta = read_meta(folder)
+    st.caption(f"{meta.get('images', '?')} images, {len(summary['model_uid'].unique())} models, batch "
+               f"{meta.get('batch_size', '?')}, {meta.get('workers', '?')} workers per model; run "
+               f"{meta.get('created', '?')}.")
+    st.dataframe(summary, hide_index=True)
+    per_category(folder, summary)
+    measured = measured_frame(summary)
+    plotted = measured[measured["weights"] != "random"]
+    st.subheader("Measured speed vs published accuracy")
+    if plotted.empty:
+        st.info("This sweep used random weights: its speeds time the pipeline, not a model, so none is plotted.")
+    figure = plots.speed_accuracy_figure(common.zoo_table(), "infer_s", "box_ap", log_x=True, measured=measured)
+    st.plotly_chart(figure, key="sweep_plot")
+
+
+if __name__ == "__main__":
+    render()

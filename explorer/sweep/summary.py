@@ -1,0 +1,114 @@
+"""The sweep summary table (one row per model and device) and the list of sweeps the dashboard shows.
+
+No Ray import: the Sweeps page reads summaries on machines where Ray is not installed. Sweeps register
+their output folder in `$EXPLORER_CACHE/sweeps.json` so the page finds them without being told where.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+SUMMARY_NAME = "summary.csv"
+META_NAME = "sweep.json"
+COLUMNS: tuple[str, ...] = (
+    "model_uid", "model_name", "device_name", "workers", "batch_size", "images", "errors", "image_width",
+    "image_height", "autocast", "weights", "seconds", "median_s", "images_per_s", "sweep_images_per_s",
+    "box_ap", "mask_ap", "kp_ap", "per_category", "results")
+#: Columns `explorer.plots.speed_accuracy_figure(..., measured=...)` needs.
+MEASURED_COLUMNS: tuple[str, ...] = ("model_uid", "device_name", "image_width", "image_height", "batch_size",
+                                     "autocast", "weights", "median_s")
+
+
+def model_rows(*, model_uid: str, model_name: str, records: Sequence[Mapping[str, Any]], workers: int,
+               batch_size: int, autocast: str | None, weights: str, wall_s: float | None, images_run: int,
+               metrics: Mapping[str, float], per_category: str, results: str) -> list[dict[str, Any]]:
+    """Rows for one model: per device, the time per image measured inside the workers (batching included).
+
+    `median_s` is the median over shards of (inference seconds / images), the same quantity `explorer bench`
+    stores as median seconds per image; `sweep_images_per_s` is the whole pool's wall-clock throughput in
+    this run (NaN when a resumed run had nothing left to do for the model).
+    """
+    by_device: dict[str, list[Mapping[str, Any]]] = {}
+    for record in records:
+        by_device.setdefault(record["device_name"], []).append(record)
+    rows = []
+    for device, shards in sorted(by_device.items()):
+        counted = [shard for shard in shards if shard["images"]]
+        images = sum(len(shard["images"]) for shard in shards)
+        seconds = sum(float(shard["seconds"]) for shard in shards)
+        widths = [image["width"] for shard in shards for image in shard["images"]]
+        heights = [image["height"] for shard in shards for image in shard["images"]]
+        rows.append({
+            "model_uid": model_uid, "model_name": model_name, "device_name": device, "workers": workers,
+            "batch_size": batch_size, "images": images, "errors": sum(len(shard["errors"]) for shard in shards),
+            "image_width": int(statistics.median(widths)) if widths else 0,
+            "image_height": int(statistics.median(heights)) if heights else 0,
+            "autocast": autocast or "fp32", "weights": weights, "seconds": seconds,
+            "median_s": statistics.median(float(s["seconds"]) / len(s["images"]) for s in counted)
+            if counted else float("nan"),
+            "images_per_s": images / seconds if seconds else float("nan"),
+            "sweep_images_per_s": images_run / wall_s if wall_s and images_run else float("nan"),
+            **{name: metrics.get(name, float("nan")) for name in ("box_ap", "mask_ap", "kp_ap")},
+            "per_category": per_category, "results": results,
+        })
+    return rows
+
+
+def write_summary(out: Path, rows: Sequence[Mapping[str, Any]], meta: Mapping[str, Any]) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / SUMMARY_NAME
+    pd.DataFrame(list(rows), columns=list(COLUMNS)).to_csv(path, index=False)
+    (out / META_NAME).write_text(json.dumps(dict(meta), indent=1, default=str), encoding="utf-8")
+    return path
+
+
+def read_summary(out: Path) -> pd.DataFrame:
+    """A sweep's summary table (raises FileNotFoundError when the folder holds no finished sweep)."""
+    return pd.read_csv(out / SUMMARY_NAME, dtype={"model_uid": str, "per_category": str, "results": str},
+                       keep_default_na=False, na_values=[""])
+
+
+def read_meta(out: Path) -> dict[str, Any]:
+    try:
+        return json.loads((out / META_NAME).read_text("utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def measured_frame(summary: pd.DataFrame) -> pd.DataFrame:
+    """The summary as measurement rows for the speed-vs-accuracy overlay (`measured=` of the figure)."""
+    rows = summary[summary["median_s"].notna()] if not summary.empty else summary
+    return rows.loc[:, list(MEASURED_COLUMNS)].reset_index(drop=True)
+
+
+def registry_path() -> Path:
+    from explorer.weights import explorer_cache_dir
+
+    return explorer_cache_dir() / "sweeps.json"
+
+
+def registered_sweeps() -> list[Path]:
+    """Output folders of finished sweeps, newest registration first, those still on disk only."""
+    try:
+        paths = json.loads(registry_path().read_text("utf-8"))
+    except (OSError, ValueError):
+        return []
+    return [Path(p) for p in paths if (Path(p) / SUMMARY_NAME).is_file()]
+
+
+def register_sweep(out: Path) -> None:
+    """Add `out` to the registry (atomically: two sweeps finishing together both stay listed or one wins)."""
+    path = registry_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    resolved = str(out.resolve())
+    known = [str(p) for p in registered_sweeps() if str(p) != resolved]
+    temporary = path.with_suffix(f".{os.getpid()}.tmp")
+    temporary.write_text(json.dumps([resolved, *known], indent=1), encoding="utf-8")
+    os.replace(temporary, path)

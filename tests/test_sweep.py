@@ -1,0 +1,212 @@
+"""`explorer sweep` on a local Ray: same results as `predict_files`, survives a killed actor, resumes, shows up.
+
+One local Ray (2 CPUs) serves the whole module; two random-weight models at 96x128 input over 20 small
+images keep it to about a minute on two cores. Skipped when Ray (the optional extra) is not installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from explorer.sweep.plan import image_items, slug
+from explorer.sweep.summary import SUMMARY_NAME, read_summary, register_sweep, write_summary
+from explorer.zoo.paths import REPO_ROOT
+from tests.model_factory import torchvision_spec
+
+ray = pytest.importorskip("ray", reason="Ray is an optional extra: pip install -r requirements-sweep.txt")
+
+from explorer.sweep.run import SweepConfig, SweepEvent, run_sweep  # noqa: E402
+
+MODELS = ("SSDLite320_MobileNet_V3_Large_Weights.COCO_V1", "FasterRCNN_MobileNet_V3_Large_320_FPN_Weights.COCO_V1")
+N_IMAGES = 20
+SEED = 7
+
+
+def spec(model: str) -> Any:
+    """The small test spec, every score kept: random-weight Faster R-CNN scores stay under the 0.05 default."""
+    return torchvision_spec(model).with_test(score_thresh=0.0)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def local_ray() -> Iterator[None]:
+    ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False,
+             configure_logging=False)
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """20 noise images (64x48), one broken file, and COCO annotations with every COCO category id."""
+    root = tmp_path_factory.mktemp("sweep_data")
+    images_dir = root / "images"
+    images_dir.mkdir()
+    images, annotations = [], []
+    for i in range(N_IMAGES):
+        pixels = np.random.default_rng(i).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(images_dir / f"img{i:02d}.png")
+        images.append({"id": 100 + i, "file_name": f"img{i:02d}.png", "width": 64, "height": 48})
+        annotations.append({"id": i + 1, "image_id": 100 + i, "category_id": 1 + i % 3, "bbox": [8, 6, 30, 20],
+                            "area": 600.0, "iscrowd": 0})
+    (images_dir / "broken.png").write_bytes(b"not a png")
+    images.append({"id": 999, "file_name": "broken.png", "width": 64, "height": 48})
+    categories = [{"id": c, "name": f"class{c}", "supercategory": "thing"} for c in range(1, 91)]
+    gt = root / "annotations.json"
+    gt.write_text(json.dumps({"images": images, "annotations": annotations, "categories": categories}))
+    return images_dir, gt
+
+
+def config(dataset: tuple[Path, Path], out: Path, models: tuple[str, ...] = MODELS, **overrides: Any) -> SweepConfig:
+    images_dir, gt = dataset
+    settings: dict[str, Any] = {"annotations": gt, "batch_size": 2, "shard_size": 4, "workers": 2,
+                                "random_weights": True, "seed": SEED, "score_thresh": 0.0, **overrides}
+    return SweepConfig(specs=[spec(m) for m in models], items=image_items(images_dir, gt), out=out,
+                       **settings)
+
+
+@pytest.fixture(scope="module")
+def swept(dataset: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One full sweep of both models, shared by the tests that only read it (registry in a temporary cache)."""
+    out = tmp_path_factory.mktemp("sweep_out")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("EXPLORER_CACHE", str(tmp_path_factory.mktemp("sweep_cache")))
+        result = run_sweep(config(dataset, out))
+    assert result.shards_run == 2 * 6 and result.shards_resumed == 0
+    return out
+
+
+def by_file(results: list[dict[str, Any]], images: list[dict[str, Any]]) -> dict[str, list[tuple]]:
+    """Results keyed by file name (the sweep numbers images from the annotations, predict_files from 1)."""
+    names = {image["id"]: image["file_name"] for image in images}
+    found: dict[str, list[tuple]] = {name: [] for name in names.values()}
+    for entry in results:
+        found[names[entry["image_id"]]].append((entry["category_id"], *entry["bbox"], entry["score"]))
+    return found
+
+
+def reference(model: str, images_dir: Path, out: Path) -> dict[str, list[tuple]]:
+    """What `explorer predict` gives in one process: same seed, one thread as in each actor."""
+    import torch
+
+    from explorer.engine import RANDOM_WEIGHTS, load_runner
+    from explorer.predict import image_paths, predict_files
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        torch.manual_seed(SEED)
+        runner = load_runner(spec(model), "cpu", RANDOM_WEIGHTS)
+        summary = predict_files(runner, image_paths([images_dir]), out, batch_size=2, score_thresh=0.0)
+    finally:
+        torch.set_num_threads(threads)
+    assert len(summary.errors) == 1 and "broken.png" in summary.errors[0]
+    return by_file(json.loads(summary.results_path.read_text()), json.loads(summary.images_path.read_text()))
+
+
+def swept_results(out: Path, model: str) -> dict[str, list[tuple]]:
+    model_dir = out / slug(torchvision_spec(model).uid)
+    return by_file(json.loads((model_dir / "results.json").read_text()),
+                   json.loads((model_dir / "images.json").read_text()))
+
+
+def assert_same(found: dict[str, list[tuple]], expected: dict[str, list[tuple]]) -> None:
+    assert found.keys() == expected.keys()
+    for name, rows in expected.items():
+        assert len(found[name]) == len(rows), name
+        assert np.allclose(np.array(found[name]), np.array(rows), atol=1e-4), name
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_sweep_matches_single_process_predict(swept: Path, dataset: tuple[Path, Path], model: str,
+                                              tmp_path: Path) -> None:
+    expected = reference(model, dataset[0], tmp_path)
+    assert sum(len(rows) for rows in expected.values()) > 0  # the comparison is not vacuous
+    assert_same(swept_results(swept, model), expected)
+
+
+def test_summary_has_one_row_per_model_with_evaluation(swept: Path) -> None:
+    summary = read_summary(swept)
+    assert sorted(summary["model_uid"]) == sorted(torchvision_spec(m).uid for m in MODELS)
+    assert (summary["images"] == N_IMAGES).all() and (summary["errors"] == 1).all()  # broken.png skipped
+    assert (summary["median_s"] > 0).all() and (summary["images_per_s"] > 0).all()
+    assert summary["box_ap"].between(0, 100).all()
+    assert (summary["image_width"] == 64).all() and (summary["weights"] == "random").all()
+    per_category = pd.read_csv(swept / summary.loc[0, "per_category"])
+    assert set(per_category["iou_type"]) == {"bbox"} and len(per_category) == 90
+
+
+def test_killed_actor_is_restarted_and_the_sweep_completes(dataset: tuple[Path, Path], swept: Path,
+                                                            tmp_path: Path) -> None:
+    killed: list[Any] = []
+
+    def kill_first(event: SweepEvent) -> None:
+        if not killed:
+            killed.append(event.actors[0])
+            ray.kill(event.actors[0], no_restart=False)  # a crash: Ray restarts it and retries its shards
+
+    result = run_sweep(config(dataset, tmp_path, MODELS[:1]), on_event=kill_first)
+    assert killed and result.shards_run == 6
+    assert_same(swept_results(tmp_path, MODELS[0]), swept_results(swept, MODELS[0]))
+
+
+def test_rerun_resumes_from_written_shards(dataset: tuple[Path, Path], swept: Path, tmp_path: Path) -> None:
+    class Stop(Exception):
+        pass
+
+    def stop_after_two(event: SweepEvent) -> None:
+        if event.done >= 8:
+            raise Stop
+
+    with pytest.raises(Stop):
+        run_sweep(config(dataset, tmp_path, MODELS[:1]), on_event=stop_after_two)
+    shard_dir = tmp_path / slug(torchvision_spec(MODELS[0]).uid) / "shards"
+    written = {path.name: path.stat().st_mtime_ns for path in shard_dir.glob("shard-*.json")}
+    assert 2 <= len(written) < 6
+    result = run_sweep(config(dataset, tmp_path, MODELS[:1]))
+    assert result.shards_resumed == len(written) and result.shards_run == 6 - len(written)
+    assert all(shard_dir.joinpath(name).stat().st_mtime_ns == mtime for name, mtime in written.items())
+    assert_same(swept_results(tmp_path, MODELS[0]), swept_results(swept, MODELS[0]))
+    again = run_sweep(config(dataset, tmp_path, MODELS[:1]))
+    assert again.shards_run == 0 and again.shards_resumed == 6
+
+
+def test_cli_sweep_runs_and_reports(dataset: tuple[Path, Path], tmp_path: Path,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    from explorer.sweep.cli import add_sweep_parser
+
+    parser = argparse.ArgumentParser()
+    add_sweep_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["sweep", "--models", MODELS[0], "--images", str(dataset[0]), "--out", str(tmp_path),
+                              "--random-weights", "--min-size", "96", "--max-size", "128", "--batch-size", "2",
+                              "--shard-size", "8", "--workers", "1", "--limit", "10"])
+    output = args.run(args)
+    assert "9 images, 1 skipped" in output and "2 shards run, 0 resumed" in output  # broken.png sorts first
+    assert "10/10 images" in capsys.readouterr().err
+    assert (tmp_path / SUMMARY_NAME).is_file()
+
+
+def test_sweeps_page_lists_the_sweep_and_overlays_published_weights(swept: Path, tmp_path: Path) -> None:
+    published = read_summary(swept).assign(weights="published", device_name="Sweep GPU")
+    write_summary(tmp_path, published.to_dict("records"), {"images": N_IMAGES})
+    register_sweep(swept)
+    register_sweep(tmp_path)  # newest first: the page opens this one
+    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=60)
+    at.switch_page("explorer/pages/sweeps.py").run()
+    assert not at.exception
+    assert at.selectbox(key="sweep_choice").options == [str(tmp_path.resolve()), str(swept.resolve())]
+    assert "measured here: Sweep GPU" in at.get("plotly_chart")[0].proto.spec
+    at.selectbox(key="sweep_choice").select(str(swept.resolve())).run()
+    assert not at.exception
+    shown = at.dataframe[0].value
+    assert sorted(shown["model_uid"]) == sorted(torchvision_spec(m).uid for m in MODELS)
+    assert any("random weights" in info.value for info in at.info)
