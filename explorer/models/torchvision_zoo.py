@@ -86,10 +86,15 @@ class TorchvisionFamily:
         kwargs.update(_test_kwargs(spec))
         model = get_model(spec.builder, **kwargs)
         if weights_path is not None:
-            state = torch.load(weights_path, map_location="cpu", weights_only=True)
+            try:  # weights_only: no code runs; anything unreadable is the file's fault, said plainly
+                state = torch.load(weights_path, map_location="cpu", weights_only=True)
+            except Exception as error:
+                first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+                raise WeightsMismatchError(
+                    f"{weights_path.name} is not a readable PyTorch weights file: {first_line}") from error
             try:
                 model.load_state_dict(state)
-            except (RuntimeError, KeyError, TypeError) as error:
+            except (RuntimeError, KeyError, TypeError, AttributeError, ValueError) as error:
                 first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
                 raise WeightsMismatchError(
                     f"{weights_path.name} does not fit {spec.builder}: {first_line}") from error

@@ -255,10 +255,16 @@ def load_converted(path: Path, arch: DetectronArch, source: Path | None = None) 
         if (payload.get("source_size"), payload.get("source_mtime_ns")) != (stat.st_size, stat.st_mtime_ns):
             raise CheckpointFormatError(f"{path} was converted from an older {source.name}")
     state = payload.get("state_dict")
-    if not isinstance(state, dict):
-        raise CheckpointFormatError(f"{path} has no state dict")
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointFormatError(f"{path} has no state dict of tensors")
     _check_state(state, arch, path)
-    return ConvertedWeights(arch.config, state, tuple(float(v) for v in payload["bbox_reg_weights"]))
+    try:
+        reg_weights = tuple(float(v) for v in payload["bbox_reg_weights"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise CheckpointFormatError(f"{path} has no usable bbox_reg_weights ({error!r})") from error
+    if len(reg_weights) != 4:
+        raise CheckpointFormatError(f"{path}: bbox_reg_weights must be 4 numbers, got {len(reg_weights)}")
+    return ConvertedWeights(arch.config, state, reg_weights)
 
 
 def _check_state(state: Mapping[str, torch.Tensor], arch: DetectronArch, path: Path) -> None:

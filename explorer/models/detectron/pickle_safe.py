@@ -123,7 +123,10 @@ def _numeric_blobs(blobs: dict[Any, Any], source: str) -> dict[str, np.ndarray]:
             raise CheckpointFormatError(f"{source} has a blob named {key!r}, not a string")
         if value is None:
             continue
-        array = value if isinstance(value, np.ndarray) else np.asarray(value)
+        try:
+            array = value if isinstance(value, np.ndarray) else np.asarray(value)
+        except (ValueError, TypeError) as error:  # ragged or absurdly nested lists
+            raise CheckpointFormatError(f"{source}: blob {name} is not an array ({error})") from error
         if array.dtype.kind not in _NUMERIC_KINDS:
             raise CheckpointFormatError(f"{source}: blob {name} has dtype {array.dtype}, not a numeric array")
         arrays[name] = array
