@@ -178,3 +178,15 @@ def test_oversized_local_checkpoint_is_refused(tmp_path, monkeypatch) -> None:
     path.write_bytes(b"\0" * 5000)
     with pytest.raises(LocalWeightsError, match="over the 0 MB checkpoint limit; raise it with EXPLORER_MAX_CH"):
         load_runner(torchvision_spec(SSDLITE), "cpu", path)
+
+
+def test_every_family_registers_whatever_was_imported_first() -> None:
+    import subprocess
+    import sys
+
+    code = ("import explorer.models.torchvision_zoo; from explorer.zoo.table import load_zoo; "
+            "from explorer.models.catalog import spec_for; t = load_zoo(['detectron']); "
+            "print(spec_for(t[t.model_id == '35998355'].iloc[0].to_dict()).family)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "detectron"

@@ -355,6 +355,7 @@ def _report(capsys: Any, label: str, total: int, outcomes: Counter) -> None:
 
 
 def test_unreadable_pth_is_a_clear_error(tv_spec: ModelSpec, env: Env) -> None:
+    """Regression: torch.load failures (not a zip, truncated, code-carrying) were raw UnpicklingError/RuntimeError."""
     rng = np.random.default_rng(SEED + 1)
     unreadable = ("exec via torch.save", "raw exec pickle", "random bytes", "zip garbage", "pickled global")
     for case in pth_cases(rng, env, {"w": torch.zeros(1)}, b"PK\x03\x04" + bytes(100)):
@@ -365,6 +366,7 @@ def test_unreadable_pth_is_a_clear_error(tv_spec: ModelSpec, env: Env) -> None:
 
 
 def test_ragged_list_blob_is_a_clear_error(d_spec: ModelSpec, env: Env) -> None:
+    """Regression: np.asarray on a ragged list blob raised a raw ValueError."""
     path = env.root / "ragged.pkl"
     path.write_bytes(pickle.dumps({"blobs": {"conv1_w": [[1], [1, 2]]}}, protocol=2))
     error, _ = _attempt(d_spec, path)
@@ -372,6 +374,7 @@ def test_ragged_list_blob_is_a_clear_error(d_spec: ModelSpec, env: Env) -> None:
 
 
 def test_malformed_converted_file_is_a_clear_error(d_spec: ModelSpec, env: Env) -> None:
+    """Regression: a converted (zip) file with non-tensor state values raised AttributeError."""
     from explorer.models.detectron.convert import build_empty
 
     keys = build_empty(d_spec.extra["arch"]).state_dict()

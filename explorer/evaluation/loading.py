@@ -77,3 +77,5 @@ def _parse(data: bytes, what: str) -> Any:
             f"{what} is not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}") from None
     except RecursionError:
         raise EvaluationInputError(f"{what} is nested too deeply to be a COCO file") from None
+    except ValueError as error:  # e.g. an integer beyond Python's 4,300-digit conversion limit
+        raise EvaluationInputError(f"{what} is not usable JSON: {error}") from None

@@ -12,12 +12,14 @@ import functools
 import gc
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
 from explorer.evaluation.backends import get_backend
 from explorer.evaluation.breakdown import error_breakdown
+from explorer.evaluation.errors import EvaluationInputError
 from explorer.evaluation.ground_truth import GroundTruth, check_ground_truth, keypoint_sigmas
 from explorer.evaluation.kinds import IouType, check_iou_type, stat_names
 from explorer.evaluation.loading import DEFAULT_MAX_BYTES, JsonSource, read_json
@@ -101,12 +103,12 @@ def evaluate(ground_truth: JsonSource | GroundTruth, results: JsonSource, iou_ty
     data = read_json(results, what=results_name or "results", max_bytes=max_bytes)
     checked = check_results(data, gt, kind, what=label)
     gt_index = engine.coco(gt.dataset(kind))
-    dt_index = engine.load_results(gt_index, checked, kind)
     category_ids = gt.category_ids(kind)
-
-    stages.enter("evaluate")
-    arrays = engine.run(gt_index, dt_index, kind, category_ids=category_ids, kpt_sigmas=sigmas,
-                        on_accumulate=lambda: stages.enter("accumulate"))
+    with _malformed_rle_is_input_error(label):
+        dt_index = engine.load_results(gt_index, checked, kind)
+        stages.enter("evaluate")
+        arrays = engine.run(gt_index, dt_index, kind, category_ids=category_ids, kpt_sigmas=sigmas,
+                            on_accumulate=lambda: stages.enter("accumulate"))
 
     stages.enter("per-category")
     stats, lines = summary(arrays, kind)
@@ -135,6 +137,19 @@ def evaluate(ground_truth: JsonSource | GroundTruth, results: JsonSource, iou_ty
         categories=categories, iou_thresholds=tuple(float(t) for t in arrays.iou_thresholds),
         recall_thresholds=tuple(float(r) for r in arrays.recall_thresholds), area_labels=arrays.area_labels,
         max_dets=arrays.max_dets[-1], curves=precision_curves(arrays), breakdown=breakdown, seconds=stages.seconds)
+
+
+@contextmanager
+def _malformed_rle_is_input_error(label: str) -> Iterator[None]:
+    """The mask decoder is the one check of compressed-RLE count strings (validating them in Python would
+    cost more than the evaluation); its complaints about them are the input's fault, so say so plainly."""
+    try:
+        yield
+    except (RuntimeError, ValueError) as error:
+        if "rle" not in str(error).lower():
+            raise
+        raise EvaluationInputError(f"{label}: a segmentation's compressed RLE counts are malformed ({error})") \
+            from error
 
 
 def _label_of(source: Any, name: str | None) -> str:

@@ -131,7 +131,10 @@ def spec_for(row: Mapping[str, Any]) -> ModelSpec:
 
 
 def _load_families() -> None:
-    """Import the family modules once; each registers itself. They import torch only when loading."""
-    if not FAMILIES:
-        from explorer.models import torchvision_zoo  # noqa: F401
-        from explorer.models.detectron import family  # noqa: F401
+    """Import every family module (each registers itself on first import; later calls are dict look-ups).
+
+    Not guarded by "FAMILIES is empty": a caller that imported one family module first would otherwise
+    leave the others unregistered. The modules import torch only when a model is loaded.
+    """
+    from explorer.models import torchvision_zoo  # noqa: F401
+    from explorer.models.detectron import family  # noqa: F401
