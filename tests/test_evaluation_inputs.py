@@ -288,3 +288,20 @@ def test_ground_truth_checks_name_the_file(tmp_path, gt) -> None:
     path.write_text(json.dumps(broken))
     with pytest.raises(EvaluationInputError, match=r"^instances_val.json annotations\[0\]: image_id -5"):
         load_ground_truth(path)
+
+
+def test_rle_counts_decoder_matches_pycocotools() -> None:
+    import numpy as np
+    from pycocotools import mask as mask_utils
+
+    from explorer.evaluation.rle_check import rle_counts
+
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        mask = np.asfortranarray(rng.random((13, 17)) > rng.random())
+        rle = mask_utils.encode(mask.astype(np.uint8))
+        counts = rle_counts(rle["counts"].decode("ascii"))
+        assert counts is not None and sum(counts) == 13 * 17
+        decoded = np.concatenate([np.full(n, i % 2, np.uint8) for i, n in enumerate(counts)])
+        np.testing.assert_array_equal(decoded.reshape(17, 13).T, mask)
+    assert rle_counts("garbage") is None or sum(rle_counts("garbage")) != 13 * 17

@@ -239,8 +239,6 @@ def test_malformed_rle_string_is_a_clear_error() -> None:
         evaluate(gt, results, "segm")
 
 
-@pytest.mark.xfail(strict=True, reason="FINDING: with backend='pycocotools' a malformed compressed-RLE count string "
-                   "(e.g. 'garbage') makes COCOeval.computeIoU (maskUtils.iou, C code) run for minutes: a hang")
 def test_malformed_rle_string_does_not_hang_pycocotools() -> None:
     import subprocess
     import sys

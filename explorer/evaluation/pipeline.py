@@ -26,6 +26,7 @@ from explorer.evaluation.loading import DEFAULT_MAX_BYTES, JsonSource, read_json
 from explorer.evaluation.metrics import per_category, precision_curves, summary
 from explorer.evaluation.result_checks import check_results
 from explorer.evaluation.results import CategoryMetrics, Evaluation, SummaryStat
+from explorer.evaluation.rle_check import check_rle_strings
 
 ProgressCallback = Callable[[str, float], None]
 T = TypeVar("T")
@@ -102,6 +103,9 @@ def evaluate(ground_truth: JsonSource | GroundTruth, results: JsonSource, iou_ty
     label = results_name or _name(results, "results")
     data = read_json(results, what=results_name or "results", max_bytes=max_bytes)
     checked = check_results(data, gt, kind, what=label)
+    if kind == "segm" and engine.name == "pycocotools":  # its C decoder would loop on a malformed string
+        sizes = {image["id"]: (image["height"], image["width"]) for image in gt.images}
+        check_rle_strings(checked, sizes, label)
     gt_index = engine.coco(gt.dataset(kind))
     category_ids = gt.category_ids(kind)
     with _malformed_rle_is_input_error(label):
