@@ -335,3 +335,10 @@ def test_notes(parsed: tuple[list[dict[str, str]], dict[str, object]]) -> None:
 def parsed_again() -> tuple[list[dict[str, str]], dict[str, object]]:
     return parse_detectron2_zoo((D2_REFERENCE / "MODEL_ZOO.md").read_text("utf-8"),
                                 (D2_REFERENCE / "Detectron1-Comparisons.md").read_text("utf-8"))
+
+
+@needs_reference
+def test_fast_rcnn_points_at_its_rpn(page_rows: list[dict[str, str]]) -> None:
+    fast = [row for row in page_rows if row["type"] == "Fast"]
+    assert [row["proposals_model_id"] for row in fast] == ["137258492"]  # the R50-FPN RPN of the same table
+    assert all(row["proposals_model_id"] == "" for row in page_rows if row["type"] != "Fast")

@@ -211,6 +211,22 @@ def test_model_card_opens_from_link(page: Page, app_url: str, screenshot_dir: Pa
     save_screenshot(page, screenshot_dir, "model_card")
 
 
+# ---- The other pages: each opens, shows its content, and is photographed ----------------------------------------
+
+@pytest.mark.parametrize(("path", "heading", "content"), [
+    ("pick_model", "Pick a model", "The fastest model"),
+    ("schedules", "Schedules & backbones", "1x"),
+    ("sweeps", "Sweeps", "sweep"),
+])
+def test_other_pages_render(page: Page, app_url: str, screenshot_dir: Path, path: str, heading: str,
+                            content: str) -> None:
+    page.goto(f"{app_url}/{path}")
+    expect_(page.get_by_role("heading", name=heading))
+    expect_(page.get_by_text(content).first)
+    expect(page.locator('[data-testid="stException"]')).to_have_count(0)
+    save_screenshot(page, screenshot_dir, path)
+
+
 # ---- Detections -----------------------------------------------------------------------------------------------
 
 def test_detections_run_and_download(page: Page, app_url: str, screenshot_dir: Path, tmp_path: Path) -> None:

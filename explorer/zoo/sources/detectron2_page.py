@@ -615,4 +615,20 @@ def parse_detectron2_zoo(model_zoo_md: str, comparisons_md: str) -> tuple[list[Z
     notes = parse_notes(facts, raw, comparisons_md)
     rows = [finish_row(row, facts) for row in raw]
     _check_unique(rows)
+    link_fast_rcnn_proposals(rows)
     return rows, notes
+
+
+def link_fast_rcnn_proposals(rows: list[ZooRow]) -> None:
+    """Fast R-CNN rows run on precomputed proposals: point each at the RPN row of its table and backbone.
+
+    Their published time excludes proposal generation; the link lets `infer_s_e2e` add it back.
+    """
+    for row in rows:
+        if row["type"] != "Fast":
+            continue
+        sources = [r for r in rows if r["type"] == "RPN" and r["table"] == row["table"]
+                   and r["backbone"] == row["backbone"]]
+        if len(sources) != 1:
+            raise ValueError(f"{row['model_id']}: expected one RPN row with backbone {row['backbone']}")
+        row["proposals_model_id"] = sources[0]["model_id"]
