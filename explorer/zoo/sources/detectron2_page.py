@@ -629,6 +629,7 @@ def link_fast_rcnn_proposals(rows: list[ZooRow]) -> None:
             continue
         sources = [r for r in rows if r["type"] == "RPN" and r["table"] == row["table"]
                    and r["backbone"] == row["backbone"]]
-        if len(sources) != 1:
-            raise ValueError(f"{row['model_id']}: expected one RPN row with backbone {row['backbone']}")
-        row["proposals_model_id"] = sources[0]["model_id"]
+        if len(sources) > 1:
+            raise ValueError(f"{row['model_id']}: several RPN rows with backbone {row['backbone']}; which one?")
+        if sources:  # none: the page names no RPN for it, and the row keeps its published time only
+            row["proposals_model_id"] = sources[0]["model_id"]
