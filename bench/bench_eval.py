@@ -5,8 +5,8 @@ least 3x faster than plain pycocotools, with identical summary numbers.
 
 The set (tests/coco_factory.bench_dataset): 5,000 images, about 36,500 objects with polygon masks (1% crowds
 as RLE), 80 categories, 100 detections per image with a box and an RLE mask each (500,000). Each row runs in its
-own process (so peak memory is its own), from the same pickled data, and times from parsed JSON objects to the
-per-category tables (JSON parsing is the same for everyone and is not timed):
+own process (so peak memory is its own), from the same generated data (written once as JSON), and times from
+parsed JSON objects to the per-category tables (JSON parsing is the same for everyone and is not timed):
 
 - plain pycocotools: COCO index, loadRes, COCOeval evaluate/accumulate/summarize for bbox then segm (one
   ground-truth index, as Detectron2 does), per-category AP/AR read from eval['precision'] / ['recall'];
@@ -25,7 +25,6 @@ import contextlib
 import io
 import json
 import os
-import pickle
 import resource
 import subprocess
 import sys
@@ -115,8 +114,8 @@ def run_explorer(gt: dict[str, Any], results: list[dict[str, Any]], backend: str
 
 
 def worker(row: str, data_path: Path, out_path: Path, breakdown: bool) -> None:
-    with data_path.open("rb") as handle:
-        gt, results = pickle.load(handle)
+    with data_path.open("r", encoding="utf-8") as handle:
+        gt, results = json.load(handle)  # plain data the bench wrote itself; JSON, never pickle
     before = _rss_mb()
     if row == "plain pycocotools":
         out = run_plain(gt, results)
@@ -165,9 +164,9 @@ def main() -> None:
           f"in {time.perf_counter() - started:.0f} s; {os.cpu_count()} CPUs", flush=True)
     measured: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory() as folder:
-        data_path = Path(folder) / "data.pickle"
-        with data_path.open("wb") as handle:
-            pickle.dump((gt, results), handle, protocol=pickle.HIGHEST_PROTOCOL)
+        data_path = Path(folder) / "data.json"
+        with data_path.open("w", encoding="utf-8") as handle:
+            json.dump([gt, results], handle)
         del gt, results
         for row in rows:
             out_path = Path(folder) / "out.json"
