@@ -7,10 +7,8 @@ import errno
 import hashlib
 import os
 import random
-import sys
-import threading
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +16,7 @@ import pytest
 
 from explorer import weights
 from explorer.weights import WeightsError, ensure_weights, torchvision_source, verify
+from tests.local_http import LocalServer, private_weights_caches, serving
 
 PAYLOAD = random.Random(1).randbytes(200_000)
 NAME = f"tiny_fault-{hashlib.sha256(PAYLOAD).hexdigest()[:8]}.pth"
@@ -47,34 +46,20 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
 
 
-class _Server(ThreadingHTTPServer):
+class _Server(LocalServer):
     fault: str | None
-    stopping: threading.Event
-
-    def handle_error(self, request: object, client_address: object) -> None:
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)  # type: ignore[arg-type]
 
 
 @pytest.fixture
 def server() -> Iterator[_Server]:
-    srv = _Server(("127.0.0.1", 0), _Handler)
-    srv.fault, srv.stopping = None, threading.Event()
-    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    yield srv
-    srv.stopping.set()
-    srv.shutdown()
-    srv.server_close()
-    thread.join(5)
+    with serving(_Server, _Handler) as srv:
+        srv.fault = None
+        yield srv
 
 
 @pytest.fixture(autouse=True)
 def _caches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    monkeypatch.setenv("EXPLORER_CACHE", str(tmp_path / "explorer"))
-    monkeypatch.delenv("EXPLORER_OFFLINE", raising=False)
-    monkeypatch.setattr(weights, "_verified", set())
+    private_weights_caches(tmp_path, monkeypatch)
 
 
 def _root_ignores_chmod(directory: Path) -> bool:
@@ -141,7 +126,7 @@ FAULTS: dict[str, tuple[str | None, Callable[..., Callable[[], None]] | None, st
 def test_fault_is_clear_leaves_nothing_and_retry_works(fault: str, server: _Server, monkeypatch: pytest.MonkeyPatch,
                                                        capsys) -> None:
     serve, break_disk, words = FAULTS[fault]
-    source = torchvision_source(f"http://127.0.0.1:{server.server_address[1]}/m/{NAME}", "tiny fault model")
+    source = torchvision_source(server.url(f"/m/{NAME}"), "tiny fault model")
     cache = source.cache_dir
     server.fault = serve
     repair = break_disk(monkeypatch, cache) if break_disk else None

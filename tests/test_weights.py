@@ -8,11 +8,9 @@ from __future__ import annotations
 import hashlib
 import io
 import random
-import sys
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -36,6 +34,7 @@ from explorer.weights import (
     torchvision_source,
     verify,
 )
+from tests.local_http import LocalServer, private_weights_caches, serving
 
 PAYLOAD = random.Random(0).randbytes(300_000)
 SHA256 = hashlib.sha256(PAYLOAD).hexdigest()
@@ -90,43 +89,20 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_error(404)
 
 
-class _Server(ThreadingHTTPServer):
+class _Server(LocalServer):
     hits: list[str]
-    stopping: threading.Event
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}/{path.lstrip('/')}"
-
-    def handle_error(self, request: object, client_address: object) -> None:
-        """Clients hanging up mid-body is what several tests do on purpose; anything else is still printed."""
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)  # type: ignore[arg-type]
-
-    def stop(self) -> None:
-        self.stopping.set()
-        self.shutdown()
-        self.server_close()
 
 
 @pytest.fixture
 def server() -> Iterator[_Server]:
-    srv = _Server(("127.0.0.1", 0), _Handler)
-    srv.hits, srv.stopping = [], threading.Event()
-    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    yield srv
-    if not srv.stopping.is_set():
-        srv.stop()
-    thread.join(5)
+    with serving(_Server, _Handler) as srv:
+        srv.hits = []
+        yield srv
 
 
 @pytest.fixture(autouse=True)
 def caches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Private caches per test, online by default, and no memory of files verified by an earlier test."""
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    monkeypatch.setenv("EXPLORER_CACHE", str(tmp_path / "explorer"))
-    monkeypatch.delenv("EXPLORER_OFFLINE", raising=False)
-    monkeypatch.setattr(weights, "_verified", set())
+    private_weights_caches(tmp_path, monkeypatch)
     return tmp_path
 
 
