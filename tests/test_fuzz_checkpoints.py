@@ -28,7 +28,6 @@ import torch
 from explorer import engine
 from explorer.engine import RANDOM_WEIGHTS
 from explorer.models.catalog import ModelSpec, spec_for
-from explorer.models.detectron import family as _detectron_family  # noqa: F401  (see the note in d_spec)
 from explorer.models.detectron.convert import FORMAT, cache_path
 from explorer.models.detectron.errors import UnsafePickleError
 from explorer.models.torchvision_zoo import WeightsMismatchError
@@ -127,8 +126,6 @@ def tv_state(tv_spec: ModelSpec) -> dict[str, torch.Tensor]:
 
 @pytest.fixture(scope="module")
 def d_spec() -> ModelSpec:
-    # Importing torchvision_zoo above registers that family, after which catalog._load_families() (which only
-    # imports the families while none is registered) would never import the Detectron one: hence the import.
     table = load_zoo(["detectron"])
     row = table[table["model_id"].astype(str) == "35998355"].iloc[0].to_dict()
     assert row["config"] == CONFIG
@@ -307,21 +304,27 @@ def pth_cases(rng: np.random.Generator, env: Env, state: dict[str, torch.Tensor]
 # --------------------------------------------------------------------------------------------------- tests
 
 
+def _fuzz(spec: ModelSpec, valid: Path, cases: Iterator[Case], env: Env) -> tuple[int, Counter]:
+    """Every hostile case through the engine; the valid checkpoint loads before each kind and at the end."""
+    outcomes: Counter = Counter()
+    total, kind = 0, None
+    for case in cases:
+        if case.kind != kind:
+            kind = case.kind
+            assert engine.load_runner(spec, "cpu", valid) is not None, f"valid checkpoint failed before {kind}"
+        _check(spec, case, env, outcomes)
+        total += 1
+    assert engine.load_runner(spec, "cpu", valid) is not None
+    return total, outcomes
+
+
 def test_fuzz_detectron_checkpoints(d_spec: ModelSpec, d_blobs: dict[str, np.ndarray], env: Env, capsys) -> None:
     rng = np.random.default_rng(SEED)
     valid = env.root / "valid_model_final.pkl"
     _dump(valid, d_blobs)
     assert engine.load_runner(d_spec, "cpu", valid) is not None  # converts once; later controls use the cache
     converted_state = torch.load(cache_path(valid), weights_only=True)["state_dict"]
-    outcomes: Counter = Counter()
-    total, kind = 0, None
-    for case in pkl_cases(rng, env, d_blobs, converted_state):
-        if case.kind != kind:
-            kind = case.kind
-            assert engine.load_runner(d_spec, "cpu", valid) is not None, f"valid checkpoint failed before {kind}"
-        _check(d_spec, case, env, outcomes)
-        total += 1
-    assert engine.load_runner(d_spec, "cpu", valid) is not None
+    total, outcomes = _fuzz(d_spec, valid, pkl_cases(rng, env, d_blobs, converted_state), env)
     assert env.untouched()
     _report(capsys, "Detectron .pkl", total, outcomes)
     assert total >= 100
@@ -333,15 +336,7 @@ def test_fuzz_torchvision_checkpoints(tv_spec: ModelSpec, tv_state: dict[str, to
     rng = np.random.default_rng(SEED + 1)
     valid = env.root / "valid-00000000.pth"
     torch.save(tv_state, valid)
-    outcomes: Counter = Counter()
-    total, kind = 0, None
-    for case in pth_cases(rng, env, tv_state, valid.read_bytes()):
-        if case.kind != kind:
-            kind = case.kind
-            assert engine.load_runner(tv_spec, "cpu", valid) is not None, f"valid checkpoint failed before {kind}"
-        _check(tv_spec, case, env, outcomes)
-        total += 1
-    assert engine.load_runner(tv_spec, "cpu", valid) is not None
+    total, outcomes = _fuzz(tv_spec, valid, pth_cases(rng, env, tv_state, valid.read_bytes()), env)
     _report(capsys, "torchvision .pth", total, outcomes)
     assert total >= 25
 
