@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -147,15 +149,17 @@ def test_summary_has_one_row_per_model_with_evaluation(swept: Path) -> None:
 
 def test_killed_actor_is_restarted_and_the_sweep_completes(dataset: tuple[Path, Path], swept: Path,
                                                             tmp_path: Path) -> None:
-    killed: list[Any] = []
+    killed: list[int] = []
 
     def kill_first(event: SweepEvent) -> None:
-        if not killed:
-            killed.append(event.actors[0])
-            ray.kill(event.actors[0], no_restart=False)  # a crash: Ray restarts it and retries its shards
+        if not killed and event.done < event.total:  # mid-run: images are still waiting for the pool
+            killed.append(int(event.workers[0].rsplit(":", 1)[1]))
+            os.kill(killed[0], signal.SIGKILL)  # a crash, as the OOM killer does it
 
     result = run_sweep(config(dataset, tmp_path, MODELS[:1]), on_event=kill_first)
     assert killed and result.shards_run == 6
+    with pytest.raises(ProcessLookupError):
+        os.kill(killed[0], 0)  # that worker really died; Ray restarted the actor and retried its batches
     assert_same(swept_results(tmp_path, MODELS[0]), swept_results(swept, MODELS[0]))
 
 

@@ -1,18 +1,18 @@
-"""Orchestrate a sweep: for each model a pool of Ray actors works through the shards not yet written.
+"""Orchestrate a sweep on Ray Data: per model, a dataset of the images whose shards are not yet written.
 
+The pipeline is `from_items` (one block per shard) -> `decode_batch` tasks -> `ModelPredictor` actor pool
+-> this driver, which collects the rows of each shard and writes its file as soon as the shard is complete,
+so a stopped sweep resumes from what is on disk. Ray Data schedules, streams and backpressures; an actor
+that dies is restarted by Ray and its batches retried (Ray Data's actor pools restart without limit).
 Models run one after another, each with the whole cluster, so every model's throughput is measured
-without the others competing. Within a model, at most two shards per actor are in flight: while an actor
-runs one, the next is being read and decoded by a decode task. The driver writes each finished shard
-file, so a stopped sweep resumes from what is on disk. An actor that dies is restarted by Ray
-(`max_restarts`) and its shard retried; if it stays dead, the driver replaces it and requeues the shard.
+without the others competing.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import time
-from collections import deque
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,13 +21,11 @@ from typing import Any
 import ray
 
 from explorer.models.catalog import ModelSpec
-from explorer.sweep.actors import decode_shard, worker_class
 from explorer.sweep.plan import ImageItem, shard_items, slug
 from explorer.sweep.shards import ShardStore
+from explorer.sweep.stages import ModelPredictor, decode_batch
 from explorer.sweep.summary import model_rows, register_sweep, write_summary
 
-#: How often one shard may fail with a dead actor before the sweep gives up on it.
-MAX_SHARD_ATTEMPTS = 4
 IOU_TYPES: dict[str, str] = {"boxes": "bbox", "masks": "segm", "keypoints": "keypoints"}
 METRIC_OF: dict[str, str] = {"bbox": "box_ap", "segm": "mask_ap", "keypoints": "kp_ap"}
 
@@ -54,14 +52,19 @@ class SweepConfig:
 
 @dataclass
 class SweepEvent:
-    """A finished shard (or a skipped image): what progress reporting and tests see."""
+    """Rows of one model came back: what progress reporting and tests see.
+
+    `done` counts images (decoded or skipped) of this model, resumed shards included; `shards` are the
+    shard files written by this event, `errors` the images skipped in them, `workers` the worker
+    processes ("host:pid") that ran the rows.
+    """
 
     model_uid: str
     done: int
     total: int
-    shard: int | None = None
+    shards: list[int] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
-    actors: list[Any] = field(default_factory=list)
+    workers: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -83,8 +86,17 @@ def cluster_layout(gpus_per_model: float | None, workers: int | None) -> tuple[f
     return share, max(1, workers)
 
 
+def configure_ray_data() -> None:
+    """Quiet Ray Data: the sweep reports its own progress, per image, through `on_event`."""
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = False
+    context.print_on_execution_start = False
+    context.execution_options.verbose_progress = False
+
+
 def run_sweep(config: SweepConfig, on_event: Callable[[SweepEvent], None] | None = None) -> SweepResult:
     share, workers = cluster_layout(config.gpus_per_model, config.workers)
+    configure_ray_data()
     shards = shard_items(config.items, config.shard_size)
     rows: list[dict[str, Any]] = []
     notes: list[str] = []
@@ -95,6 +107,7 @@ def run_sweep(config: SweepConfig, on_event: Callable[[SweepEvent], None] | None
             "models": [spec.uid for spec in config.specs], "cluster": ray.cluster_resources()}
     for spec in config.specs:
         store = ShardStore(config.out / slug(spec.uid))
+        store.remove_stale(len(shards))
         todo = [i for i, items in enumerate(shards) if not store.is_done(i, items)]
         resumed += len(shards) - len(todo)
         wall, images_run = _run_model(spec, config, store, shards, todo, share, workers, on_event) if todo else (
@@ -115,56 +128,88 @@ def run_sweep(config: SweepConfig, on_event: Callable[[SweepEvent], None] | None
                        notes=notes)
 
 
+def model_dataset(spec: ModelSpec, config: SweepConfig, shards: list[list[ImageItem]], todo: list[int],
+                  share: float, workers: int) -> ray.data.Dataset:
+    """The Ray Data pipeline of one model over the shards `todo`: one input block per shard."""
+    rows = [{"shard": index, "image_id": item.image_id, "path": item.path} for index in todo for item in shards[index]]
+    predictor_options = {"random_weights": config.random_weights, "seed": config.seed,
+                         "weights": str(config.weights) if config.weights else None, "threads": 1,
+                         "score_thresh": config.score_thresh, "autocast": config.autocast}
+    return (ray.data.from_items(rows, override_num_blocks=len(todo))
+            .map_batches(decode_batch, fn_kwargs={"max_pixels": config.max_pixels}, batch_size=config.batch_size,
+                         num_cpus=0, compute=ray.data.TaskPoolStrategy(size=workers))
+            .map_batches(ModelPredictor, fn_constructor_args=(spec,), fn_constructor_kwargs=predictor_options,
+                         batch_size=config.batch_size, compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=1,
+                         num_gpus=share))
+
+
 def _run_model(spec: ModelSpec, config: SweepConfig, store: ShardStore, shards: list[list[ImageItem]],
                todo: list[int], share: float, workers: int,
                on_event: Callable[[SweepEvent], None] | None) -> tuple[float, int]:
-    """Run the shards `todo` of one model; returns (wall seconds, images done) for its throughput."""
-    actor_class = worker_class(gpus=share, cpus=1)
-    options = {"random_weights": config.random_weights, "weights": str(config.weights) if config.weights else None,
-               "seed": config.seed, "threads": 1, "batch_size": config.batch_size,
-               "score_thresh": config.score_thresh, "autocast": config.autocast}
+    """Run the shards `todo` of one model; returns (pool seconds, images done) for its throughput.
 
-    def new_actor() -> Any:
-        return actor_class.remote(spec, **options)
-
-    actors = [new_actor() for _ in range(min(workers, len(todo)))]
-    ray.get([actor.ready.remote() for actor in actors])  # load time is not inference time
+    The pool's seconds run from the first batch's start to the last batch's end inside the actors, so
+    starting actors and loading the model are not counted as inference time.
+    """
+    dataset = model_dataset(spec, config, shards, todo, share, min(workers, len(todo)))
     total = sum(len(items) for items in shards)
     done = total - sum(len(shards[i]) for i in todo)
-    queue, attempts = deque(todo), dict.fromkeys(todo, 0)
-    in_flight: dict[Any, tuple[int, int]] = {}  # ref -> (shard, actor slot)
-    load = [0] * len(actors)
-    start, images_run = time.perf_counter(), 0
+    pending: dict[int, list[dict[str, Any]]] = {}
+    first, last, images_run = float("inf"), 0.0, 0
+    batches = dataset.iter_batches(batch_size=None, batch_format="numpy")
     try:
-        while queue or in_flight:
-            while queue and len(in_flight) < 2 * len(actors):
-                index, slot = queue.popleft(), min(range(len(actors)), key=load.__getitem__)
-                decoded = decode_shard.remote([(item.image_id, item.path) for item in shards[index]], config.max_pixels)
-                in_flight[actors[slot].predict.remote(index, decoded)] = (index, slot)
-                load[slot] += 1
-            ready, _ = ray.wait(list(in_flight), num_returns=1)
-            index, slot = in_flight.pop(ready[0])
-            load[slot] -= 1
-            try:
-                record = ray.get(ready[0])
-            except ray.exceptions.RayActorError:
-                attempts[index] += 1
-                if attempts[index] >= MAX_SHARD_ATTEMPTS:
-                    raise
-                ray.kill(actors[slot], no_restart=True)
-                actors[slot] = new_actor()
-                queue.appendleft(index)
-                continue
-            store.write(index, shards[index], record)
-            done += len(shards[index])
-            images_run += len(record["images"])
+        for batch in batches:
+            event = SweepEvent(spec.uid, done, total)
+            for row in _rows(batch):
+                first, last = min(first, row["started"]), max(last, row["finished"])
+                shard = pending.setdefault(row["shard"], [])
+                shard.append(row)
+                event.workers.append(row["worker"])
+                if len(shard) == len(shards[row["shard"]]):
+                    record = _shard_record(pending.pop(row["shard"]), shards[row["shard"]])
+                    store.write(row["shard"], shards[row["shard"]], record)
+                    event.shards.append(row["shard"])
+                    event.errors += record["errors"]
+                    images_run += len(record["images"])
+            done += len(batch["shard"])
+            event.done = done
+            event.workers = sorted(set(event.workers))
             if on_event is not None:
-                on_event(SweepEvent(spec.uid, done, total, index, list(record["errors"]), actors))
-        wall = time.perf_counter() - start
-    finally:  # a stopped sweep (error, Ctrl-C, a callback raising) must not leave actors holding the cluster
-        for actor in actors:
-            ray.kill(actor, no_restart=True)
-    return wall, images_run
+                on_event(event)
+    finally:  # a stopped sweep (error, Ctrl-C, a callback raising) must release the actors at once
+        _close(batches)
+    return last - first, images_run
+
+
+def _rows(batch: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    columns = list(batch)
+    for values in zip(*(batch[name] for name in columns), strict=True):
+        row = dict(zip(columns, values, strict=True))
+        yield {**row, "shard": int(row["shard"]), "image_id": int(row["image_id"]),
+               "started": float(row["started"]), "finished": float(row["finished"])}
+
+
+def _shard_record(rows: list[dict[str, Any]], items: list[ImageItem]) -> dict[str, Any]:
+    """The shard file's content, in the plan's image order (rows arrive in any order)."""
+    order = {item.image_id: position for position, item in enumerate(items)}
+    rows = sorted(rows, key=lambda row: order[row["image_id"]])
+    decoded = [row for row in rows if not row["error"]]
+    return {
+        "images": [{"id": row["image_id"], "file_name": str(row["name"]), "width": int(row["width"]),
+                    "height": int(row["height"])} for row in decoded],
+        "errors": [str(row["error"]) for row in rows if row["error"]],
+        "results": [entry for row in decoded for entry in json.loads(row["results"])],
+        "seconds": sum(float(row["seconds"]) for row in decoded),
+        "device_name": str(rows[0]["device_name"]),  # skipped images pass through the actor too
+        "workers": sorted({str(row["worker"]) for row in rows}),
+    }
+
+
+def _close(batches: Any) -> None:
+    """Stop the streaming execution behind an iterator the loop left early (its actors go with it)."""
+    close = getattr(batches, "close", None)
+    if close is not None:
+        close()
 
 
 def _evaluate(spec: ModelSpec, config: SweepConfig, model_dir: Path, results_path: Path,

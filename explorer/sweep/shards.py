@@ -48,6 +48,19 @@ class ShardStore:
         os.replace(temporary, target)
         return target
 
+    def remove_stale(self, count: int) -> list[Path]:
+        """Delete shard files a plan of `count` shards has no place for, and temporary files of a crash.
+
+        They come from an earlier run over more images (or a smaller shard size); left there, they would
+        only confuse a reader of the folder, since merging reads shards 0..count-1.
+        """
+        stale = [path for path in self.shard_dir.glob("shard-*.json*")
+                 if path.suffix == ".tmp" or not path.stem.removeprefix("shard-").isdigit()
+                 or int(path.stem.removeprefix("shard-")) >= count]
+        for path in stale:
+            path.unlink(missing_ok=True)
+        return stale
+
     def records(self, count: int) -> list[ShardRecord]:
         return [record for index in range(count) if (record := self.read(index)) is not None]
 
