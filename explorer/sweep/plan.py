@@ -67,10 +67,11 @@ def select_specs(table: pd.DataFrame, *, models: Sequence[str] = (), zoo: str | 
 
 def image_items(images: Path, annotations: Path | None = None, limit: int | None = None) -> list[ImageItem]:
     """The image files of a folder in sorted order, with ids; with annotations, only the annotated ones."""
+    if not images.is_dir():
+        raise SweepPlanError(f"--images {images} is not a folder (on the machine that runs the sweep's driver)")
     paths = image_paths([images])
     if annotations is not None:
-        data = json.loads(annotations.read_text("utf-8"))
-        ids = {image["file_name"].rsplit("/", 1)[-1]: int(image["id"]) for image in data.get("images", [])}
+        ids = annotated_ids(annotations)
         items = [ImageItem(str(path), ids[path.name]) for path in paths if path.name in ids]
     else:
         items = [ImageItem(str(path), index + 1) for index, path in enumerate(paths)]
@@ -80,6 +81,22 @@ def image_items(images: Path, annotations: Path | None = None, limit: int | None
         raise SweepPlanError(f"no images found in {images}" + (f" that {annotations.name} annotates"
                                                                if annotations else ""))
     return items
+
+
+def annotated_ids(annotations: Path) -> dict[str, int]:
+    """File name -> image id of a COCO annotations file, or a SweepPlanError saying what is wrong with it."""
+    try:
+        data = json.loads(annotations.read_text("utf-8"))
+    except OSError as error:
+        raise SweepPlanError(f"cannot read --annotations {annotations}: {error.strerror or error}") from None
+    except ValueError as error:
+        raise SweepPlanError(f"--annotations {annotations} is not JSON: {error}") from None
+    try:
+        return {str(image["file_name"]).rsplit("/", 1)[-1]: int(image["id"]) for image in data["images"]}
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise SweepPlanError(f"--annotations {annotations} is not COCO annotations: it needs an 'images' list "
+                             f"whose entries have an integer 'id' and a 'file_name' ({type(error).__name__}: "
+                             f"{error})") from None
 
 
 def shard_items(items: Sequence[ImageItem], shard_size: int) -> list[list[ImageItem]]:
