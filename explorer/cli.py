@@ -190,7 +190,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from explorer.evaluation.errors import EvaluationInputError
     from explorer.models.catalog import NotRunnableError
     from explorer.models.detectron.cli import VerifyError
-    from explorer.sweep.cli import SweepDependencyError
+    from explorer.sweep.cli import SweepClusterError, SweepDependencyError
     from explorer.sweep.plan import SweepPlanError
     from explorer.weights import WeightsError
     from explorer.zoo.ranking import RankingError
@@ -198,7 +198,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
     errors: list[type[BaseException]] = [CliError, RankingError, UnknownModelError, UnknownZooError,
                                          FileNotFoundError, NotRunnableError, EvaluationInputError, VerifyError,
-                                         WeightsError, SweepDependencyError, SweepPlanError]
+                                         WeightsError, SweepDependencyError, SweepClusterError, SweepPlanError]
     if "explorer.engine" in sys.modules:  # these modules import torch: only when a model ran
         from explorer.engine import DeviceError
         from explorer.models.torchvision_zoo import WeightsMismatchError
