@@ -130,14 +130,23 @@ def run_sweep(config: SweepConfig, on_event: Callable[[SweepEvent], None] | None
 
 def model_dataset(spec: ModelSpec, config: SweepConfig, shards: list[list[ImageItem]], todo: list[int],
                   share: float, workers: int) -> ray.data.Dataset:
-    """The Ray Data pipeline of one model over the shards `todo`: one input block per shard."""
+    """The Ray Data pipeline of one model over the shards `todo`: one input block per shard.
+
+    Decoding gets a bounded task pool: unbounded zero-CPU tasks make Ray start a worker process per task,
+    which on a small machine costs more than the decoding. On CPU the model actors hold the cores, so
+    decoding reserves none and one decoder per actor keeps up; with GPUs each decoder reserves a CPU (so
+    Ray spreads them over the nodes) and two per actor feed a GPU that infers faster than one core decodes.
+    """
+    decoders, decode_cpus = (workers, 0.0) if share == 0 else (2 * workers, 1.0)
+    if decode_cpus and ray.cluster_resources().get("CPU", 0) < workers + decoders:
+        decode_cpus = 0.0  # too few CPUs to reserve: decoders that wait for a core would stall the GPUs
     rows = [{"shard": index, "image_id": item.image_id, "path": item.path} for index in todo for item in shards[index]]
     predictor_options = {"random_weights": config.random_weights, "seed": config.seed,
                          "weights": str(config.weights) if config.weights else None, "threads": 1,
                          "score_thresh": config.score_thresh, "autocast": config.autocast}
     return (ray.data.from_items(rows, override_num_blocks=len(todo))
             .map_batches(decode_batch, fn_kwargs={"max_pixels": config.max_pixels}, batch_size=config.batch_size,
-                         num_cpus=0, compute=ray.data.TaskPoolStrategy(size=workers))
+                         compute=ray.data.TaskPoolStrategy(size=decoders), num_cpus=decode_cpus)
             .map_batches(ModelPredictor, fn_constructor_args=(spec,), fn_constructor_kwargs=predictor_options,
                          batch_size=config.batch_size, compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=1,
                          num_gpus=share))
