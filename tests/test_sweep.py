@@ -214,3 +214,46 @@ def test_sweeps_page_lists_the_sweep_and_overlays_published_weights(swept: Path,
     shown = at.dataframe[0].value
     assert sorted(shown["model_uid"]) == sorted(torchvision_spec(m).uid for m in MODELS)
     assert any("random weights" in info.value for info in at.info)
+
+
+def test_rows_delivered_twice_are_written_once_and_missing_rows_are_an_error(tmp_path: Path,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ray Data may deliver a retried batch's rows again; a shard must neither double nor lose images."""
+    from explorer.sweep import run
+    from explorer.sweep.plan import ImageItem
+    from explorer.sweep.shards import ShardStore
+
+    items = [ImageItem(f"/data/im{i}.png", 10 + i) for i in range(4)]
+    shards = [items[:2], items[2:]]
+
+    def batch(indices: list[int]) -> dict[str, np.ndarray]:
+        n = len(indices)
+        return {"shard": np.array([i // 2 for i in indices]), "image_id": np.array([10 + i for i in indices]),
+                "name": np.array([f"im{i}.png" for i in indices], dtype=object),
+                "error": np.array([""] * n, dtype=object),
+                "width": np.full(n, 8), "height": np.full(n, 6),
+                "results": np.array([json.dumps([{"image_id": 10 + i, "category_id": 1, "bbox": [0, 0, 1, 1],
+                                                  "score": 0.5}]) for i in indices], dtype=object),
+                "seconds": np.full(n, 0.1), "started": np.full(n, 1.0), "finished": np.full(n, 2.0),
+                "device_name": np.array(["cpu"] * n, dtype=object), "worker": np.array(["h:1"] * n, dtype=object)}
+
+    class FakeDataset:
+        def __init__(self, batches: list[list[int]]) -> None:
+            self.batches = batches
+
+        def iter_batches(self, **_: Any) -> Iterator[dict[str, np.ndarray]]:
+            return (batch(indices) for indices in self.batches)
+
+    spec_ = torchvision_spec(MODELS[0])
+    config_ = SweepConfig(specs=[spec_], items=items, out=tmp_path, shard_size=2)
+    store = ShardStore(tmp_path / "model")
+    monkeypatch.setattr(run, "model_dataset", lambda *args: FakeDataset([[1, 0], [0, 3], [2, 3], [1]]))
+    wall, images = run._run_model(spec_, config_, store, shards, [0, 1], 0.0, 1, None)
+    assert images == 4 and wall == 1.0
+    for index in (0, 1):
+        record = store.read(index)
+        assert [image["id"] for image in record["images"]] == [10 + 2 * index, 11 + 2 * index]  # plan order
+        assert len(record["results"]) == 2
+    monkeypatch.setattr(run, "model_dataset", lambda *args: FakeDataset([[0, 1], [2]]))
+    with pytest.raises(RuntimeError, match=r"no rows for some images of shards \[1\]"):
+        run._run_model(spec_, config_, ShardStore(tmp_path / "other"), shards, [0, 1], 0.0, 1, None)

@@ -163,30 +163,37 @@ def _run_model(spec: ModelSpec, config: SweepConfig, store: ShardStore, shards: 
     dataset = model_dataset(spec, config, shards, todo, share, min(workers, len(todo)))
     total = sum(len(items) for items in shards)
     done = total - sum(len(shards[i]) for i in todo)
-    pending: dict[int, list[dict[str, Any]]] = {}
+    pending: dict[int, dict[str, dict[str, Any]]] = {}  # shard -> file name -> row
+    written: set[int] = set()
     first, last, images_run = float("inf"), 0.0, 0
     batches = dataset.iter_batches(batch_size=None, batch_format="numpy")
     try:
         for batch in batches:
             event = SweepEvent(spec.uid, done, total)
             for row in _rows(batch):
+                if row["shard"] in written:
+                    continue  # a retried batch can deliver a row twice; the shard file already has it
                 first, last = min(first, row["started"]), max(last, row["finished"])
-                shard = pending.setdefault(row["shard"], [])
-                shard.append(row)
+                shard = pending.setdefault(row["shard"], {})
+                shard[row["name"]] = row
                 event.workers.append(row["worker"])
                 if len(shard) == len(shards[row["shard"]]):
-                    record = _shard_record(pending.pop(row["shard"]), shards[row["shard"]])
+                    record = _shard_record(list(pending.pop(row["shard"]).values()), shards[row["shard"]])
                     store.write(row["shard"], shards[row["shard"]], record)
+                    written.add(row["shard"])
                     event.shards.append(row["shard"])
                     event.errors += record["errors"]
                     images_run += len(record["images"])
-            done += len(batch["shard"])
-            event.done = done
+            event.done = done = total - sum(len(shards[i]) for i in todo if i not in written) + sum(
+                len(rows) for rows in pending.values())
             event.workers = sorted(set(event.workers))
             if on_event is not None:
                 on_event(event)
     finally:  # a stopped sweep (error, Ctrl-C, a callback raising) must release the actors at once
         _close(batches)
+    if pending:  # every planned image comes back as a row, decoded or not; anything else is a bug to report
+        raise RuntimeError(f"{spec.uid}: the pipeline returned no rows for some images of shards {sorted(pending)}; "
+                           "their shard files were not written, run the same command again to redo them")
     return last - first, images_run
 
 
@@ -194,14 +201,14 @@ def _rows(batch: dict[str, Any]) -> Iterator[dict[str, Any]]:
     columns = list(batch)
     for values in zip(*(batch[name] for name in columns), strict=True):
         row = dict(zip(columns, values, strict=True))
-        yield {**row, "shard": int(row["shard"]), "image_id": int(row["image_id"]),
+        yield {**row, "shard": int(row["shard"]), "image_id": int(row["image_id"]), "name": str(row["name"]),
                "started": float(row["started"]), "finished": float(row["finished"])}
 
 
 def _shard_record(rows: list[dict[str, Any]], items: list[ImageItem]) -> dict[str, Any]:
     """The shard file's content, in the plan's image order (rows arrive in any order)."""
-    order = {item.image_id: position for position, item in enumerate(items)}
-    rows = sorted(rows, key=lambda row: order[row["image_id"]])
+    order = {item.name: position for position, item in enumerate(items)}
+    rows = sorted(rows, key=lambda row: order[row["name"]])
     decoded = [row for row in rows if not row["error"]]
     return {
         "images": [{"id": row["image_id"], "file_name": str(row["name"]), "width": int(row["width"]),
