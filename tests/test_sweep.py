@@ -208,7 +208,10 @@ def test_sweeps_page_lists_the_sweep_and_overlays_published_weights(swept: Path,
     at.switch_page("explorer/pages/sweeps.py").run()
     assert not at.exception
     assert at.selectbox(key="sweep_choice").options == [str(tmp_path.resolve()), str(swept.resolve())]
-    assert "measured here: Sweep GPU" in at.get("plotly_chart")[0].proto.spec
+    specs = [chart.proto.spec for chart in at.get("plotly_chart")]
+    assert any("measured here: Sweep GPU" in spec for spec in specs)  # measured speed at published accuracy
+    assert any("measured by this sweep" in spec for spec in specs)  # measured AP beside the published AP
+    assert at.radio(key="sweep_metric").options == ["box AP"]  # only what the sweep evaluated
     at.selectbox(key="sweep_choice").select(str(swept.resolve())).run()
     assert not at.exception
     shown = at.dataframe[0].value

@@ -14,6 +14,7 @@ import streamlit as st
 
 from explorer import plots
 from explorer.pages import common
+from explorer.sweep.figures import SWEEP_METRICS, evaluated_metrics, measured_vs_published, sweep_accuracy_figure
 from explorer.sweep.summary import measured_frame, read_meta, read_summary, registered_sweeps
 
 
@@ -40,6 +41,20 @@ def per_category(folder: Path, summary: pd.DataFrame) -> None:
         st.dataframe(pd.read_csv(path), hide_index=True)
 
 
+def measured_accuracy(summary: pd.DataFrame) -> None:
+    """With annotations, the sweep measured AP: plot it against the zoo's published AP and speed."""
+    metrics = evaluated_metrics(summary)
+    if not metrics:
+        return
+    st.subheader("Measured vs published: speed and accuracy")
+    metric = st.radio("Accuracy", metrics, format_func=lambda m: SWEEP_METRICS[m][1], horizontal=True,
+                      key="sweep_metric")
+    pairs = measured_vs_published(summary, common.zoo_table(), metric)
+    st.caption("Filled: this sweep (its device, your images); hollow: the zoo's page (its GPU, COCO). A line joins "
+               "the two points of one model.")
+    st.plotly_chart(sweep_accuracy_figure(pairs, metric), key="sweep_accuracy_plot")
+
+
 def render() -> None:
     st.title("Sweeps")
     folder = choose_sweep()
@@ -56,6 +71,7 @@ def render() -> None:
                f"{meta.get('created', '?')}.")
     st.dataframe(summary, hide_index=True)
     per_category(folder, summary)
+    measured_accuracy(summary)
     measured = measured_frame(summary)
     plotted = measured[measured["weights"] != "random"]
     st.subheader("Measured speed vs published accuracy")

@@ -1,5 +1,5 @@
-"""`explorer sweep`: run many zoo models over an image folder on a Ray cluster, then evaluate and summarise.
+"""`explorer sweep`: run many zoo models over an image folder on Ray Data, then evaluate and summarise.
 
-Only `run.py` and `actors.py` import Ray, and only when a sweep runs: Ray is an optional extra
-(`requirements-sweep.txt`), so the app, the Sweeps page and `summary.py` work without it.
+Only `run.py` imports Ray (and `stages.py` runs inside it), and only when a sweep runs: Ray is an optional
+extra (`requirements-sweep.txt`), so the app, the Sweeps page, `summary.py` and `figures.py` work without it.
 """
