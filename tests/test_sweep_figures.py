@@ -16,7 +16,7 @@ def zoo() -> pd.DataFrame:
     return load_zoo()
 
 
-def summary(zoo: pd.DataFrame) -> pd.DataFrame:
+def summary() -> pd.DataFrame:
     """Two models on one device, the first also on a second device; only box AP evaluated."""
     detectron, torchvision = "detectron:35857345", "torchvision:SSDLite320_MobileNet_V3_Large_Weights.COCO_V1"
     return pd.DataFrame({
@@ -27,12 +27,12 @@ def summary(zoo: pd.DataFrame) -> pd.DataFrame:
 
 
 def test_only_measured_metrics_are_offered(zoo: pd.DataFrame) -> None:
-    assert evaluated_metrics(summary(zoo)) == ["box_ap"]
-    assert evaluated_metrics(summary(zoo).assign(box_ap=float("nan"))) == []
+    assert evaluated_metrics(summary()) == ["box_ap"]
+    assert evaluated_metrics(summary().assign(box_ap=float("nan"))) == []
 
 
 def test_pairs_put_each_measurement_beside_its_published_numbers(zoo: pd.DataFrame) -> None:
-    pairs = measured_vs_published(summary(zoo), zoo, "box_ap")
+    pairs = measured_vs_published(summary(), zoo, "box_ap")
     assert len(pairs) == 3
     first = pairs.iloc[0]
     assert first["published_ap"] == zoo.loc["detectron:35857345", "box_ap"]
@@ -41,7 +41,7 @@ def test_pairs_put_each_measurement_beside_its_published_numbers(zoo: pd.DataFra
 
 
 def test_figure_joins_each_model_to_its_published_point(zoo: pd.DataFrame) -> None:
-    pairs = measured_vs_published(summary(zoo), zoo, "box_ap")
+    pairs = measured_vs_published(summary(), zoo, "box_ap")
     figure = sweep_accuracy_figure(pairs, "box_ap")
     roles = [trace.meta["role"] for trace in figure.data]
     published_known = pairs["published_s"].notna() & pairs["published_ap"].notna()
