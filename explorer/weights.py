@@ -39,7 +39,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http.client import HTTPException
 from pathlib import Path
@@ -578,17 +578,49 @@ def ensure_weights(
     say = notice or log.warning
     if local_path is not None:
         return _use_local(Path(local_path), source)
-    usable, why_not = _check_cached(source, say)
-    if usable:
-        return source.path
-    if offline or offline_forced():
-        reason = f"offline mode is on ({ENV_OFFLINE}=1)" if offline_forced() else "offline mode is on"
-        raise WeightsUnavailableError(source, f"{why_not}; {reason}" if why_not else reason, local_hint)
+    with download_lock(source.path):
+        usable, why_not = _check_cached(source, say)
+        if usable:
+            return source.path
+        if offline or offline_forced():
+            reason = f"offline mode is on ({ENV_OFFLINE}=1)" if offline_forced() else "offline mode is on"
+            raise WeightsUnavailableError(source, f"{why_not}; {reason}" if why_not else reason, local_hint)
+        try:
+            return _download_source(source, progress=progress, timeout=timeout, max_bytes=max_bytes,
+                                    max_seconds=max_seconds, notice=say)
+        except DownloadError as err:
+            raise WeightsUnavailableError(source, str(err).rstrip("."), local_hint) from err
+
+
+@contextlib.contextmanager
+def download_lock(path: Path) -> Iterator[None]:
+    """Hold an inter-process lock on `path` for a check-then-download, so one process downloads it.
+
+    Several sweep actors on one machine (or several app sessions) asking for the same checkpoint would
+    each fetch all of it; with the lock the others wait and then find it cached. Lock files live in
+    `<explorer cache>/locks/`, not beside the checkpoint. Where no lock can be taken (no `fcntl`, a
+    read-only cache) it goes on without one: concurrent downloads are still safe (atomic renames), only
+    wasteful.
+    """
     try:
-        return _download_source(source, progress=progress, timeout=timeout, max_bytes=max_bytes,
-                                max_seconds=max_seconds, notice=say)
-    except DownloadError as err:
-        raise WeightsUnavailableError(source, str(err).rstrip("."), local_hint) from err
+        import fcntl
+    except ImportError:
+        yield
+        return
+    name = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:32] + ".lock"
+    try:
+        locks = explorer_cache_dir() / "locks"
+        locks.mkdir(parents=True, exist_ok=True)
+        handle = open(locks / name, "a+b")  # noqa: SIM115 - held across the yield, closed below
+    except OSError:
+        yield
+        return
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 # --------------------------------------------------------------------------------------------------- CLI progress

@@ -10,6 +10,7 @@ import io
 import random
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
@@ -255,6 +256,16 @@ def test_cached_file_is_used_without_the_network(server: _Server) -> None:
     assert ensure_weights(source) == source.path
     assert ensure_weights(source, offline=True) == source.path
     assert len(server.hits) == hits
+
+
+def test_concurrent_requests_for_one_file_download_it_once(server: _Server) -> None:
+    """As several sweep actors on one machine do: one downloads, the others wait and use the cached file."""
+    source = torchvision_source(server.url(f"/drip/{GOOD_NAME}"), "tiny_rcnn COCO_V1")  # slow enough to overlap
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        paths = list(pool.map(lambda _: ensure_weights(source), range(4)))
+    assert paths == [source.path] * 4 and source.path.read_bytes() == PAYLOAD
+    assert server.hits == [f"/drip/{GOOD_NAME}"]
+    assert _files(source.cache_dir) == [GOOD_NAME]  # the lock files live elsewhere
 
 
 def test_corrupt_cached_file_is_moved_aside_and_downloaded_again(server: _Server) -> None:
