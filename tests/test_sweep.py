@@ -260,3 +260,51 @@ def test_rows_delivered_twice_are_written_once_and_missing_rows_are_an_error(tmp
     monkeypatch.setattr(run, "model_dataset", lambda *args: FakeDataset([[0, 1], [2]]))
     with pytest.raises(RuntimeError, match=r"no rows for some images of shards \[1\]"):
         run._run_model(spec_, config_, ShardStore(tmp_path / "other"), shards, [0, 1], 0.0, 1, None)
+
+
+def test_published_weights_are_fetched_once_by_the_driver_before_any_actor(dataset: tuple[Path, Path], tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unavailable weights stop the sweep with the weights manager's message before Ray Data starts actors."""
+    from explorer.sweep import run
+    from explorer.weights import WeightsUnavailableError
+
+    def no_dataset(*args: Any) -> None:
+        raise AssertionError("actors were started although the weights are unavailable")
+
+    monkeypatch.setattr(run, "model_dataset", no_dataset)
+    monkeypatch.setenv("EXPLORER_OFFLINE", "1")
+    with pytest.raises(WeightsUnavailableError, match="offline mode is on"):
+        run_sweep(config(dataset, tmp_path, MODELS[:1], random_weights=False))
+    assert not (tmp_path / slug(torchvision_spec(MODELS[0]).uid) / "shards").exists()
+
+
+def test_prefetch_downloads_the_checkpoint_into_the_cache_with_progress(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    import dataclasses
+    import hashlib
+    from http.server import BaseHTTPRequestHandler
+
+    from explorer.sweep.run import prefetch_weights
+    from explorer.weights import torchvision_source
+    from tests.local_http import LocalServer, private_weights_caches, serving
+
+    payload = b"checkpoint bytes " * 1000
+    name = f"tiny-{hashlib.sha256(payload).hexdigest()[:8]}.pth"
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+    private_weights_caches(tmp_path, monkeypatch)
+    seen: list[tuple[str, int]] = []
+    with serving(LocalServer, Handler) as server:
+        spec_ = dataclasses.replace(torchvision_spec(MODELS[0]), weights=torchvision_source(server.url(name), "t"))
+        paths = prefetch_weights(spec_, lambda label: lambda done, total: seen.append((label, done)))
+    assert paths == [spec_.weights.path] and paths[0].read_bytes() == payload
+    assert seen and seen[-1] == (spec_.name, len(payload))

@@ -61,6 +61,12 @@ def check_reachable(address: str, timeout_s: float = 5.0) -> None:
                                 f"({error.strerror or error}); is the head node running?") from None
 
 
+def _download_bar(label: str) -> Any:
+    from explorer.weights import cli_progress
+
+    return cli_progress(label=f"weights of {label}")
+
+
 def _connect(address: str | None) -> None:
     """Join a cluster (`auto`, `HOST:PORT`, `ray://HOST:PORT`) or start a local Ray; remote workers get our package."""
     import ray
@@ -99,7 +105,7 @@ def chosen_items(args: argparse.Namespace) -> list[Any]:
 
 
 def execute(args: argparse.Namespace, specs: list[Any], items: list[Any] | None = None,
-            on_event: Any = None) -> str:
+            on_event: Any = None, download_progress: Any = None) -> str:
     """Run and summarise the sweep in this process (already connected to Ray); lists the images if not given."""
     from explorer.sweep.run import SweepConfig, run_sweep
 
@@ -107,7 +113,8 @@ def execute(args: argparse.Namespace, specs: list[Any], items: list[Any] | None 
     config = SweepConfig(specs=specs, items=items, out=args.out, annotations=args.annotations,
                          batch_size=args.batch_size, shard_size=args.shard_size, workers=args.workers,
                          gpus_per_model=args.gpus_per_model, random_weights=args.random_weights, seed=args.seed,
-                         score_thresh=args.score_thresh, autocast=args.autocast)
+                         score_thresh=args.score_thresh, autocast=args.autocast,
+                         download_progress=download_progress)
     result = run_sweep(config, on_event=on_event)
     lines = []
     for row in result.rows:
@@ -168,7 +175,7 @@ def sweep_command(args: argparse.Namespace) -> str:
         return run_in_cluster(plain, specs, on_event=_progress)
     items = chosen_items(args)  # before starting Ray: a wrong folder fails at once
     _connect(args.address)
-    return execute(args, specs, items, on_event=_progress)
+    return execute(args, specs, items, on_event=_progress, download_progress=_download_bar)
 
 
 def add_sweep_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:

@@ -48,6 +48,8 @@ class SweepConfig:
     score_thresh: float = 0.05
     autocast: str | None = None
     max_pixels: int | None = None
+    #: label -> progress callback for the driver's own download of published weights (the CLI draws a bar)
+    download_progress: Callable[[str], Callable[[int, int | None], None]] | None = None
 
 
 @dataclass
@@ -110,6 +112,8 @@ def run_sweep(config: SweepConfig, on_event: Callable[[SweepEvent], None] | None
         store.remove_stale(len(shards))
         todo = [i for i, items in enumerate(shards) if not store.is_done(i, items)]
         resumed += len(shards) - len(todo)
+        if todo and not config.random_weights and config.weights is None:
+            prefetch_weights(spec, config.download_progress)
         wall, images_run = _run_model(spec, config, store, shards, todo, share, workers, on_event) if todo else (
             None, 0)
         run_count += len(todo)
@@ -126,6 +130,26 @@ def run_sweep(config: SweepConfig, on_event: Callable[[SweepEvent], None] | None
     register_sweep(config.out)
     return SweepResult(summary_path=summary_path, rows=rows, shards_run=run_count, shards_resumed=resumed,
                        notes=notes)
+
+
+def prefetch_weights(spec: ModelSpec,
+                     progress: Callable[[str], Callable[[int, int | None], None]] | None = None) -> list[Path]:
+    """Fetch the published checkpoint (and its proposal model's) here, before any actor starts.
+
+    One download with progress in the user's terminal instead of a silent one per actor; on this machine
+    the actors then find it cached (on other nodes each node fetches its own copy, once, by the cache's
+    lock). Unavailable weights fail the sweep here with the weights manager's message, not as a crash
+    loop of actors.
+    """
+    from explorer.engine import checkpoint_limit_bytes
+    from explorer.weights import ensure_weights
+
+    paths = []
+    for model in (spec, spec.extra.get("proposals")):
+        if model is not None and model.weights is not None:
+            paths.append(ensure_weights(model.weights, progress=progress(model.name) if progress else None,
+                                        max_bytes=checkpoint_limit_bytes()))
+    return paths
 
 
 def model_dataset(spec: ModelSpec, config: SweepConfig, shards: list[list[ImageItem]], todo: list[int],
