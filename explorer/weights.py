@@ -578,7 +578,7 @@ def ensure_weights(
     say = notice or log.warning
     if local_path is not None:
         return _use_local(Path(local_path), source)
-    with download_lock(source.path):
+    with cache_lock(source.path):
         usable, why_not = _check_cached(source, say)
         if usable:
             return source.path
@@ -593,11 +593,11 @@ def ensure_weights(
 
 
 @contextlib.contextmanager
-def download_lock(path: Path) -> Iterator[None]:
-    """Hold an inter-process lock on `path` for a check-then-download, so one process downloads it.
+def cache_lock(path: Path) -> Iterator[None]:
+    """Hold an inter-process lock on `path` for a check-then-create (download, conversion), so one process does it.
 
     Several sweep actors on one machine (or several app sessions) asking for the same checkpoint would
-    each fetch all of it; with the lock the others wait and then find it cached. Lock files live in
+    each fetch (or convert) all of it; with the lock the others wait and then find it cached. Lock files live in
     `<explorer cache>/locks/`, not beside the checkpoint. Where no lock can be taken (no `fcntl`, a
     read-only cache) it goes on without one: concurrent downloads are still safe (atomic renames), only
     wasteful.

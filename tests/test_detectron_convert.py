@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -135,6 +137,25 @@ def test_converted_weights_are_cached_and_refreshed(tmp_path: Path, monkeypatch:
     monkeypatch.setattr(convert_module, "convert_pickle", lambda *a, **k: calls.append(1) or real(*a, **k))
     load_weights(pkl, arch)
     assert calls == [1]
+
+
+def test_concurrent_loads_of_one_pkl_convert_it_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sweep actors on one machine load the same checkpoint together: one converts, the others read its cache."""
+    arch = _arch(SMALL)
+    pkl = write_pickle(tmp_path / "model_final.pkl", checkpoint(SMALL, with_leftovers=False))
+    calls = []
+    real = convert_module.convert_pickle
+
+    def slow_conversion(*args: object, **kwargs: object) -> object:
+        calls.append(1)
+        time.sleep(0.3)  # long enough for the other threads to arrive while it runs
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(convert_module, "convert_pickle", slow_conversion)
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        loaded = list(pool.map(lambda _: load_weights(pkl, arch), range(3)))
+    assert calls == [1]
+    assert all(torch.equal(loaded[0].state_dict[k], other.state_dict[k]) for other in loaded for k in other.state_dict)
 
 
 def test_published_pkl_is_cached_beside_itself() -> None:

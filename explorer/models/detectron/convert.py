@@ -49,7 +49,7 @@ from explorer.models.detectron.errors import (
 from explorer.models.detectron.layers import bias_free_convs, blob_map, fold_affines
 from explorer.models.detectron.model import DetectronModel
 from explorer.models.detectron.pickle_safe import load_checkpoint
-from explorer.weights import explorer_cache_dir
+from explorer.weights import cache_lock, explorer_cache_dir
 
 FORMAT = "explorer.detectron/1"
 IMAGENET_LEFTOVERS = frozenset({"fc1000_w", "fc1000_b", "pred_w", "pred_b"})
@@ -295,18 +295,19 @@ def load_weights(path: Path, arch: DetectronArch, *, notice: Callable[[str], Non
     if is_converted_file(path):
         return load_converted(path, arch)
     cached = cache_path(path)
-    if cached.is_file():
+    with cache_lock(cached):  # the actors of a sweep on one machine convert once and share the result
+        if cached.is_file():
+            try:
+                return load_converted(cached, arch, source=path)
+            except DetectronWeightsError:
+                pass  # stale or foreign: convert again below
+        converted = convert_pickle(path, arch)
         try:
-            return load_converted(cached, arch, source=path)
-        except DetectronWeightsError:
-            pass  # stale or foreign: convert again below
-    converted = convert_pickle(path, arch)
-    try:
-        save_converted(converted, cached, source=path)
-    except OSError as error:
-        if notice is not None:
-            notice(f"could not cache the converted weights at {cached} ({error}); they will be converted again")
-    return converted
+            save_converted(converted, cached, source=path)
+        except OSError as error:
+            if notice is not None:
+                notice(f"could not cache the converted weights at {cached} ({error}); they will be converted again")
+        return converted
 
 
 def build_model(arch: DetectronArch, weights: ConvertedWeights | None, device: str, *,
