@@ -15,7 +15,7 @@ import streamlit as st
 from explorer import plots
 from explorer.pages import common
 from explorer.sweep.figures import SWEEP_METRICS, evaluated_metrics, measured_vs_published, sweep_accuracy_figure
-from explorer.sweep.summary import measured_frame, read_meta, read_summary, registered_sweeps
+from explorer.sweep.summary import measured_frame, read_meta, read_summary, registered_sweeps, sweep_progress
 
 
 def choose_sweep() -> Path | None:
@@ -55,20 +55,40 @@ def measured_accuracy(summary: pd.DataFrame) -> None:
     st.plotly_chart(sweep_accuracy_figure(pairs, metric), key="sweep_accuracy_plot")
 
 
+def progress(folder: Path, meta: dict, summary: pd.DataFrame | None) -> bool:
+    """Shards written per model while a sweep runs (or after it stopped); True when every model is done."""
+    table = sweep_progress(folder, meta, summary)
+    if table.empty or (table["status"] == "done").all():
+        return True
+    done = int((table["status"] == "done").sum())
+    st.subheader("Progress")
+    st.caption(f"{done} of {len(table)} models done. A stopped sweep resumes from these shards when the same "
+               "command is run again; reload the page to refresh.")
+    st.dataframe(table, hide_index=True,
+                 column_config={"shards_written": st.column_config.ProgressColumn(
+                     "shards written", min_value=0, max_value=max(1, int(table["shards_planned"].max())),
+                     format="%d")})
+    return False
+
+
 def render() -> None:
     st.title("Sweeps")
     folder = choose_sweep()
     if folder is None:
         return
+    meta = read_meta(folder)
     try:
         summary = read_summary(folder)
     except (OSError, ValueError) as error:
-        st.error(f"{folder} holds no sweep summary: {error}")
+        if meta and not progress(folder, meta, None):
+            st.info("No model of this sweep is finished yet: its summary appears when the first one is.")
+        else:
+            st.error(f"{folder} holds no sweep summary: {error}")
         return
-    meta = read_meta(folder)
     st.caption(f"{meta.get('images', '?')} images, {len(summary['model_uid'].unique())} models, batch "
                f"{meta.get('batch_size', '?')}, {meta.get('workers', '?')} workers per model; run "
                f"{meta.get('created', '?')}.")
+    progress(folder, meta, summary)
     st.dataframe(summary, hide_index=True)
     per_category(folder, summary)
     measured_accuracy(summary)

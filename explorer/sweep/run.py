@@ -24,7 +24,7 @@ from explorer.models.catalog import ModelSpec
 from explorer.sweep.plan import ImageItem, shard_items, slug
 from explorer.sweep.shards import ShardStore
 from explorer.sweep.stages import ModelPredictor, decode_batch
-from explorer.sweep.summary import model_rows, register_sweep, write_summary
+from explorer.sweep.summary import model_rows, register_sweep, write_meta, write_summary
 
 IOU_TYPES: dict[str, str] = {"boxes": "bbox", "masks": "segm", "keypoints": "keypoints"}
 METRIC_OF: dict[str, str] = {"bbox": "box_ap", "segm": "mask_ap", "keypoints": "kp_ap"}
@@ -106,7 +106,10 @@ def run_sweep(config: SweepConfig, on_event: Callable[[SweepEvent], None] | None
     meta = {"created": datetime.now(UTC).isoformat(timespec="seconds"), "images": len(config.items),
             "shard_size": config.shard_size, "batch_size": config.batch_size, "workers": workers,
             "gpus_per_model": share, "annotations": str(config.annotations or ""),
-            "models": [spec.uid for spec in config.specs], "cluster": ray.cluster_resources()}
+            "models": [spec.uid for spec in config.specs], "cluster": ray.cluster_resources(),
+            "shards": len(shards), "model_dirs": {spec.uid: slug(spec.uid) for spec in config.specs}}
+    write_meta(config.out, meta)
+    register_sweep(config.out)  # listed on the Sweeps page while it runs, with its progress
     for spec in config.specs:
         store = ShardStore(config.out / slug(spec.uid))
         store.remove_stale(len(shards))

@@ -65,12 +65,41 @@ def write_summary(out: Path, rows: Sequence[Mapping[str, Any]], meta: Mapping[st
     out.mkdir(parents=True, exist_ok=True)
     path = out / SUMMARY_NAME
     pd.DataFrame(list(rows), columns=list(COLUMNS)).to_csv(path, index=False)
-    (out / META_NAME).write_text(json.dumps(dict(meta), indent=1, default=str), encoding="utf-8")
+    write_meta(out, meta)
     return path
 
 
+def write_meta(out: Path, meta: Mapping[str, Any]) -> Path:
+    """`sweep.json`: the plan (models, their folders, shard count) and settings; written when a sweep starts."""
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / META_NAME
+    temporary = path.with_suffix(f".{os.getpid()}.tmp")
+    temporary.write_text(json.dumps(dict(meta), indent=1, default=str), encoding="utf-8")
+    os.replace(temporary, path)
+    return path
+
+
+def sweep_progress(out: Path, meta: Mapping[str, Any], summary: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Per planned model: shard files written so far out of the plan's, and whether it is summarised.
+
+    Read from the folder alone, so the page can follow a sweep another process is running (or one that
+    stopped: rerunning the same command resumes it). Sweeps written before `model_dirs` was recorded
+    give an empty table.
+    """
+    planned = int(meta.get("shards", 0) or 0)
+    finished = set(summary["model_uid"]) if summary is not None and not summary.empty else set()
+    rows = []
+    for uid, folder in dict(meta.get("model_dirs", {})).items():
+        shard_dir = out / str(folder) / "shards"
+        written = sum(1 for path in shard_dir.glob("shard-*.json")
+                      if path.stem.removeprefix("shard-").isdigit() and int(path.stem.removeprefix("shard-")) < planned)
+        status = "done" if uid in finished else ("running or stopped" if written else "waiting")
+        rows.append({"model_uid": uid, "shards_written": written, "shards_planned": planned, "status": status})
+    return pd.DataFrame(rows, columns=["model_uid", "shards_written", "shards_planned", "status"])
+
+
 def read_summary(out: Path) -> pd.DataFrame:
-    """A sweep's summary table (raises FileNotFoundError when the folder holds no finished sweep)."""
+    """A sweep's summary table (FileNotFoundError until the sweep's first model is finished)."""
     return pd.read_csv(out / SUMMARY_NAME, dtype={"model_uid": str, "per_category": str, "results": str},
                        keep_default_na=False, na_values=[""])
 
@@ -95,12 +124,12 @@ def registry_path() -> Path:
 
 
 def registered_sweeps() -> list[Path]:
-    """Output folders of finished sweeps, newest registration first, those still on disk only."""
+    """Output folders of sweeps (finished or under way), newest registration first, those still on disk only."""
     try:
         paths = json.loads(registry_path().read_text("utf-8"))
     except (OSError, ValueError):
         return []
-    return [Path(p) for p in paths if (Path(p) / SUMMARY_NAME).is_file()]
+    return [Path(p) for p in paths if (Path(p) / SUMMARY_NAME).is_file() or (Path(p) / META_NAME).is_file()]
 
 
 def register_sweep(out: Path) -> None:
