@@ -227,6 +227,45 @@ def test_other_pages_render(page: Page, app_url: str, screenshot_dir: Path, path
     save_screenshot(page, screenshot_dir, path)
 
 
+def written_sweep(out: Path) -> Path:
+    """A sweep folder as a real one looks mid-way: three Detectron models evaluated, a fourth still running."""
+    from explorer.sweep.summary import write_summary
+    from explorer.zoo.table import load_zoo
+
+    names = load_zoo()["name"]
+    done = {"detectron:35857197": (0.21, 33.1), "detectron:35857345": (0.12, 35.0), "detectron:35861858": (0.16, 39.2)}
+    running = "detectron:36494496"
+    models = [*done, running]
+    meta = {"images": 500, "batch_size": 4, "workers": 1, "shards": 4, "created": "2026-11-27T10:00:00+00:00",
+            "models": models, "model_dirs": {uid: uid.replace(":", "_") for uid in models}}
+    for uid in models:
+        shard_dir = out / meta["model_dirs"][uid] / "shards"
+        shard_dir.mkdir(parents=True)
+        for index in range(4 if uid in done else 1):
+            (shard_dir / f"shard-{index:05d}.json").write_text("{}")
+    rows = [{"model_uid": uid, "model_name": names[uid], "device_name": "Sweep GPU", "workers": 1, "batch_size": 4,
+             "images": 500, "errors": 0, "image_width": 640, "image_height": 480, "autocast": "fp32",
+             "weights": "published", "median_s": seconds, "box_ap": ap} for uid, (seconds, ap) in done.items()]
+    write_summary(out, rows, meta)
+    return out
+
+
+def test_sweeps_page_shows_progress_and_measured_accuracy(page: Page, app_url: str, screenshot_dir: Path,
+                                                          tmp_path: Path) -> None:
+    folder = written_sweep(tmp_path / "sweep")
+    page.goto(f"{app_url}/sweeps")
+    field = page.get_by_label("Open another sweep folder")
+    field.fill(str(folder))
+    field.press("Enter")
+    expect_(page.get_by_role("heading", name="Progress"))
+    expect_(page.get_by_text("3 of 4 models done"))
+    expect_(page.get_by_role("heading", name="Measured vs published: speed and accuracy"))
+    expect(page.locator('[data-testid="stPlotlyChart"]')).to_have_count(2)
+    expect_(page.locator(".legendtext").filter(has_text="measured by this sweep"))
+    expect(page.locator('[data-testid="stException"]')).to_have_count(0)
+    save_screenshot(page, screenshot_dir, "sweeps_with_results")
+
+
 # ---- Detections -----------------------------------------------------------------------------------------------
 
 def test_detections_run_and_download(page: Page, app_url: str, screenshot_dir: Path, tmp_path: Path) -> None:
