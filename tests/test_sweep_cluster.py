@@ -119,3 +119,12 @@ def test_unreachable_cluster_is_one_clear_error(images: Path, tmp_path: Path) ->
     assert done.returncode == 2
     assert done.stderr.strip().splitlines()[-1].startswith("error: could not join the Ray cluster at 127.0.0.1:")
     assert "Traceback" not in done.stderr
+
+
+def test_bad_input_seen_in_the_cluster_is_one_clear_error(cluster: dict[str, int], tmp_path: Path) -> None:
+    """With ray:// the images are listed inside the cluster; a wrong folder still ends as one line, exit 2."""
+    done = sweep(f"ray://127.0.0.1:{cluster['client']}", tmp_path / "no-such-folder", tmp_path / "out")
+    assert done.returncode == 2, done.stderr[-3000:]
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: the sweep stopped in the cluster: --images ") and "is not a folder" in last
+    assert "Traceback" not in done.stderr

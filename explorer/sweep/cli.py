@@ -155,10 +155,12 @@ def run_in_cluster(args: argparse.Namespace, specs: list[Any], on_event: Any = N
             if finished:
                 try:
                     return ray.get(task)
-                except ray.exceptions.RayTaskError as error:  # the plan's own errors keep their one-line message
-                    cause = error.as_instanceof_cause()
-                    if isinstance(cause, SweepPlanError | FileNotFoundError):
-                        raise type(cause)(*cause.args) from None
+                except ray.exceptions.RayTaskError as error:  # bad input stays a one-line message, not a trace
+                    from explorer.weights import WeightsError
+
+                    cause = error.cause
+                    if isinstance(cause, SweepPlanError | FileNotFoundError | WeightsError):
+                        raise SweepClusterError(f"the sweep stopped in the cluster: {cause}") from None
                     raise
     finally:
         ray.kill(events.actor)
