@@ -11,11 +11,27 @@ import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from explorer.sweep.plan import ImageItem
+if TYPE_CHECKING:  # only for annotations: the Sweeps page imports this module, and the plan pulls in more
+    from explorer.sweep.plan import ImageItem
 
-ShardRecord = dict[str, Any]  # shard, images, errors, results, device_name, seconds, worker
+ShardRecord = dict[str, Any]  # shard, images, errors, results, device_name, seconds, workers
+SHARD_PREFIX = "shard-"
+
+
+def shard_index(path: Path) -> int | None:
+    """The shard number of a `shard-NNNNN.json` file; None for anything else (temporary files included)."""
+    if path.suffix != ".json" or not path.stem.startswith(SHARD_PREFIX):
+        return None
+    number = path.stem.removeprefix(SHARD_PREFIX)
+    return int(number) if number.isdigit() else None
+
+
+def written_shards(shard_dir: Path, count: int) -> list[int]:
+    """Numbers of the shard files in `shard_dir` that a plan of `count` shards has a place for."""
+    found = (shard_index(path) for path in shard_dir.glob(f"{SHARD_PREFIX}*.json"))
+    return sorted(index for index in found if index is not None and index < count)
 
 
 class ShardStore:
@@ -26,7 +42,7 @@ class ShardStore:
         self.shard_dir = model_dir / "shards"
 
     def path(self, index: int) -> Path:
-        return self.shard_dir / f"shard-{index:05d}.json"
+        return self.shard_dir / f"{SHARD_PREFIX}{index:05d}.json"
 
     def read(self, index: int) -> ShardRecord | None:
         try:
@@ -54,9 +70,8 @@ class ShardStore:
         They come from an earlier run over more images (or a smaller shard size); left there, they would
         only confuse a reader of the folder, since merging reads shards 0..count-1.
         """
-        stale = [path for path in self.shard_dir.glob("shard-*.json*")
-                 if path.suffix == ".tmp" or not path.stem.removeprefix("shard-").isdigit()
-                 or int(path.stem.removeprefix("shard-")) >= count]
+        stale = [path for path in self.shard_dir.glob(f"{SHARD_PREFIX}*.json*")
+                 if (index := shard_index(path)) is None or index >= count]
         for path in stale:
             path.unlink(missing_ok=True)
         return stale

@@ -15,6 +15,8 @@ from typing import Any
 
 import pandas as pd
 
+from explorer.sweep.shards import ShardStore, written_shards
+
 SUMMARY_NAME = "summary.csv"
 META_NAME = "sweep.json"
 COLUMNS: tuple[str, ...] = (
@@ -90,9 +92,7 @@ def sweep_progress(out: Path, meta: Mapping[str, Any], summary: pd.DataFrame | N
     finished = set(summary["model_uid"]) if summary is not None and not summary.empty else set()
     rows = []
     for uid, folder in dict(meta.get("model_dirs", {})).items():
-        shard_dir = out / str(folder) / "shards"
-        written = sum(1 for path in shard_dir.glob("shard-*.json")
-                      if path.stem.removeprefix("shard-").isdigit() and int(path.stem.removeprefix("shard-")) < planned)
+        written = len(written_shards(ShardStore(out / str(folder)).shard_dir, planned))
         status = "done" if uid in finished else ("running or stopped" if written else "waiting")
         rows.append({"model_uid": uid, "shards_written": written, "shards_planned": planned, "status": status})
     return pd.DataFrame(rows, columns=["model_uid", "shards_written", "shards_planned", "status"])
