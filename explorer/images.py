@@ -29,6 +29,7 @@ import warnings
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -123,6 +124,15 @@ def load_image(data: bytes, name: str, *, max_pixels: int | None = None) -> Load
         return _decode(img, name, limit, notes)
     finally:
         img.close()
+
+
+def load_image_file(path: Path, *, max_pixels: int | None = None) -> LoadedImage:
+    """Read and decode one image file; a file that cannot be read is an ImageError too ("<path>: <OS error>")."""
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise ImageError(str(path), str(error)) from None
+    return load_image(data, path.name, max_pixels=max_pixels)
 
 
 def load_images(

@@ -73,17 +73,15 @@ def predict_files(runner: Any, paths: Sequence[Path], out_dir: Path, *, batch_si
     COCO evaluation expects); `draw_thresh` only thins what is drawn on the annotated images.
     """
     from explorer.engine import predict_images
-    from explorer.images import ImageError, load_image
+    from explorer.images import ImageError, load_image_file
     from explorer.render import RenderOptions, draw_detections, encode_png
 
     loaded, errors = [], []
     for path in paths:
         try:
-            data = path.read_bytes()
-            loaded.append(load_image(data, path.name) if max_pixels is None
-                          else load_image(data, path.name, max_pixels=max_pixels))
-        except (ImageError, OSError) as error:
-            errors.append(f"{path}: {error}" if isinstance(error, OSError) else str(error))
+            loaded.append(load_image_file(path, max_pixels=max_pixels))
+        except ImageError as error:
+            errors.append(str(error))
     found = predict_images(runner, [image.rgb for image in loaded], batch_size=batch_size, progress=progress)
     found = [detections.filter(score_thresh) for detections in found]
     (out_dir / "annotated").mkdir(parents=True, exist_ok=True)

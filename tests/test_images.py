@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import struct
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -323,3 +324,15 @@ def test_load_images_reports_bad_files_and_keeps_going() -> None:
 def test_load_images_passes_the_limit_on() -> None:
     loaded, errors = load_images([("a.png", encode(Image.fromarray(pattern()), "PNG"))], max_pixels=10)
     assert loaded == [] and "limit is 10" in str(errors[0])
+
+
+def test_load_image_file_reads_a_file_and_reports_an_unreadable_one_as_an_image_error(tmp_path: Path) -> None:
+    from explorer.images import load_image_file
+
+    path = tmp_path / "small.png"
+    Image.fromarray(np.full((5, 7, 3), 9, dtype=np.uint8)).save(path)
+    assert load_image_file(path).rgb.shape == (5, 7, 3)
+    with pytest.raises(ImageError, match=r"missing\.png: \[Errno 2\]"):
+        load_image_file(tmp_path / "missing.png")
+    with pytest.raises(ImageError, match="pixels"):
+        load_image_file(path, max_pixels=10)

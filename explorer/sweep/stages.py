@@ -27,17 +27,16 @@ NO_PIXELS = np.zeros((0, 0, 3), dtype=np.uint8)
 
 def decode_batch(batch: Batch, max_pixels: int | None = None) -> Batch:
     """Read and decode each row's `path`; adds `name`, `pixels` and `error` ('' when decoding worked)."""
-    from explorer.images import ImageError, load_image
+    from explorer.images import ImageError, load_image_file
 
     names, pixels, errors = [], [], []
-    for path in batch["path"]:
-        path = str(path)
-        names.append(Path(path).name)
+    for path in map(Path, batch["path"]):
+        names.append(path.name)
         try:
-            loaded = load_image(Path(path).read_bytes(), Path(path).name, max_pixels=max_pixels)
-        except (ImageError, OSError) as error:
+            loaded = load_image_file(path, max_pixels=max_pixels)
+        except ImageError as error:
             pixels.append(NO_PIXELS)
-            errors.append(str(error) if isinstance(error, ImageError) else f"{path}: {error}")
+            errors.append(str(error))
             continue
         pixels.append(loaded.rgb)
         errors.append("")

@@ -97,7 +97,7 @@ def _images_to_run(ground_truth: Any, folder: Path, limit: int | None) -> list[t
 def run_verify(args: argparse.Namespace) -> str:
     from explorer.engine import load_runner, resolve_device
     from explorer.evaluation import evaluate, load_ground_truth
-    from explorer.images import ImageError, load_image
+    from explorer.images import ImageError, load_image_file
     from explorer.predict import resolve_spec
     from explorer.weights import cli_progress
     from explorer.zoo.table import load_zoo
@@ -116,7 +116,7 @@ def run_verify(args: argparse.Namespace) -> str:
     started = time.perf_counter()
     for image_id, path in todo:
         try:
-            image = load_image(path.read_bytes(), path.name)
+            image = load_image_file(path)
         except ImageError as error:
             skipped.append(str(error))
             continue
