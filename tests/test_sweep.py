@@ -251,8 +251,10 @@ def test_rows_delivered_twice_are_written_once_and_missing_rows_are_an_error(tmp
     config_ = SweepConfig(specs=[spec_], items=items, out=tmp_path, shard_size=2)
     store = ShardStore(tmp_path / "model")
     monkeypatch.setattr(run, "model_dataset", lambda *args: FakeDataset([[1, 0], [0, 3], [2, 3], [1]]))
-    wall, images = run._run_model(spec_, config_, store, shards, [0, 1], 0.0, 1, None)
+    events: list[SweepEvent] = []
+    wall, images = run._run_model(spec_, config_, store, shards, [0, 1], 0.0, 1, events.append)
     assert images == 4 and wall == 1.0
+    assert [event.done for event in events] == [2, 3, 4, 4]  # repeats are no progress
     for index in (0, 1):
         record = store.read(index)
         assert [image["id"] for image in record["images"]] == [10 + 2 * index, 11 + 2 * index]  # plan order

@@ -202,6 +202,7 @@ def _run_model(spec: ModelSpec, config: SweepConfig, store: ShardStore, shards: 
                     continue  # a retried batch can deliver a row twice; the shard file already has it
                 first, last = min(first, row["started"]), max(last, row["finished"])
                 shard = pending.setdefault(row["shard"], {})
+                done += row["name"] not in shard  # a repeat of a pending row is no new progress
                 shard[row["name"]] = row
                 event.workers.append(row["worker"])
                 if len(shard) == len(shards[row["shard"]]):
@@ -211,8 +212,7 @@ def _run_model(spec: ModelSpec, config: SweepConfig, store: ShardStore, shards: 
                     event.shards.append(row["shard"])
                     event.errors += record["errors"]
                     images_run += len(record["images"])
-            event.done = done = total - sum(len(shards[i]) for i in todo if i not in written) + sum(
-                len(rows) for rows in pending.values())
+            event.done = done
             event.workers = sorted(set(event.workers))
             if on_event is not None:
                 on_event(event)
