@@ -4,7 +4,8 @@ pycocotools reports bad ground truth as a KeyError deep in evaluateImg, or compu
 annotation with id 0 counts as "unmatched", duplicate ids overwrite each other. Every check here raises
 EvaluationInputError naming the file, the problem and the first offending entry (``annotations[12]``).
 
-Normalisation (on copies; the caller's data is never modified): annotation ids become 1..N, `iscrowd` is 0
+Normalisation (on copies; the caller's data is never modified): annotation ids become 1..N (the file's own id
+is kept as `source_id`, for reports that name annotations), `iscrowd` is 0
 where missing (evaluateImg needs it), `num_keypoints` is filled from the visibility flags where missing.
 `dataset(iou_type)` gives each evaluation its own shallow copies, since pycocotools' _prepare writes into them.
 """
@@ -211,7 +212,7 @@ def _check_annotations(annotations: list[Any], image_ids: frozenset[int], names:
         crowd = ann.get("iscrowd", 0)
         if crowd not in (0, 1):
             raise EvaluationInputError(f"{where}: iscrowd must be 0 or 1, got {short(crowd)}")
-        normalised = dict(ann, id=i + 1, iscrowd=int(crowd))
+        normalised = dict(ann, id=i + 1, iscrowd=int(crowd), source_id=ann.get("id"))  # the file's own id, for reports
         keypoints = ann.get("keypoints")
         if ann["category_id"] in keypoint_counts and "num_keypoints" not in ann and numbers_ok(keypoints):
             normalised["num_keypoints"] = sum(1 for v in keypoints[2::3] if v > 0)
