@@ -1,7 +1,8 @@
 """`python -m explorer eval`: pycocotools' summary for one or more results files, and per-category CSVs.
 
     python -m explorer eval --gt instances_val2017.json --dt results.json --iou-type bbox \\
-        [--dt other.json ...] [--per-category per_category.csv] [--breakdown] [--backend auto]
+        [--dt other.json ...] [--per-category per_category.csv] [--breakdown] [--backend auto] \\
+        [--keypoint-errors keypoint_errors.csv] [--kpt-sigmas S1,...] [--flip-pairs A:B,...]  (keypoint_cli)
 
 Prints one block per results file: a header line, then pycocotools' summary lines exactly as its summarize()
 prints them (and, with --breakdown, the error breakdown). --per-category writes the per-category table with
@@ -26,6 +27,13 @@ from typing import Any
 from explorer.evaluation.backends import BACKENDS
 from explorer.evaluation.breakdown import ERROR_NAMES, LABELS
 from explorer.evaluation.errors import EvaluationInputError
+from explorer.evaluation.keypoint_cli import (
+    add_keypoint_arguments,
+    keypoint_options,
+    render_keypoint_errors,
+    write_keypoint_errors,
+)
+from explorer.evaluation.keypoint_errors import analyse_keypoint_errors
 from explorer.evaluation.kinds import IOU_TYPES
 from explorer.evaluation.loading import DEFAULT_MAX_BYTES, read_json
 from explorer.evaluation.pipeline import evaluate, load_ground_truth
@@ -51,6 +59,7 @@ def add_eval_parser(subparsers: Any) -> argparse.ArgumentParser:
                         help="evaluator: auto (faster-coco-eval when installed), or pycocotools (the reference)")
     parser.add_argument("--max-mb", type=float, default=DEFAULT_MAX_BYTES / 1024 / 1024,
                         help=f"refuse JSON files larger than this (default {DEFAULT_MAX_BYTES // 1024 // 1024})")
+    add_keypoint_arguments(parser)
     parser.set_defaults(run=run_eval)
     return parser
 
@@ -72,16 +81,25 @@ def run_eval(args: argparse.Namespace) -> str:
     max_bytes = int(args.max_mb * 1024 * 1024)
     gt = load_ground_truth(args.gt, max_bytes=max_bytes)
     gt.check_for(args.iou_type)
+    sigmas, flip_pairs = keypoint_options(args, gt)
     for path in args.dt:  # check every file before evaluating any
         check_results(read_json(path, what="results", max_bytes=max_bytes), gt, args.iou_type, what=path.name)
     outputs = per_category_paths(args.per_category, args.dt) if args.per_category else [None] * len(args.dt)
+    kpt_outputs = (per_category_paths(args.keypoint_errors, args.dt) if args.keypoint_errors
+                   else [None] * len(args.dt))
     blocks = []
-    for path, out in zip(args.dt, outputs, strict=True):
+    for path, out, kpt_out in zip(args.dt, outputs, kpt_outputs, strict=True):
         evaluation = evaluate(gt, path, args.iou_type, backend=args.backend, analysis=args.breakdown,
-                              max_bytes=max_bytes)
+                              max_bytes=max_bytes, kpt_sigmas=sigmas)
         block = render_summary(evaluation)
         if evaluation.breakdown is not None:
             block += render_breakdown(evaluation)
+        if kpt_out is not None:
+            errors = analyse_keypoint_errors(gt, path, kpt_sigmas=sigmas, flip_pairs=flip_pairs, backend=args.backend,
+                                             original_ap=evaluation.stats[0], max_bytes=max_bytes,
+                                             results_name=path.name)
+            write_keypoint_errors(errors, kpt_out)
+            block += render_keypoint_errors(errors) + f"wrote {kpt_out}\n"
         if out is not None:
             write_per_category(evaluation, out)
             block += f"wrote {out}\n"
