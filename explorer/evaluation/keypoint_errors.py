@@ -45,8 +45,8 @@ import io
 import re
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -56,6 +56,9 @@ from explorer.evaluation.errors import EvaluationInputError
 from explorer.evaluation.ground_truth import COCO_KEYPOINT_SIGMAS, GroundTruth, keypoint_sigmas
 from explorer.evaluation.loading import DEFAULT_MAX_BYTES, JsonSource, read_json
 from explorer.evaluation.result_checks import check_results
+
+if TYPE_CHECKING:
+    from explorer.evaluation.results import Evaluation
 
 #: Error types in order of severity; codes in KeypointErrors.errors are indexes into this tuple.
 ERROR_TYPES: tuple[str, ...] = ("good", "jitter", "inversion", "swap", "miss")
@@ -449,3 +452,12 @@ def _soft_nms(points: np.ndarray, scores: np.ndarray, variances: np.ndarray) -> 
         for i in remaining:
             scores[i] *= np.exp(-oks[best, i] ** 2 / SOFT_NMS_SIGMA)
     return scores
+
+
+def with_keypoint_errors(evaluation: Evaluation, ground_truth: JsonSource | GroundTruth, results: JsonSource,
+                         **options: Any) -> Evaluation:
+    """`evaluation` (a keypoints one) with its `keypoint_errors` filled in, its AP reused as the baseline;
+    `options` as for analyse_keypoint_errors (the evaluation's backend unless given)."""
+    options.setdefault("backend", evaluation.backend)
+    errors = analyse_keypoint_errors(ground_truth, results, original_ap=evaluation.stats[0], **options)
+    return replace(evaluation, keypoint_errors=errors)

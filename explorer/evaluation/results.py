@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from explorer.evaluation.breakdown import ErrorBreakdown
 from explorer.evaluation.kinds import IouType
+
+if TYPE_CHECKING:
+    from explorer.evaluation.keypoint_errors import KeypointErrors
 
 #: The per-category columns, in the order of the CLI's CSV.
 CATEGORY_COLUMNS: tuple[str, ...] = ("category_id", "category", "ap", "ap50", "ap75", "ap_small", "ap_medium",
@@ -77,6 +81,7 @@ class Evaluation:
     curves: np.ndarray = field(repr=False)
     breakdown: ErrorBreakdown | None = field(default=None, repr=False)
     seconds: dict[str, float] = field(default_factory=dict)
+    keypoint_errors: KeypointErrors | None = field(default=None, repr=False)  # see with_keypoint_errors
 
     def summary_text(self) -> str:
         """The summary exactly as pycocotools' summarize() prints it (12 lines; keypoints 10)."""

@@ -19,6 +19,7 @@ import streamlit as st
 from explorer import eval_plots
 from explorer.evaluation import pipeline
 from explorer.evaluation.errors import EvaluationInputError
+from explorer.evaluation.keypoint_errors import with_keypoint_errors
 from explorer.evaluation.matching import Match, match_images
 from explorer.evaluation.results import METRIC_COLUMNS, Evaluation, percent_table
 
@@ -77,19 +78,28 @@ def progress_callback(bar: Any, label: str) -> Callable[[str, float], None] | No
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def evaluate_cached(ground_truth: bytes, ground_truth_name: str, results: bytes, results_name: str, iou_type: str,
-                    analysis: bool, image_ids: tuple[int, ...] | None = None,
+                    analysis: bool, image_ids: tuple[int, ...] | None = None, keypoint_errors: bool = False,
                     _progress: Callable[[str, float], None] | None = None) -> Outcome:
     """Evaluate uploaded bytes, once per (files, options): every later rerun is a cache hit.
 
     Input errors come back as a message instead of an exception because st.cache_data does not cache
     exceptions: a bad file would otherwise be parsed again on every rerun. `_progress` is not part of the key.
+    `keypoint_errors` adds the keypoint error analysis to a keypoints evaluation; if only that analysis fails,
+    the evaluation comes back with the message.
     """
+    ids = list(image_ids) if image_ids is not None else None
     try:
         evaluation = pipeline.evaluate(ground_truth, results, iou_type, analysis=analysis, progress=_progress,
                                        results_name=results_name, ground_truth_name=ground_truth_name,
-                                       image_ids=list(image_ids) if image_ids is not None else None)
+                                       image_ids=ids)
     except EvaluationInputError as error:
         return None, str(error)
+    if keypoint_errors and iou_type == "keypoints":
+        try:
+            evaluation = with_keypoint_errors(evaluation, ground_truth, results, image_ids=ids,
+                                              results_name=results_name)
+        except EvaluationInputError as error:
+            return evaluation, f"keypoint errors: {error}"
     return evaluation, None
 
 
@@ -103,7 +113,8 @@ def annotation_images(ground_truth: bytes, name: str) -> tuple[list[dict[str, An
 
 
 def run_evaluations(ground_truth: tuple[str, bytes], results: Sequence[tuple[str, bytes]], iou_type: str,
-                    analysis: bool = False, image_ids: Sequence[int] | None = None) -> dict[str, Outcome]:
+                    analysis: bool = False, image_ids: Sequence[int] | None = None,
+                    keypoint_errors: bool = False) -> dict[str, Outcome]:
     """Evaluate each results file (name, bytes) against one ground truth, with a progress bar while any is
     computed; a bad file gets its message and the others still run. Cached: a rerun costs almost nothing."""
     gt_name, gt_bytes = ground_truth
@@ -115,6 +126,7 @@ def run_evaluations(ground_truth: tuple[str, bytes], results: Sequence[tuple[str
         with st.spinner(f"Evaluating {len(results)} results file(s) against {gt_name}…"):
             for name, data in results:
                 outcomes[name] = evaluate_cached(gt_bytes, gt_name, data, name, iou_type, analysis, ids,
+                                                 keypoint_errors=keypoint_errors,
                                                  _progress=progress_callback(bar, name))
     slot.empty()
     return outcomes
@@ -149,6 +161,8 @@ def render_evaluation(evaluation: Evaluation, key_prefix: str) -> None:
     labels = ["Per category", "Precision-recall", "By object size"]
     if evaluation.breakdown is not None:
         labels.append("Error breakdown")
+    if evaluation.keypoint_errors is not None:
+        labels.append("Keypoint errors")
     tabs = st.tabs(labels)
     with tabs[0]:
         _per_category(evaluation, key_prefix)
@@ -159,6 +173,11 @@ def render_evaluation(evaluation: Evaluation, key_prefix: str) -> None:
     if evaluation.breakdown is not None:
         with tabs[3]:
             _breakdown(evaluation, key_prefix)
+    if evaluation.keypoint_errors is not None:
+        from explorer.pages.keypoint_views import render_keypoint_errors
+
+        with tabs[-1]:
+            render_keypoint_errors(evaluation.keypoint_errors, key_prefix)
 
 
 def csv_name(evaluation: Evaluation) -> str:
@@ -287,9 +306,10 @@ def render_annotations_panel(images: Sequence[NamedImage], runs: Sequence[Run], 
                         key=f"{key_prefix}:{run.uid}:iou_type")
         name = f"{run.uid}.json"
         outcome = run_evaluations(gt, [(name, run_results(images, run, match))], kind,
-                                  image_ids=match.image_ids)[name]
+                                  image_ids=match.image_ids, keypoint_errors=True)[name]
         evaluation, problem = outcome
-        if problem or evaluation is None:
+        if problem:
             st.error(f"{run.name}: {problem}", icon=":material/error:")
+        if evaluation is None:
             continue
         render_evaluation(evaluation, f"{key_prefix}:{run.uid}:{kind}")

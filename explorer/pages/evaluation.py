@@ -50,7 +50,9 @@ def render() -> None:
                              horizontal=True, key="evaluation:iou_type")
     analysis = cols[1].checkbox("Error breakdown (slower)", key="evaluation:analysis",
                                 help="Where the AP goes: C75, C50, localisation, similar-class and other-class "
-                                     "confusion, background, missed objects. About four times the work.")
+                                     "confusion, background, missed objects. About four times the work. For "
+                                     "keypoints also the keypoint error types (jitter, inversion, swap, miss) "
+                                     "and the AP each costs.")
     pressed = cols[2].button("Evaluate", type="primary", disabled=gt is None or not files, key="evaluation:run")
     if gt is None or not files:
         st.info("Upload an annotation file and at least one results file, then press Evaluate.")
@@ -61,7 +63,8 @@ def render() -> None:
     if st.session_state.get(REQUEST_KEY) != signature:
         st.caption("Press Evaluate to compute AP for the uploaded files with these options.")
         return
-    outcomes = eval_views.run_evaluations((gt.name, gt.getvalue()), _unique_names(files), iou_type, analysis)
+    outcomes = eval_views.run_evaluations((gt.name, gt.getvalue()), _unique_names(files), iou_type, analysis,
+                                          keypoint_errors=analysis)
     for name, (_, problem) in outcomes.items():
         if problem:
             st.error(f"{name}: {problem}", icon=":material/error:")
