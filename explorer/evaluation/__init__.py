@@ -9,7 +9,8 @@
 Modules, one job each: loading (JSON from paths / bytes, size cap), ground_truth and result_checks (checks
 before pycocotools, normalised copies; checks: their shared predicates), masks (RLE conversions), backends
 (pycocotools / faster-coco-eval), metrics (numbers from COCOeval's arrays), breakdown (error analysis), results
-(the dataclasses), pipeline (evaluate()), matching (uploads <-> annotation images), cli (the `eval` command).
+(the dataclasses), pipeline (evaluate()), matching (uploads <-> annotation images), cli (the `eval` command),
+keypoint_errors (good / jitter / inversion / swap / miss per keypoint, and the AP each costs; keypoint_cli).
 """
 
 from explorer.evaluation.backends import available_backends
@@ -17,6 +18,7 @@ from explorer.evaluation.breakdown import LABELS as BREAKDOWN_LABELS
 from explorer.evaluation.breakdown import ErrorBreakdown
 from explorer.evaluation.errors import EvaluationInputError
 from explorer.evaluation.ground_truth import GroundTruth
+from explorer.evaluation.keypoint_errors import KeypointErrors, analyse_keypoint_errors
 from explorer.evaluation.kinds import IOU_TYPES, IouType
 from explorer.evaluation.loading import DEFAULT_MAX_BYTES
 from explorer.evaluation.matching import Match, match_images
@@ -34,9 +36,11 @@ __all__ = [
     "EvaluationInputError",
     "GroundTruth",
     "IouType",
+    "KeypointErrors",
     "Match",
     "ProgressCallback",
     "SummaryStat",
+    "analyse_keypoint_errors",
     "available_backends",
     "evaluate",
     "load_ground_truth",
