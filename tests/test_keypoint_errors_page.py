@@ -17,7 +17,7 @@ from explorer.evaluation.keypoint_errors import analyse_keypoint_errors
 from explorer.keypoint_plots import ap_gain_figure, error_share_figure, keypoint_heatmap_figure
 from explorer.zoo.paths import REPO_ROOT
 from tests.test_evaluation_page import FakeImage, FakeRun, panel_script
-from tests.test_keypoint_errors import NAMES, detection, people_gt, person_points
+from tests.test_keypoint_errors import ANIMAL, ANIMAL_SIGMAS, NAMES, detection, people_gt, person_points
 
 APP = REPO_ROOT / "app.py"
 PAGE = "explorer/pages/evaluation.py"
@@ -114,3 +114,26 @@ def test_detections_panel_has_the_section_for_keypoints() -> None:
     assert not at.exception, at.exception
     assert "Keypoint errors" in [tab.label for tab in at.tabs]
     assert {m.label: m.value for m in at.metric}["miss"] == "2.9%"
+
+
+def test_custom_keypoints_with_sigmas_typed_on_the_page() -> None:
+    st.cache_data.clear()
+    points = person_points(50, n=6)
+    points[1], points[2] = points[2], points[1]  # the ears confused
+    files = (json.dumps(people_gt(ANIMAL, n=6)).encode(), json.dumps([detection(points, category_id=7)]).encode())
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    at.switch_page(PAGE)
+    at.run()
+    at.radio(key="evaluation:iou_type").set_value("keypoints").run()
+    at.text_input(key="evaluation:kpt_sigmas").input("0.03,0.04,x").run()
+    assert any("value 3 'x' is not a number" in e.value for e in at.error)
+    at.text_input(key="evaluation:kpt_sigmas").input(",".join(map(str, ANIMAL_SIGMAS)))
+    at.file_uploader(key="evaluation:gt").set_value([("animals.json", files[0], JSON)])
+    at.file_uploader(key="evaluation:results").set_value([("dets.json", files[1], JSON)])
+    at.checkbox(key="evaluation:analysis").check()
+    at.run()
+    at.button(key="evaluation:run").click().run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    assert {m.label: m.value for m in at.metric}["inversion"] == "33.3%"
+    assert table_with(at, "labelled").set_index("keypoint").loc["l_ear", "inversion"] == 100.0

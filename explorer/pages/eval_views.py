@@ -79,25 +79,27 @@ def progress_callback(bar: Any, label: str) -> Callable[[str, float], None] | No
 @st.cache_data(show_spinner=False, max_entries=64)
 def evaluate_cached(ground_truth: bytes, ground_truth_name: str, results: bytes, results_name: str, iou_type: str,
                     analysis: bool, image_ids: tuple[int, ...] | None = None, keypoint_errors: bool = False,
+                    kpt_sigmas: tuple[float, ...] | None = None, flip_pairs: tuple[tuple[str, str], ...] | None = None,
                     _progress: Callable[[str, float], None] | None = None) -> Outcome:
     """Evaluate uploaded bytes, once per (files, options): every later rerun is a cache hit.
 
     Input errors come back as a message instead of an exception because st.cache_data does not cache
     exceptions: a bad file would otherwise be parsed again on every rerun. `_progress` is not part of the key.
     `keypoint_errors` adds the keypoint error analysis to a keypoints evaluation; if only that analysis fails,
-    the evaluation comes back with the message.
+    the evaluation comes back with the message. `kpt_sigmas` / `flip_pairs`: for keypoints other than COCO's.
     """
     ids = list(image_ids) if image_ids is not None else None
     try:
         evaluation = pipeline.evaluate(ground_truth, results, iou_type, analysis=analysis, progress=_progress,
                                        results_name=results_name, ground_truth_name=ground_truth_name,
-                                       image_ids=ids)
+                                       image_ids=ids, kpt_sigmas=kpt_sigmas if iou_type == "keypoints" else None)
     except EvaluationInputError as error:
         return None, str(error)
     if keypoint_errors and iou_type == "keypoints":
         try:
             evaluation = with_keypoint_errors(evaluation, ground_truth, results, image_ids=ids,
-                                              results_name=results_name)
+                                              results_name=results_name, kpt_sigmas=kpt_sigmas,
+                                              flip_pairs=flip_pairs)
         except EvaluationInputError as error:
             return evaluation, f"keypoint errors: {error}"
     return evaluation, None
@@ -114,7 +116,8 @@ def annotation_images(ground_truth: bytes, name: str) -> tuple[list[dict[str, An
 
 def run_evaluations(ground_truth: tuple[str, bytes], results: Sequence[tuple[str, bytes]], iou_type: str,
                     analysis: bool = False, image_ids: Sequence[int] | None = None,
-                    keypoint_errors: bool = False) -> dict[str, Outcome]:
+                    keypoint_errors: bool = False, kpt_sigmas: Sequence[float] | None = None,
+                    flip_pairs: Sequence[tuple[str, str]] | None = None) -> dict[str, Outcome]:
     """Evaluate each results file (name, bytes) against one ground truth, with a progress bar while any is
     computed; a bad file gets its message and the others still run. Cached: a rerun costs almost nothing."""
     gt_name, gt_bytes = ground_truth
@@ -127,6 +130,8 @@ def run_evaluations(ground_truth: tuple[str, bytes], results: Sequence[tuple[str
             for name, data in results:
                 outcomes[name] = evaluate_cached(gt_bytes, gt_name, data, name, iou_type, analysis, ids,
                                                  keypoint_errors=keypoint_errors,
+                                                 kpt_sigmas=tuple(kpt_sigmas) if kpt_sigmas else None,
+                                                 flip_pairs=tuple(map(tuple, flip_pairs)) if flip_pairs else None,
                                                  _progress=progress_callback(bar, name))
     slot.empty()
     return outcomes

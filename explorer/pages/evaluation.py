@@ -14,14 +14,14 @@ import streamlit as st
 
 from explorer import eval_plots
 from explorer.evaluation.kinds import IOU_TYPES
-from explorer.pages import eval_views
+from explorer.pages import eval_views, keypoint_views
 
 REQUEST_KEY: Final[str] = "evaluation:request"
 
 
-def _signature(gt: Any, files: list[Any], iou_type: str, analysis: bool) -> tuple[Any, ...]:
+def _signature(gt: Any, files: list[Any], iou_type: str, analysis: bool, *options: Any) -> tuple[Any, ...]:
     """What an Evaluate press evaluated: the uploads (by Streamlit's file ids) and the options."""
-    return (gt.file_id, tuple(f.file_id for f in files), iou_type, analysis)
+    return (gt.file_id, tuple(f.file_id for f in files), iou_type, analysis, *options)
 
 
 def _unique_names(files: list[Any]) -> list[tuple[str, bytes]]:
@@ -54,17 +54,21 @@ def render() -> None:
                                      "keypoints also the keypoint error types (jitter, inversion, swap, miss) "
                                      "and the AP each costs.")
     pressed = cols[2].button("Evaluate", type="primary", disabled=gt is None or not files, key="evaluation:run")
+    keypoint_options = keypoint_views.keypoint_inputs("evaluation") if iou_type == "keypoints" else (None, None)
     if gt is None or not files:
         st.info("Upload an annotation file and at least one results file, then press Evaluate.")
         return
-    signature = _signature(gt, files, iou_type, analysis)
+    if keypoint_options is None:
+        return
+    signature = _signature(gt, files, iou_type, analysis, *map(str, keypoint_options))
     if pressed:
         st.session_state[REQUEST_KEY] = signature
     if st.session_state.get(REQUEST_KEY) != signature:
         st.caption("Press Evaluate to compute AP for the uploaded files with these options.")
         return
+    sigmas, flip_pairs = keypoint_options
     outcomes = eval_views.run_evaluations((gt.name, gt.getvalue()), _unique_names(files), iou_type, analysis,
-                                          keypoint_errors=analysis)
+                                          keypoint_errors=analysis, kpt_sigmas=sigmas, flip_pairs=flip_pairs)
     for name, (_, problem) in outcomes.items():
         if problem:
             st.error(f"{name}: {problem}", icon=":material/error:")

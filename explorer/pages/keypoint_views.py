@@ -9,7 +9,8 @@ from __future__ import annotations
 import streamlit as st
 
 from explorer import keypoint_plots
-from explorer.evaluation.keypoint_errors import ERROR_TYPES, KeypointErrors
+from explorer.evaluation.errors import EvaluationInputError
+from explorer.evaluation.keypoint_errors import ERROR_TYPES, KeypointErrors, parse_flip_pairs, parse_sigmas
 
 CSV_NAME = "keypoint_errors.csv"
 
@@ -48,3 +49,20 @@ def render_keypoint_errors(errors: KeypointErrors, key_prefix: str) -> None:
                        key=f"{key_prefix}:kpt_csv",
                        help="One row per labelled keypoint of each matched detection, as `explorer eval "
                             "--keypoint-errors` writes it")
+
+
+def keypoint_inputs(key_prefix: str) -> tuple[list[float] | None, list[tuple[str, str]] | None] | None:
+    """OKS sigmas and flip pairs typed on the page, for keypoints other than COCO's 17 person keypoints:
+    (sigmas or None, pairs or None), or None after showing what is wrong with the text."""
+    with st.expander("Keypoints other than COCO's person keypoints"):
+        sigmas_text = st.text_input("OKS sigmas, one per keypoint (comma-separated; empty: COCO's 17)",
+                                    key=f"{key_prefix}:kpt_sigmas")
+        pairs_text = st.text_input("Left/right flip pairs (A:B,...; empty: read from the keypoint names)",
+                                   key=f"{key_prefix}:flip_pairs")
+    try:
+        sigmas = parse_sigmas(sigmas_text) if sigmas_text.strip() else None
+        pairs = parse_flip_pairs(pairs_text) if pairs_text.strip() else None
+    except EvaluationInputError as error:
+        st.error(str(error), icon=":material/error:")
+        return None
+    return sigmas, pairs
