@@ -19,6 +19,7 @@ from explorer.evaluation.keypoint_errors import (
     CORRECTED_TYPES,
     ERROR_TYPES,
     analyse_keypoint_errors,
+    correct,
     flip_partners,
     parse_flip_pairs,
     parse_sigmas,
@@ -306,3 +307,19 @@ def test_flip_pair_text_must_be_pairs() -> None:
     assert parse_flip_pairs("a:b, c:d") == [("a", "b"), ("c", "d")]
     with pytest.raises(EvaluationInputError, match="entry 2 'c' is not NAME:NAME"):
         parse_flip_pairs("a:b,c")
+
+
+def test_corrected_keypoints_land_at_the_intended_similarity_or_where_coco_analyze_puts_them() -> None:
+    own = {"keypoints": [0.0, 0.0, 2, 100.0, 0.0, 2], "area": AREA}
+    sigmas = np.array([0.05, 0.08])
+    detected = [30.0, 0.0, 1, 100.0, 60.0, 1]
+    wanted = np.array([True, True])
+    target = np.array([0.85, 0.5])
+    for mode, expected in (("exact", target), ("coco-analyze", target ** 0.25)):
+        moved = np.asarray(correct(detected, own, wanted, target, sigmas, mode)).reshape(-1, 3)
+        assert moved[0, 1] == 0.0 and moved[1, 0] == 100.0  # straight towards the ground truth
+        distances = np.hypot(moved[:, 0] - [0.0, 100.0], moved[:, 1] - [0.0, 0.0])
+        ks = np.exp(-distances ** 2 / (2 * sigmas) ** 2 / AREA / 2)
+        np.testing.assert_allclose(ks, expected, rtol=1e-9)
+    with pytest.raises(EvaluationInputError, match="corrections must be one of exact, coco-analyze"):
+        analyse_keypoint_errors(people_gt(), [detection(person_points(50))], corrections="paper")

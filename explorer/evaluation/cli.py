@@ -97,7 +97,7 @@ def run_eval(args: argparse.Namespace) -> str:
         if kpt_out is not None:
             errors = analyse_keypoint_errors(gt, path, kpt_sigmas=sigmas, flip_pairs=flip_pairs, backend=args.backend,
                                              original_ap=evaluation.stats[0], max_bytes=max_bytes,
-                                             results_name=path.name)
+                                             results_name=path.name, corrections=args.keypoint_corrections)
             write_keypoint_errors(errors, kpt_out)
             block += render_keypoint_errors(errors) + f"wrote {kpt_out}\n"
         if out is not None:

@@ -22,6 +22,7 @@ from explorer.evaluation.ground_truth import GroundTruth
 from explorer.evaluation.keypoint_errors import (
     AP_LABELS,
     CORRECTED_TYPES,
+    CORRECTIONS,
     KeypointErrors,
     check_sigmas,
     flip_partners,
@@ -39,6 +40,9 @@ def add_keypoint_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--flip-pairs", default=None, metavar="A:B,...",
                         help="left/right keypoint pairs by name or 0-based index (default: read from the names: "
                              "left_*/right_*, l_*/r_*)")
+    parser.add_argument("--keypoint-corrections", default="exact", choices=CORRECTIONS,
+                        help="where corrected keypoints land for the AP gains: at the intended similarity "
+                             "(exact), or where coco-analyze puts them (to compare with its reports)")
 
 
 def keypoint_options(args: argparse.Namespace, gt: GroundTruth) -> tuple[list[float] | None, list[Any] | None]:
