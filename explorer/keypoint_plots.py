@@ -46,7 +46,7 @@ def error_share_figure(errors: KeypointErrors) -> go.Figure:
                                marker_color=ERROR_COLOURS[row.error],
                                hovertemplate=f"{row.error}: %{{x:.1f}}% ({row.count})<extra></extra>")
                         for row in counts.itertuples()])
-    figure.update_layout(barmode="stack")
+    figure.update_layout(barmode="stack", legend={"traceorder": "normal"})
     figure.update_xaxes(title="% of labelled keypoints", range=[0, 100])
     return _layout(figure, "Keypoints by error type", 220)
 
