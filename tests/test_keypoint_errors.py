@@ -323,3 +323,10 @@ def test_corrected_keypoints_land_at_the_intended_similarity_or_where_coco_analy
         np.testing.assert_allclose(ks, expected, rtol=1e-9)
     with pytest.raises(EvaluationInputError, match="corrections must be one of exact, coco-analyze"):
         analyse_keypoint_errors(people_gt(), [detection(person_points(50))], corrections="paper")
+
+
+def test_detection_of_a_category_without_keypoints_is_named() -> None:
+    gt = people_gt()
+    gt["categories"].append({"id": 2, "name": "bicycle", "supercategory": "vehicle"})
+    with pytest.raises(EvaluationInputError, match=r"results\[1\]: category_id 2 \(bicycle\) has no keypoints"):
+        analyse_keypoint_errors(gt, [detection(person_points(50)), detection(person_points(450), category_id=2)])

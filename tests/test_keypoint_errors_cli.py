@@ -107,3 +107,11 @@ def test_keypoint_errors_need_keypoint_evaluation(capsys, tmp_path) -> None:
     code, _, err = run(capsys, "--gt", gt_path, "--dt", dt_path, "--iou-type", "keypoints",
                        "--keypoint-errors", tmp_path / "kpt.csv")
     assert code == 2 and "no category with 'keypoints' names" in err
+
+
+def test_keypoint_options_with_boxes_are_refused(capsys, tmp_path) -> None:
+    gt = make_ground_truth(3, seed=1)
+    gt_path = write(tmp_path, "instances.json", gt)
+    dt_path = write(tmp_path, "boxes.json", perfect_results(gt, "bbox"))
+    code, _, err = run(capsys, "--gt", gt_path, "--dt", dt_path, "--iou-type", "bbox", "--kpt-sigmas", "0.1")
+    assert code == 2 and err.startswith("error: --kpt-sigmas applies only to --iou-type keypoints")
