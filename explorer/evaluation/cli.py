@@ -2,6 +2,7 @@
 
     python -m explorer eval --gt instances_val2017.json --dt results.json --iou-type bbox \\
         [--dt other.json ...] [--per-category per_category.csv] [--breakdown] [--backend auto]
+        [--tide] [--tide-csv tide.csv] [--per-image per_image.csv]
 
 Prints one block per results file: a header line, then pycocotools' summary lines exactly as its summarize()
 prints them (and, with --breakdown, the error breakdown). --per-category writes the per-category table with
@@ -23,6 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from explorer.evaluation import tide_cli
 from explorer.evaluation.backends import BACKENDS
 from explorer.evaluation.breakdown import ERROR_NAMES, LABELS
 from explorer.evaluation.errors import EvaluationInputError
@@ -51,6 +53,7 @@ def add_eval_parser(subparsers: Any) -> argparse.ArgumentParser:
                         help="evaluator: auto (faster-coco-eval when installed), or pycocotools (the reference)")
     parser.add_argument("--max-mb", type=float, default=DEFAULT_MAX_BYTES / 1024 / 1024,
                         help=f"refuse JSON files larger than this (default {DEFAULT_MAX_BYTES // 1024 // 1024})")
+    tide_cli.add_arguments(parser)
     parser.set_defaults(run=run_eval)
     return parser
 
@@ -72,11 +75,14 @@ def run_eval(args: argparse.Namespace) -> str:
     max_bytes = int(args.max_mb * 1024 * 1024)
     gt = load_ground_truth(args.gt, max_bytes=max_bytes)
     gt.check_for(args.iou_type)
+    tide_cli.check_arguments(args)
     for path in args.dt:  # check every file before evaluating any
         check_results(read_json(path, what="results", max_bytes=max_bytes), gt, args.iou_type, what=path.name)
     outputs = per_category_paths(args.per_category, args.dt) if args.per_category else [None] * len(args.dt)
+    tide_outs = per_category_paths(args.tide_csv, args.dt) if args.tide_csv else [None] * len(args.dt)
+    image_outs = per_category_paths(args.per_image, args.dt) if args.per_image else [None] * len(args.dt)
     blocks = []
-    for path, out in zip(args.dt, outputs, strict=True):
+    for path, out, tide_out, image_out in zip(args.dt, outputs, tide_outs, image_outs, strict=True):
         evaluation = evaluate(gt, path, args.iou_type, backend=args.backend, analysis=args.breakdown,
                               max_bytes=max_bytes)
         block = render_summary(evaluation)
@@ -85,6 +91,7 @@ def run_eval(args: argparse.Namespace) -> str:
         if out is not None:
             write_per_category(evaluation, out)
             block += f"wrote {out}\n"
+        block += tide_cli.run_for(args, gt, path, tide_out, image_out, max_bytes)
         blocks.append(block)
     return "\n".join(blocks)
 
