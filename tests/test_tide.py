@@ -188,9 +188,10 @@ def test_difference_between_two_models() -> None:
     gt_data = ground_truth([(1, CAT)])
     good = tide(gt_data, dets((1, CAT, 0.9)), "bbox")
     wrong = tide(gt_data, dets((2, CAT, 0.9)), "bbox")
-    diff = tide_difference(good, wrong)
+    diff = tide_difference(good, wrong, ("good", "wrong"))
+    assert list(diff.columns) == ["category_id", "category", "error", "good", "wrong", "difference"]
     row = diff[diff["category_id"].isna() & (diff["error"] == "cls")].iloc[0]
-    assert row["dap_first"] == 0 and row["delta"] == pytest.approx(100)
+    assert row["good"] == 0 and row["wrong"] == pytest.approx(100) and row["difference"] == pytest.approx(-100)
 
 
 def test_keypoints_are_refused() -> None:

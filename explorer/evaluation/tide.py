@@ -448,15 +448,15 @@ def tide_errors(classification: Classification, category_names: dict[int, str]) 
                       category_dap=category_dap, counts=counts)
 
 
-def tide_difference(first: TideErrors, second: TideErrors) -> pd.DataFrame:
-    """What each error type costs the second model minus what it costs the first, overall and per category:
-    the to_frame() rows with columns dap_first, dap_second and delta (second - first, AP points)."""
-    if first.category_ids != second.category_ids or first.iou_type != second.iou_type:
+def tide_difference(a: TideErrors, b: TideErrors, names: tuple[str, str] = ("A", "B")) -> pd.DataFrame:
+    """What each error type costs model A and model B and the difference A - B (AP points; positive: A loses
+    more to it), overall and per category: the to_frame() rows with columns names[0], names[1], difference.
+    As the Evaluation page's per-category comparison, which is also A - B."""
+    if a.category_ids != b.category_ids or a.iou_type != b.iou_type:
         raise EvaluationInputError("compare TIDE errors of the same ground truth and iou type")
-    a, b = first.to_frame(), second.to_frame()
-    frame = a.rename(columns={"dap": "dap_first"})
-    frame["dap_second"] = b["dap"].to_numpy()
-    frame["delta"] = frame["dap_second"] - frame["dap_first"]
+    frame = a.to_frame().rename(columns={"dap": names[0]})
+    frame[names[1]] = b.to_frame()["dap"].to_numpy()
+    frame["difference"] = frame[names[0]] - frame[names[1]]
     return frame
 
 
