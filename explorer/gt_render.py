@@ -61,7 +61,7 @@ def draw_ground_truth(image: np.ndarray, items: Sequence[OverlayItem], *, line_w
             if item.kind == "missed":
                 text = f"missed {text}"
             _label(draw, font, text, _corners(item.box), KIND_COLORS[item.kind], lw, ascent + descent, ascent,
-                   width)
+                   (width, height), below=item.kind == "missed")
     return np.asarray(canvas)
 
 
@@ -85,12 +85,17 @@ def _dashed_rectangle(draw: ImageDraw.ImageDraw, corners: tuple[int, int, int, i
 
 
 def _label(draw: ImageDraw.ImageDraw, font: object, text: str, corners: tuple[int, int, int, int], color: Color,
-           line_width: int, text_height: int, ascent: int, image_width: int) -> None:
+           line_width: int, text_height: int, ascent: int, size: tuple[int, int], *, below: bool = False) -> None:
+    """The label above the box (inside it at the image's top edge); `below` puts it under the box instead, so a
+    missed object's label does not hide under the label of a detection on it."""
     pad = max(1, line_width)
     label_h = text_height + 2 * pad
     label_w = math.ceil(font.getlength(text)) + 2 * pad  # type: ignore[attr-defined]
-    x1, y1 = corners[:2]
-    x = min(max(0, x1), max(0, image_width - label_w))
-    y = y1 - label_h if y1 - label_h >= 0 else max(0, y1)
+    x1, y1, _, y2 = corners
+    x = min(max(0, x1), max(0, size[0] - label_w))
+    if below:
+        y = y2 + 1 if y2 + 1 + label_h <= size[1] else max(0, y2 - label_h)
+    else:
+        y = y1 - label_h if y1 - label_h >= 0 else max(0, y1)
     draw.rectangle((x, y, x + label_w - 1, y + label_h - 1), fill=color)
     draw.text((x + pad, y + pad + ascent), text, font=font, fill=_text_color(color), anchor="ls")
