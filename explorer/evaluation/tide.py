@@ -14,8 +14,9 @@ ground truth that is not crowd; foreground threshold `pos` = .5, background thre
 An object no detection matched and no cls / loc error points at is `miss`.
 
 The AP each type costs (dAP) is TIDE's "oracle": the AP after fixing every error of that type, minus the AP as
-it is. Fixing a cls or loc error turns the highest-scoring such detection of each unmatched object into a true
-positive (of the object's class for cls) and drops the rest; fixing dupe, bkg or both drops those detections;
+it is. Each unmatched object can be fixed once, by the highest-scoring cls or loc error pointing at it: fixing
+cls (loc) turns that detection into a true positive (of the object's class for cls) when it is a cls (loc)
+error, and drops every other error of the type; fixing dupe, bkg or both drops those detections;
 fixing miss removes the missed objects from the count. The two special types: false_pos scores every false
 positive below every true positive (perfect precision, same recall); false_neg removes every unmatched object
 (perfect recall, same precision). A main type's dAP below 0 (a binning artefact) is reported as 0, as TIDE does.
@@ -231,7 +232,7 @@ def _objects(gt: GroundTruth, image_ids: Sequence[int], category_ids: Sequence[i
                     crowd_category=category[crowds], crowd_spans=_spans(image[crowds]))
 
 
-def _gt_geometry(gt: GroundTruth, iou_type: IouType) -> dict[int, Any] | list[Any]:
+def _gt_geometry(gt: GroundTruth, iou_type: IouType) -> list[Any]:
     """Annotation index -> its box, or its mask as compressed RLE (converted once, shared with evaluate)."""
     if iou_type == "bbox":
         return [ann["bbox"] for ann in gt.annotations]
