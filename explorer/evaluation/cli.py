@@ -3,6 +3,7 @@
     python -m explorer eval --gt instances_val2017.json --dt results.json --iou-type bbox \\
         [--dt other.json ...] [--per-category per_category.csv] [--breakdown] [--backend auto] \\
         [--keypoint-errors keypoint_errors.csv] [--kpt-sigmas S1,...] [--flip-pairs A:B,...]  (keypoint_cli)
+        [--tide] [--tide-csv tide.csv] [--per-image per_image.csv]
 
 Prints one block per results file: a header line, then pycocotools' summary lines exactly as its summarize()
 prints them (and, with --breakdown, the error breakdown). --per-category writes the per-category table with
@@ -24,6 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from explorer.evaluation import tide_cli
 from explorer.evaluation.backends import BACKENDS
 from explorer.evaluation.breakdown import ERROR_NAMES, LABELS
 from explorer.evaluation.errors import EvaluationInputError
@@ -60,6 +62,7 @@ def add_eval_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--max-mb", type=float, default=DEFAULT_MAX_BYTES / 1024 / 1024,
                         help=f"refuse JSON files larger than this (default {DEFAULT_MAX_BYTES // 1024 // 1024})")
     add_keypoint_arguments(parser)
+    tide_cli.add_arguments(parser)
     parser.set_defaults(run=run_eval)
     return parser
 
@@ -82,13 +85,17 @@ def run_eval(args: argparse.Namespace) -> str:
     gt = load_ground_truth(args.gt, max_bytes=max_bytes)
     gt.check_for(args.iou_type)
     sigmas, flip_pairs = keypoint_options(args, gt)
+    tide_cli.check_arguments(args)
     for path in args.dt:  # check every file before evaluating any
         check_results(read_json(path, what="results", max_bytes=max_bytes), gt, args.iou_type, what=path.name)
     outputs = per_category_paths(args.per_category, args.dt) if args.per_category else [None] * len(args.dt)
     kpt_outputs = (per_category_paths(args.keypoint_errors, args.dt) if args.keypoint_errors
                    else [None] * len(args.dt))
+    tide_outs = per_category_paths(args.tide_csv, args.dt) if args.tide_csv else [None] * len(args.dt)
+    image_outs = per_category_paths(args.per_image, args.dt) if args.per_image else [None] * len(args.dt)
     blocks = []
-    for path, out, kpt_out in zip(args.dt, outputs, kpt_outputs, strict=True):
+    for path, out, kpt_out, tide_out, image_out in zip(args.dt, outputs, kpt_outputs, tide_outs, image_outs,
+                                                        strict=True):
         evaluation = evaluate(gt, path, args.iou_type, backend=args.backend, analysis=args.breakdown,
                               max_bytes=max_bytes, kpt_sigmas=sigmas)
         block = render_summary(evaluation)
@@ -103,6 +110,7 @@ def run_eval(args: argparse.Namespace) -> str:
         if out is not None:
             write_per_category(evaluation, out)
             block += f"wrote {out}\n"
+        block += tide_cli.run_for(args, gt, path, tide_out, image_out, max_bytes)
         blocks.append(block)
     return "\n".join(blocks)
 

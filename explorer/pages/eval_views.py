@@ -318,3 +318,19 @@ def render_annotations_panel(images: Sequence[NamedImage], runs: Sequence[Run], 
         if evaluation is None:
             continue
         render_evaluation(evaluation, f"{key_prefix}:{run.uid}:{kind}")
+        _tide_sections(images, run, match, gt, (name, run_results(images, run, match)), kind,
+                       f"{key_prefix}:{run.uid}:{kind}")
+
+
+def _tide_sections(images: Sequence[Any], run: Run, match: Match, gt: tuple[str, bytes], results: tuple[str, bytes],
+                   kind: str, key_prefix: str) -> None:
+    """TIDE's error types and the ground truth drawn on the uploaded images, for one run."""
+    from explorer.pages import tide_views
+
+    index = {}
+    for i, image in enumerate(images):
+        index.setdefault(image.name, i)
+    pixels = {image_id: getattr(images[index[name]], "rgb", None) for name, image_id in match.pairs}
+    loaders = {image_id: (lambda rgb=rgb: rgb) for image_id, rgb in pixels.items() if rgb is not None}
+    tide_views.render_tide(gt, results, kind, key_prefix, image_ids=match.image_ids)
+    tide_views.render_ground_truth(gt, results, kind, key_prefix, loaders, image_ids=match.image_ids)

@@ -14,7 +14,7 @@ import streamlit as st
 
 from explorer import eval_plots
 from explorer.evaluation.kinds import IOU_TYPES
-from explorer.pages import eval_views, keypoint_views
+from explorer.pages import eval_views, keypoint_views, tide_views
 
 REQUEST_KEY: Final[str] = "evaluation:request"
 
@@ -67,7 +67,8 @@ def render() -> None:
         st.caption("Press Evaluate to compute AP for the uploaded files with these options.")
         return
     sigmas, flip_pairs = keypoint_options
-    outcomes = eval_views.run_evaluations((gt.name, gt.getvalue()), _unique_names(files), iou_type, analysis,
+    named = _unique_names(files)
+    outcomes = eval_views.run_evaluations((gt.name, gt.getvalue()), named, iou_type, analysis,
                                           keypoint_errors=analysis, kpt_sigmas=sigmas, flip_pairs=flip_pairs)
     for name, (_, problem) in outcomes.items():
         if problem:
@@ -75,19 +76,28 @@ def render() -> None:
     evaluations = {name: evaluation for name, (evaluation, _) in outcomes.items() if evaluation is not None}
     if not evaluations:
         return
-    _one_file(evaluations)
+    shown = _one_file(evaluations)
+    sources = dict(named)
+    gt_source = (gt.name, gt.getvalue())
+    tide_views.render_tide(gt_source, (shown, sources[shown]), iou_type, f"evaluation:{shown}")
+    images = tide_views.image_sources(gt_source, (shown, sources[shown]), iou_type, "evaluation")
+    tide_views.render_ground_truth(gt_source, (shown, sources[shown]), iou_type, f"evaluation:{shown}", images)
     if len(evaluations) > 1:
-        _comparison(evaluations)
+        a, b = _comparison(evaluations)
+        if a != b:
+            tide_views.render_tide_difference(gt_source, (a, sources[a]), (b, sources[b]), iou_type, "evaluation")
 
 
-def _one_file(evaluations: dict[str, Any]) -> None:
+def _one_file(evaluations: dict[str, Any]) -> str:
+    """The chosen results file's evaluation; returns its name."""
     st.header("Results")
     name = st.selectbox("Results file", list(evaluations), key="evaluation:shown") if len(evaluations) > 1 else (
         next(iter(evaluations)))
     eval_views.render_evaluation(evaluations[name], f"evaluation:{name}")
+    return name
 
 
-def _comparison(evaluations: dict[str, Any]) -> None:
+def _comparison(evaluations: dict[str, Any]) -> tuple[str, str]:
     """Which model is best for which category (heatmap), and two models side by side (A - B per category)."""
     st.header("Compare results files")
     metric = st.selectbox("Metric", list(eval_plots.METRIC_TITLES), format_func=eval_plots.METRIC_TITLES.get,
@@ -100,12 +110,13 @@ def _comparison(evaluations: dict[str, Any]) -> None:
     b = cols[1].selectbox("B", names, index=1, key="evaluation:diff_b")
     if a == b:
         st.info("Pick two different results files.")
-        return
+        return a, b
     pair = (a, b)
     st.plotly_chart(eval_plots.difference_figure(evaluations[a], evaluations[b], metric, pair),
                     key="evaluation:diff_chart")
     frame = eval_plots.difference_frame(evaluations[a], evaluations[b], metric, pair)
     st.dataframe(frame.round(1), hide_index=True, key="evaluation:diff_table")
+    return a, b
 
 
 if __name__ == "__main__":

@@ -1,0 +1,93 @@
+"""TIDE error types: explorer.evaluation.tide vs the reference implementation `tidecv` 1.0.1, side by side.
+
+Target (issue "Evaluation that explains the errors"): no slower than tidecv on the val2017-scale bench set, with
+the same numbers (within 0.5 dAP).
+
+The set is bench_eval's (tests/coco_factory.bench_dataset): 5,000 images, about 36,500 objects with polygon
+masks (1% crowds), 80 categories, 100 detections per image with a box and an RLE mask each. It is written once
+as JSON; each timed run starts from the file paths (both read and parse the JSON, convert the ground-truth
+polygons, match, classify and compute every dAP), alternating tidecv and ours per iou type, so machine noise
+hits both alike. The table gives the median of --repeat runs, the ratio and the largest dAP difference.
+
+    python bench/bench_tide.py [--images 5000] [--dets 100] [--repeat 1]
+
+tidecv needs OpenCV, matplotlib and seaborn; it is not a project dependency. Install it beside the project,
+e.g. `pip install --target /tmp/tidelib tidecv==1.0.1 opencv-python-headless matplotlib seaborn appdirs`
+(plus their small dependencies), and run with PYTHONPATH=/tmp/tidelib MPLBACKEND=Agg.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+ERROR_NAMES = {"Cls": "cls", "Loc": "loc", "Both": "both", "Dupe": "dupe", "Bkg": "bkg", "Miss": "miss"}
+
+
+def run_tidecv(gt_path: Path, dt_path: Path, mode: str) -> tuple[float, dict[str, float]]:
+    import tidecv
+    from tidecv import datasets
+
+    start = time.perf_counter()
+    with contextlib.redirect_stdout(io.StringIO()):
+        evaluator = tidecv.TIDE(mode=tidecv.TIDE.BOX if mode == "bbox" else tidecv.TIDE.MASK)
+        evaluator.evaluate(datasets.COCO(str(gt_path)), datasets.COCOResult(str(dt_path)), name="run")
+        errors = evaluator.get_all_errors()
+    seconds = time.perf_counter() - start
+    numbers = {ERROR_NAMES[k]: float(v) for k, v in errors["main"]["run"].items()}
+    numbers["false_pos"] = float(errors["special"]["run"]["FalsePos"])
+    numbers["false_neg"] = float(errors["special"]["run"]["FalseNeg"])
+    return seconds, numbers
+
+
+def run_ours(gt_path: Path, dt_path: Path, mode: str) -> tuple[float, dict[str, float]]:
+    from explorer.evaluation.tide import tide
+
+    start = time.perf_counter()
+    result = tide(gt_path, dt_path, mode)
+    return time.perf_counter() - start, dict(result.dap)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=5000)
+    parser.add_argument("--dets", type=int, default=100)
+    parser.add_argument("--repeat", type=int, default=1)
+    args = parser.parse_args()
+    try:
+        import tidecv  # noqa: F401
+    except ImportError as error:
+        sys.exit(f"tidecv is not importable ({error}); see this script's docstring for how to install it")
+    from tests.coco_factory import bench_dataset
+
+    gt, results = bench_dataset(n_images=args.images, dets_per_image=args.dets)
+    with tempfile.TemporaryDirectory() as folder:
+        gt_path, dt_path = Path(folder) / "gt.json", Path(folder) / "results.json"
+        gt_path.write_text(json.dumps(gt))
+        dt_path.write_text(json.dumps(results))
+        print(f"{len(gt['images'])} images, {len(gt['annotations'])} objects, {len(results)} detections")
+        print(f"{'iou type':<9} {'tidecv s':>9} {'ours s':>8} {'speed-up':>9} {'max |dAP diff|':>15}")
+        for mode in ("bbox", "segm"):
+            theirs, mine, diff = [], [], 0.0
+            for _ in range(args.repeat):
+                seconds, reference = run_tidecv(gt_path, dt_path, mode)
+                theirs.append(seconds)
+                seconds, numbers = run_ours(gt_path, dt_path, mode)
+                mine.append(seconds)
+                diff = max(diff, max(abs(numbers[k] - reference[k]) for k in reference))
+            a, b = statistics.median(theirs), statistics.median(mine)
+            print(f"{mode:<9} {a:9.1f} {b:8.1f} {a / b:8.1f}x {diff:15.4f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
