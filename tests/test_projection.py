@@ -146,3 +146,32 @@ def test_published_ranks_restart_per_hardware(zoo: pd.DataFrame) -> None:
     assert "torchvision publishes no inference time, so its models have no published-speed rank" in sentence
     top = rank_models(zoo, Constraints(), top=1)
     assert list(top["model_id"]) == ["4", "5"]  # the best of each source
+
+
+# ---- on the plot: measured solid, projected hollow with error bars -----------------------------------------
+
+def test_plot_draws_measured_solid_and_projected_hollow_with_intervals(zoo: pd.DataFrame) -> None:
+    from explorer import plots
+
+    store = records(("detectron:1", 0.3), ("detectron:2", 0.66), ("detectron:3", 1.1), ("torchvision:Tv", 0.37))
+    table, machine = with_local_speeds(zoo, store)
+    fig = plots.speed_accuracy_figure(table, "projected_s", "box_ap", machine=machine)
+    models = [t for t in fig.data if t.meta and t.meta.get("role") == "models"]
+    by_kind = {kind: [t for t in models if t.meta["speed_source"] == kind] for kind in ("measured", "projected")}
+    assert {d[0] for t in by_kind["measured"] for d in t.customdata} == {"detectron:1", "detectron:2", "detectron:3",
+                                                                         "torchvision:Tv"}
+    (projected,) = by_kind["projected"]
+    assert [d[0] for d in projected.customdata] == ["detectron:4"]
+    assert all(symbol.endswith("-open") for symbol in projected.marker.symbol)
+    assert not any(symbol.endswith("-open") for t in by_kind["measured"] for symbol in t.marker.symbol)
+    assert all(t.error_x.array is None for t in by_kind["measured"])
+    row = table.loc["detectron:4"]
+    assert projected.error_x.array[0] == pytest.approx(row["projected_hi_s"] - row["projected_s"])
+    assert projected.error_x.arrayminus[0] == pytest.approx(row["projected_s"] - row["projected_lo_s"])
+    assert projected.error_x.array[0] > 0  # the residuals are not exact here
+    (front,) = [t for t in fig.data if t.meta and t.meta.get("role") == "frontier"]  # one machine: one frontier
+    assert front.meta["zoo"] == "all" and {d[0].split(":")[0] for d in front.customdata} >= {"torchvision"}
+    assert machine in fig.layout.title.text
+    measured_only = plots.speed_accuracy_figure(table, "measured_s", "box_ap", machine=machine)
+    kinds = {t.meta["speed_source"] for t in measured_only.data if t.meta and t.meta.get("role") == "models"}
+    assert kinds == {"measured"}
