@@ -265,6 +265,12 @@ def _add_model_traces(fig: go.Figure, shown: pd.DataFrame, x: str, y: str, colou
             trace.error_x = {"type": "data", "symmetric": False, "color": colours[group], "thickness": 1,
                              "array": (rows["projected_hi_s"] - rows[x]).tolist(),
                              "arrayminus": (rows[x] - rows["projected_lo_s"]).tolist()}
+            trace.text = [f"projected: 80 % interval {lo:.3g}–{hi:.3g} s/im, scale fitted on {n:.0f} measured "
+                          "models of its zoo" for lo, hi, n in
+                          zip(rows["projected_lo_s"], rows["projected_hi_s"], rows["projection_n"], strict=True)]
+            trace.hovertemplate = template.replace("<extra></extra>", "<br>%{text}<extra></extra>")
+        elif kind == "measured":
+            trace.hovertemplate = template.replace("<extra></extra>", "<br>measured on this machine<extra></extra>")
         fig.add_trace(trace)
 
 

@@ -169,6 +169,7 @@ def test_plot_draws_measured_solid_and_projected_hollow_with_intervals(zoo: pd.D
     assert projected.error_x.array[0] == pytest.approx(row["projected_hi_s"] - row["projected_s"])
     assert projected.error_x.arrayminus[0] == pytest.approx(row["projected_s"] - row["projected_lo_s"])
     assert projected.error_x.array[0] > 0  # the residuals are not exact here
+    assert "scale fitted on 3 measured models" in projected.text[0] and "%{text}" in projected.hovertemplate
     (front,) = [t for t in fig.data if t.meta and t.meta.get("role") == "frontier"]  # one machine: one frontier
     assert front.meta["zoo"] == "all" and {d[0].split(":")[0] for d in front.customdata} >= {"torchvision"}
     assert machine in fig.layout.title.text
