@@ -53,9 +53,13 @@ def speed_key(name: str) -> str:
 
 
 def published_timing(table: pd.DataFrame) -> pd.Series:
-    """Per row, who timed its published figure on what: 'Detectron on P100'; '' without a published time."""
-    labels = table["zoo"].map(ZOO_LABELS).fillna(table["zoo"]) + " on " + table["hardware"]
-    return labels.where((table["hardware"] != "") & table["infer_s"].notna(), "")
+    """Per row, who timed its published figure on what: 'Detectron on P100'; '' without a published time.
+
+    A zoo that states no hardware still forms its own source ('… on unstated hardware'), never another's.
+    """
+    hardware = table["hardware"].where(table["hardware"] != "", "unstated hardware")
+    labels = table["zoo"].map(ZOO_LABELS).fillna(table["zoo"]) + " on " + hardware
+    return labels.where(table["infer_s"].notna(), "")
 
 
 def timing_groups(table: pd.DataFrame, key: str, machine: str = "") -> pd.Series:
