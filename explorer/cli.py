@@ -31,25 +31,44 @@ def _zoo_command(args: argparse.Namespace) -> str:
 
 
 def _rank_command(args: argparse.Namespace) -> str:
+    from explorer.zoo.derived import PER_SECOND
     from explorer.zoo.export import markdown_table, render
     from explorer.zoo.ranking import Constraints, rank_models, ranking_view, recommend
     from explorer.zoo.table import load_zoo
 
     constraints = Constraints(metric=args.metric, max_infer_s=args.max_infer_s, min_metric=args.min_metric,
-                              task=args.task, zoos=(args.zoo,) if args.zoo else (), speed=args.speed)
+                              task=args.task, zoos=(args.zoo,) if args.zoo else (), speed=args.speed,
+                              scope=args.scope)
+    constraints.check()
     table = load_zoo()
+    if constraints.local:
+        table, constraints = _with_local_speeds(table, constraints, args.measured_on)
     ranked = ranking_view(rank_models(table, constraints, top=args.top), constraints)
     if ranked.empty:
         raise CliError(recommend(table, constraints))
     frame = ranked.copy()
-    per_s = frame.columns[7]
+    per_s = PER_SECOND[constraints.metric]
     frame[per_s] = frame[per_s].round(1)
     frame["pareto"] = frame["pareto"].map({True: "yes", False: ""})
     frame["tta"] = frame["tta"].map({True: "true", False: "false"})
-    frame = frame.astype(str).replace("nan", "")
+    frame = frame.astype(str).replace(["nan", "<NA>"], "")
     if args.format == "markdown":
         return markdown_table(frame) + "\n" + recommend(table, constraints) + "\n"
     return render(frame, args.format)
+
+
+def _with_local_speeds(table: Any, constraints: Any, setting: str | None) -> tuple[Any, Any]:
+    """The zoo with the speeds measured (and projected) here, from the measurement store."""
+    import dataclasses
+
+    from explorer.store import MeasurementStore
+    from explorer.zoo.local_speeds import with_local_speeds
+
+    table, machine = with_local_speeds(table, MeasurementStore().frame(), setting)
+    if not machine:
+        raise CliError("no speeds measured on this machine yet: time some models with "
+                       "`python -m explorer bench --model ID` first")
+    return table, dataclasses.replace(constraints, machine=machine)
 
 
 def _card_command(args: argparse.Namespace) -> str:
@@ -147,8 +166,16 @@ def build_parser() -> argparse.ArgumentParser:
     rank.add_argument("--min-metric", type=float, default=None, help="minimum value of the metric")
     rank.add_argument("--task", default=None, help=f"models that output this: {', '.join(TASKS)}")
     rank.add_argument("--zoo", default=None, help=f"only this zoo: {', '.join(ZOOS)}")
-    rank.add_argument("--speed", default="infer_s",
-                      help="infer_s (published GPU + CPU, default), infer_s_gpu, or infer_s_e2e (adds proposal time)")
+    rank.add_argument("--speed", default="e2e",
+                      help="e2e (published, image to detections: precomputed-proposal rows add their RPN; default), "
+                           "published (as printed), gpu (published GPU part), measured (on this machine), "
+                           "projected (measured, else projected from the published time for this machine)")
+    rank.add_argument("--scope", default="coco", choices=("coco", "person"),
+                      help="compare AP/AR over all COCO categories (default) or the person-only figures of the "
+                           "keypoint models and person RPNs")
+    rank.add_argument("--measured-on", default=None, metavar="SETTING",
+                      help="with --speed measured/projected: which measurement setting (device, input, batch, "
+                           "precision, weights) as the output names it; default: the one with most models")
     rank.add_argument("--top", type=int, default=None, help="show only the best N")
     rank.add_argument("--format", default="markdown", choices=("csv", "json", "markdown"))
     rank.set_defaults(run=_rank_command)

@@ -16,6 +16,7 @@ import plotly.graph_objects as go
 
 from explorer.zoo.pareto import frontier
 from explorer.zoo.ranking import METRIC_LABELS, SPEED_COLUMNS
+from explorer.zoo.schema import ZOO_LABELS
 
 #: Accuracy columns a user can put on the y axis.
 Y_AXES: Final[dict[str, str]] = dict(METRIC_LABELS)
@@ -31,9 +32,6 @@ X_AXES: Final[dict[str, str]] = {
 
 COLOUR_BY: Final[dict[str, str]] = {"type": "model type", "zoo": "zoo"}
 
-ZOO_LABELS: Final[dict[str, str]] = {
-    "detectron": "Detectron", "detectron2": "Detectron2", "torchvision": "torchvision",
-}
 
 #: Plotly's default qualitative palette, copied so that no colour module is imported.
 PALETTE: Final[tuple[str, ...]] = (
@@ -147,44 +145,73 @@ def _hovertemplate(x_label: str, y_label: str) -> str:
             "runs on the Detections page: %{customdata[6]}<extra></extra>")
 
 
-def speed_accuracy_figure(table: pd.DataFrame, x: str = "infer_s", y: str = "box_ap", *, log_x: bool = False,
+#: Scope choices of the scatter: one scope, or both as separate series with their own frontiers.
+PLOT_SCOPES: Final[dict[str, str]] = {"coco": "COCO, all categories", "person": "person only",
+                                      "both": "both (separate series)"}
+#: How person-only points and frontiers differ from COCO ones, so that the two never read as one series.
+PERSON_OUTLINE: Final[dict[str, Any]] = {"width": 2.0, "color": "#D62728"}
+PERSON_FRONTIER_COLOUR: Final[str] = "#D62728"
+#: x axes whose times are for this machine (measured, or projected from a fit on measured models).
+LOCAL_X: Final[frozenset[str]] = frozenset({"measured_s", "projected_s"})
+
+
+def point_kinds(table: pd.DataFrame, x: str) -> pd.Series:
+    """'published', 'measured' or 'projected' per row: how the x value was obtained."""
+    if x == "projected_s":
+        measured = table["measured_s"].notna() if "measured_s" in table else pd.Series(False, index=table.index)
+        return measured.map({True: "measured", False: "projected"})
+    return pd.Series("measured" if x == "measured_s" else "published", index=table.index)
+
+
+def _scoped(table: pd.DataFrame, scope: str) -> pd.DataFrame:
+    if scope not in PLOT_SCOPES:
+        raise ValueError(f"unknown scope {scope!r}; choose from {', '.join(PLOT_SCOPES)}")
+    return table if scope == "both" else table[table["metric_scope"] == scope]
+
+
+def speed_accuracy_figure(table: pd.DataFrame, x: str = "infer_s_e2e", y: str = "box_ap", *, log_x: bool = False,
                           colour_by: str = "type", notes: Mapping[str, Any] | None = None,
-                          selected: str | None = None, measured: pd.DataFrame | None = None) -> go.Figure:
+                          selected: str | None = None, measured: pd.DataFrame | None = None,
+                          scope: str = "coco", machine: str = "") -> go.Figure:
     """Accuracy (y) against a cost (x): colour by type or zoo, symbol by backbone, size by training memory.
 
-    One Pareto frontier per zoo is drawn as a step line: the zoos timed their models on different
-    GPUs, so one frontier across zoos would compare P100 seconds with V100 seconds. Every point's
-    customdata starts with its uid, which is how a click is mapped back to the row.
+    Only one metric scope is shown unless `scope="both"`, which draws person-only figures as their own
+    series (red outline, "person only" in the legend) with their own frontiers. One Pareto frontier per
+    zoo is drawn as a step line: the zoos timed their models on different GPUs, so one frontier across
+    zoos would compare P100 seconds with V100 seconds; times for this machine (x = measured_s or
+    projected_s, `machine` naming it) share one frontier across zoos. On those axes measured points are
+    solid and projected ones hollow with their 80 % interval as error bars. Every point's customdata
+    starts with its uid, which is how a click is mapped back to the row.
     """
     if x not in X_AXES or y not in Y_AXES or colour_by not in COLOUR_BY:
         raise ValueError(f"unknown axis or colour: x={x!r}, y={y!r}, colour_by={colour_by!r}")
     x_label, y_label = X_AXES[x], Y_AXES[y]
+    table = _scoped(table, scope)
+    if x not in table:
+        table = table.assign(**{x: float("nan")})
     shown = table[plottable_mask(table, x, y, log_x)]
     template = _hovertemplate(x_label, y_label)
     colours = _cycle(sorted(pd.unique(shown[colour_by])), PALETTE)
     symbols = _cycle(sorted(pd.unique(shown["backbone"])), SYMBOLS)
     fig = go.Figure()
-    for group, rows in shown.groupby(colour_by, sort=True):
-        fig.add_trace(go.Scatter(
-            x=rows[x].tolist(), y=rows[y].tolist(), mode="markers", name=str(group), legendgroup="colour",
-            legendgrouptitle_text=COLOUR_BY[colour_by], customdata=_customdata(rows), hovertemplate=template,
-            marker={"color": colours[group], "symbol": [symbols[b] for b in rows["backbone"]],
-                    "size": marker_sizes(rows["train_mem_gb"]), "line": {"width": 0.5, "color": "#222"}},
-            meta={"role": "models", "group": str(group)},
-        ))
+    _add_model_traces(fig, shown, x, y, colour_by, colours, symbols, template, both=scope == "both")
     for backbone, symbol in symbols.items():  # a legend for the symbols: the points carry no backbone legend
         fig.add_trace(go.Scatter(
             x=[None], y=[None], mode="markers", name=backbone, legendgroup="backbone",
             legendgrouptitle_text="backbone", marker={"symbol": symbol, "color": "#888", "size": 9},
             hoverinfo="skip", meta={"role": "legend"},
         ))
-    for i, (zoo, front) in enumerate(frontiers(shown, x, y).items()):
+    for i, ((group, part_scope), front) in enumerate(frontiers(shown, x, y).items()):
+        person = part_scope == "person"
+        where = "this machine" if x in LOCAL_X else ZOO_LABELS.get(group, group)
         fig.add_trace(go.Scatter(
             x=front[x].tolist(), y=front[y].tolist(), mode="lines", line_shape="hv",
-            line={"color": "#444", "dash": FRONTIER_DASH[i % len(FRONTIER_DASH)], "width": 1.5},
-            name=f"Pareto frontier, {ZOO_LABELS.get(zoo, zoo)}", legendgroup="frontier",
-            legendgrouptitle_text="frontier (per zoo)", customdata=_customdata(front), hovertemplate=template,
-            meta={"role": "frontier", "zoo": zoo},
+            line={"color": PERSON_FRONTIER_COLOUR if person else "#444",
+                  "dash": FRONTIER_DASH[i % len(FRONTIER_DASH)], "width": 1.5},
+            name=f"Pareto frontier, {where}" + (" (person only)" if person else ""), legendgroup="frontier",
+            legendgrouptitle_text="frontier (per zoo)" if x not in LOCAL_X else "frontier (one machine)",
+            customdata=_customdata(front), hovertemplate=template,
+            meta={"role": "frontier", "zoo": group, "scope": part_scope},
         ))
     if selected is not None and selected in shown.index:
         row = shown.loc[[selected]]
@@ -196,7 +223,9 @@ def speed_accuracy_figure(table: pd.DataFrame, x: str = "infer_s", y: str = "box
     if measured is not None and not measured.empty and x in MEASURABLE_X:
         _add_measured(fig, measured_points(measured, table, y), y_label)
     counts = missing_counts(table, x, y, log_x)
-    subtitle = hardware_caption(notes or {}, table)
+    subtitle = (f"Times for this machine: {machine or 'no measurements yet'}; measured points solid, projected "
+                "hollow with 80 % intervals" if x in LOCAL_X else hardware_caption(notes or {}, table))
+    subtitle += f" · {PLOT_SCOPES[scope]}" if scope != "both" else " · COCO and person-only figures apart"
     fig.update_layout(
         title={"text": f"{y_label} vs {x_label}<br><sup>{subtitle}</sup>"},
         xaxis={"title": {"text": x_label + (" (log scale)" if log_x else "")},
@@ -209,6 +238,40 @@ def speed_accuracy_figure(table: pd.DataFrame, x: str = "infer_s", y: str = "box
                       "xanchor": "left", "showarrow": False, "font": {"size": 11}}],
     )
     return fig
+
+
+def _add_model_traces(fig: go.Figure, shown: pd.DataFrame, x: str, y: str, colour_by: str,
+                      colours: dict[str, str], symbols: dict[str, str], template: str, both: bool) -> None:
+    """One trace per (colour group, scope, how x was obtained): person-only and projected points stand apart."""
+    kinds = point_kinds(shown, x)
+    keys = [shown[colour_by], shown["metric_scope"], kinds]
+    for (group, part_scope, kind), rows in shown.groupby(keys, sort=True):
+        person = part_scope == "person"
+        hollow = kind == "projected"
+        name = str(group) + (" · person only" if person and both else "") + (" · projected" if hollow else "")
+        outline = PERSON_OUTLINE if person and both else {"width": 0.5, "color": "#222"}
+        trace = go.Scatter(
+            x=rows[x].tolist(), y=rows[y].tolist(), mode="markers", name=name,
+            legendgroup="person" if person and both else "colour",
+            legendgrouptitle_text=(f"person only: {COLOUR_BY[colour_by]}" if person and both
+                                   else COLOUR_BY[colour_by]),
+            customdata=_customdata(rows), hovertemplate=template,
+            marker={"color": colours[group],
+                    "symbol": [symbols[b] + ("-open" if hollow else "") for b in rows["backbone"]],
+                    "size": marker_sizes(rows["train_mem_gb"]), "line": outline},
+            meta={"role": "models", "group": str(group), "scope": str(part_scope), "speed_source": kind},
+        )
+        if hollow:
+            trace.error_x = {"type": "data", "symmetric": False, "color": colours[group], "thickness": 1,
+                             "array": (rows["projected_hi_s"] - rows[x]).tolist(),
+                             "arrayminus": (rows[x] - rows["projected_lo_s"]).tolist()}
+            trace.text = [f"projected: 80 % interval {lo:.3g}–{hi:.3g} s/im, scale fitted on {n:.0f} measured "
+                          "models of its zoo" for lo, hi, n in
+                          zip(rows["projected_lo_s"], rows["projected_hi_s"], rows["projection_n"], strict=True)]
+            trace.hovertemplate = template.replace("<extra></extra>", "<br>%{text}<extra></extra>")
+        elif kind == "measured":
+            trace.hovertemplate = template.replace("<extra></extra>", "<br>measured on this machine<extra></extra>")
+        fig.add_trace(trace)
 
 
 #: x axes on which a latency measured here can stand beside the published ones.
@@ -244,10 +307,15 @@ def _add_measured(fig: go.Figure, points: pd.DataFrame, y_label: str) -> None:
         ))
 
 
-def frontiers(table: pd.DataFrame, x: str, y: str) -> dict[str, pd.DataFrame]:
-    """Zoo -> its frontier rows sorted by x (lower x, higher y is better)."""
-    fronts = {str(zoo): frontier(rows, x, y) for zoo, rows in table.groupby("zoo", sort=True)}
-    return {zoo: front for zoo, front in fronts.items() if not front.empty}
+def frontiers(table: pd.DataFrame, x: str, y: str) -> dict[tuple[str, str], pd.DataFrame]:
+    """(zoo, scope) -> its frontier rows sorted by x (lower x, higher y is better).
+
+    Times for this machine (LOCAL_X) compare across zoos, so there the zoo is "all".
+    """
+    zoo = pd.Series("all", index=table.index) if x in LOCAL_X else table["zoo"]
+    fronts = {(str(group), str(scope)): frontier(rows, x, y)
+              for (group, scope), rows in table.groupby([zoo, table["metric_scope"]], sort=True)}
+    return {key: front for key, front in fronts.items() if not front.empty}
 
 
 def uid_from_selection(event: Mapping[str, Any] | None, fig: go.Figure | None = None) -> str | None:

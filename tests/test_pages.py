@@ -170,10 +170,12 @@ def test_speed_plot_is_drawn_with_frontier_hardware_and_missing_count(zoo: pd.Da
     roles = [trace.get("meta", {}).get("role") for trace in spec["data"]]
     assert "models" in roles and "frontier" in roles
     assert "Detectron: P100 (2017)" in spec["layout"]["title"]["text"]
-    hidden = plots.missing_counts(zoo, "infer_s", "box_ap", log_x=True).hidden
-    assert hidden >= int((zoo["zoo"] == "torchvision").sum()) > 0
+    coco = zoo[zoo["metric_scope"] == "coco"]  # the default scope; the default x is end to end
+    hidden = plots.missing_counts(coco, "infer_s_e2e", "box_ap", log_x=True).hidden
+    assert hidden >= int((coco["zoo"] == "torchvision").sum()) > 0
     notes = " ".join(annotation["text"] for annotation in spec["layout"]["annotations"])
-    assert f"{hidden} of {len(zoo)} models not shown" in notes  # said once, inside the figure
+    assert f"{hidden} of {len(coco)} models not shown" in notes  # said once, inside the figure
+    assert spec["layout"]["xaxis"]["title"]["text"].startswith(plots.X_AXES["infer_s_e2e"])
 
 
 def test_speed_controls_redraw_the_plot() -> None:
@@ -319,7 +321,7 @@ def test_card_page_shows_every_field_links_and_neighbours(zoo: pd.DataFrame) -> 
     assert_ok(at)
     facts = at.table[0].value
     assert list(facts.columns) == ["without TTA", "with TTA"]  # both published evaluations
-    assert facts.loc["mask AP", "with TTA"] == "41.5"
+    assert facts.loc["mask AP", "with TTA"] == "41.5 (COCO, all categories)"  # the scope beside the number
     markdown = "\n".join(m.value for m in at.markdown)
     assert f"[model weights]({zoo.at['detectron:37129812', 'model_url']})" in markdown
     assert "Neighbours on the speed/accuracy frontier" in markdown

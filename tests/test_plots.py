@@ -28,8 +28,10 @@ def row(uid: str, **values: Any) -> dict[str, Any]:
         "backbone": "R-50-FPN", "lr_schedule": "1x", "tta": False, "hardware": "P100", "task": "masks",
         "primary_metric": "mask_ap", "infer_s": float("nan"), "box_ap": float("nan"), "mask_ap": float("nan"),
         "train_mem_gb": float("nan"), "train_hours": float("nan"), "train_gpu_hours": float("nan"),
+        "metric_scope": "coco",
     }
     base.update(values)
+    base.setdefault("infer_s_e2e", base["infer_s"])
     return base
 
 
@@ -51,13 +53,14 @@ def plotted_uids(fig: go.Figure) -> set[str]:
 @pytest.mark.parametrize(("x", "y"), [("infer_s", "box_ap"), ("infer_s_e2e", "mask_ap"),
                                       ("train_hours", "kp_ap"), ("gflops", "box_ap")])
 def test_frontier_traces_match_pareto_mask_per_zoo(zoo: pd.DataFrame, x: str, y: str) -> None:
-    fig = plots.speed_accuracy_figure(zoo, x, y)
-    drawn = {trace.meta["zoo"]: [data[0] for data in trace.customdata] for trace in traces(fig, "frontier")}
-    expected: dict[str, set[str]] = {}
-    for name, rows in zoo.groupby("zoo"):
+    fig = plots.speed_accuracy_figure(zoo, x, y, scope="both")
+    drawn = {(trace.meta["zoo"], trace.meta["scope"]): [data[0] for data in trace.customdata]
+             for trace in traces(fig, "frontier")}
+    expected: dict[tuple[str, str], set[str]] = {}
+    for (name, scope), rows in zoo.groupby(["zoo", "metric_scope"]):  # one frontier per zoo and metric scope
         mask = pareto_mask(rows[x], rows[y])
         if mask.any():
-            expected[str(name)] = set(rows.index[mask])
+            expected[(str(name), str(scope))] = set(rows.index[mask])
     assert {name: set(uids) for name, uids in drawn.items()} == expected
     for trace in traces(fig, "frontier"):
         assert trace.line.shape == "hv"  # a step line
@@ -73,7 +76,8 @@ def test_frontier_on_synthetic_points_skips_dominated_ones() -> None:
 
 def test_every_point_carries_its_uid_and_hover_fields(zoo: pd.DataFrame) -> None:
     fig = plots.speed_accuracy_figure(zoo, "infer_s", "box_ap")
-    assert plotted_uids(fig) == set(zoo.index[zoo["infer_s"].notna() & zoo["box_ap"].notna()])
+    coco = zoo["metric_scope"] == "coco"  # the default scope: person-only figures are not shown
+    assert plotted_uids(fig) == set(zoo.index[zoo["infer_s"].notna() & zoo["box_ap"].notna() & coco])
     for trace in traces(fig, "models"):
         for data, x, y in zip(trace.customdata, trace.x, trace.y, strict=True):
             source = zoo.loc[data[0]]
@@ -90,6 +94,7 @@ def test_log_axis_is_toggled(zoo: pd.DataFrame) -> None:
 
 
 def test_rows_without_x_or_y_are_counted_and_said(zoo: pd.DataFrame) -> None:
+    zoo = zoo[zoo["metric_scope"] == "coco"]
     counts = plots.missing_counts(zoo, "infer_s", "box_ap")
     no_speed = int(zoo["infer_s"].isna().sum())
     assert no_speed >= (zoo["zoo"] == "torchvision").sum() > 0  # torchvision publishes no speed
@@ -121,7 +126,7 @@ def test_colour_groups_follow_the_choice(zoo: pd.DataFrame) -> None:
         return {trace.name for trace in traces(fig, "models")}
 
     by_type, by_zoo = names("type"), names("zoo")
-    with_both = zoo[zoo["gflops"].notna() & zoo["box_ap"].notna()]
+    with_both = zoo[zoo["gflops"].notna() & zoo["box_ap"].notna() & (zoo["metric_scope"] == "coco")]
     assert by_type == set(with_both["type"])
     assert by_zoo == set(with_both["zoo"])
 

@@ -84,7 +84,7 @@ def test_frontier_neighbours() -> None:
 
 def test_ranking_by_ap_per_second(zoo) -> None:
     table = load_zoo(data_dir=zoo)
-    ranked = rank_models(table, Constraints(metric="box_ap"))
+    ranked = rank_models(table, Constraints(metric="box_ap", speed="published"))
     assert list(ranked["model_id"]) == ["6", "1", "2", "4", "3"]  # 316.7, 300, 200, 164, 116.7 AP/s
     assert list(ranked["rank"]) == [1, 2, 3, 4, 5]
     assert ranked.set_index("model_id")["pareto"].to_dict() == {"1": True, "6": True, "2": True, "4": True,
@@ -93,7 +93,10 @@ def test_ranking_by_ap_per_second(zoo) -> None:
 
 def test_ranking_constraints(zoo) -> None:
     table = load_zoo(data_dir=zoo)
-    assert list(rank_models(table, Constraints(metric="box_ap", max_infer_s=0.2))["model_id"]) == ["6", "1", "2"]
+    assert list(rank_models(table, Constraints(metric="box_ap", max_infer_s=0.2, speed="published"))["model_id"]) \
+        == ["6", "1", "2"]
+    # the default speed is end to end: 6 runs on RPN 5's proposals, 0.12 + 0.05 s
+    assert list(rank_models(table, Constraints(metric="box_ap", max_infer_s=0.2))["model_id"]) == ["1", "6", "2"]
     assert list(rank_models(table, Constraints(metric="box_ap", task="masks"))["model_id"]) == ["6", "4"]
     assert list(rank_models(table, Constraints(metric="box_ap", min_metric=39))["model_id"]) == ["2", "4"]
     assert list(rank_models(table, Constraints(metric="prop_ar"))["model_id"]) == ["5"]
@@ -115,10 +118,13 @@ def test_bad_constraints_are_clear(zoo) -> None:
 
 def test_recommendation_sentence(zoo) -> None:
     table = load_zoo(data_dir=zoo)
-    sentence = recommend(table, Constraints(metric="mask_ap", min_metric=33))
-    assert sentence.startswith("The fastest model with mask AP ≥ 33 is model 6 (detectron 6)")
+    sentence = recommend(table, Constraints(metric="mask_ap", min_metric=33, speed="published"))
+    assert sentence.startswith("Comparing mask AP over all COCO categories. Timed by Detectron on P100: the fastest "
+                               "model with mask AP ≥ 33 is model 6 (detectron 6)")
     assert "not counting proposal generation by RPN 5" in sentence
-    assert "The most accurate is model 4" in sentence
+    assert "the most accurate is model 4" in sentence
+    e2e = recommend(table, Constraints(metric="mask_ap", min_metric=33))
+    assert "model 6 (detectron 6): mask AP 34 at 0.17 s/im including proposal generation by RPN 5" in e2e
     assert recommend(table, Constraints(metric="mask_ap", min_metric=90)).startswith("No model with mask AP ≥ 90")
 
 

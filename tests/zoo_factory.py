@@ -13,7 +13,8 @@ from explorer.zoo.schema import ZOO_COLUMNS, empty_row
 def zoo_row(model_id: str, zoo: str = "detectron", **values: str) -> dict[str, str]:
     row = empty_row()
     row.update(zoo=zoo, model_id=model_id, tta="false", table="t", type="Faster", task="boxes",
-               name=f"model {model_id}", hardware="P100", train_gpus="8", lr_schedule="1x")
+               name=f"model {model_id}", hardware="P100", train_gpus="8", lr_schedule="1x",
+               metric_scope="coco")
     row.update(values)
     return row
 

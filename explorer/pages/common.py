@@ -18,7 +18,7 @@ from explorer import plots
 from explorer.zoo import schedules
 from explorer.zoo.card import ModelCard, build_card
 from explorer.zoo.ranking import Constraints, rank_models, ranking_view, recommend
-from explorer.zoo.schema import ZOOS
+from explorer.zoo.schema import SCOPE_LABELS, SCOPES, ZOOS
 from explorer.zoo.table import UnknownModelError, find_model, load_configs, load_notes, load_zoo
 
 SELECTED_KEY: Final[str] = "selected_model"
@@ -56,17 +56,18 @@ def zoo_configs() -> pd.DataFrame:
 
 @st.cache_resource(show_spinner=False, max_entries=64)
 def speed_figure(x: str, y: str, log_x: bool, colour_by: str, zoos: tuple[str, ...],
-                 selected: str | None, measured: pd.DataFrame | None = None) -> go.Figure:
-    """The speed/accuracy figure for these choices.
+                 selected: str | None, measured: pd.DataFrame | None = None, scope: str = "coco",
+                 setting: str | None = None) -> go.Figure:
+    """The speed/accuracy figure for these choices (`setting`: the measurement setting of local x axes).
 
     cache_resource, not cache_data: the figure is shared read-only, so a rerun neither rebuilds it
     (~35 ms) nor unpickles a copy (~15 ms); nothing downstream mutates it.
     """
-    table = zoo_table()
+    table, machine = local_zoo(setting) if x in plots.LOCAL_X else (zoo_table(), "")
     if zoos:
         table = table[table["zoo"].isin(zoos)]
     return plots.speed_accuracy_figure(table, x, y, log_x=log_x, colour_by=colour_by, notes=zoo_notes(),
-                                       selected=selected, measured=measured)
+                                       selected=selected, measured=measured, scope=scope, machine=machine)
 
 
 @st.cache_data(show_spinner=False, ttl=10)
@@ -77,6 +78,46 @@ def measurements() -> pd.DataFrame:
     return MeasurementStore().frame()
 
 
+@st.cache_data(show_spinner=False, ttl=10)
+def local_zoo(setting: str | None = None) -> tuple[pd.DataFrame, str]:
+    """The zoo with speeds measured here and projected for here under one measurement setting, and its label."""
+    from explorer.zoo.local_speeds import with_local_speeds
+
+    return with_local_speeds(zoo_table(), measurements(), setting)
+
+
+@st.cache_data(show_spinner=False, ttl=10)
+def measurement_settings() -> list[str]:
+    """Labels of the measurement settings in the store, the one with the most models first."""
+    from explorer.zoo.local_speeds import latest_speeds, settings
+
+    frame = measurements()
+    return [] if frame.empty else [setting.label for setting in settings(latest_speeds(frame))]
+
+
+def scope_widget(container: Any, key: str, both: bool = False) -> str:
+    """Which metric scope to compare: COCO (all categories, the default) or person only (or both, on a plot)."""
+    options = list(plots.PLOT_SCOPES) if both else list(SCOPES)
+    return container.radio("Metric scope", options, format_func=lambda s: plots.PLOT_SCOPES[s], horizontal=True,
+                           key=key, persist_state="session",
+                           help="Keypoint models and Detectron's person RPNs are scored on the person category "
+                                "only; those figures are never compared with all-category ones.")
+
+
+def setting_widget(container: Any, key: str) -> str | None:
+    """The measurement setting local speeds come from (asked only when the store holds more than one)."""
+    options = measurement_settings()
+    if not options:
+        container.info("No speeds measured on this machine yet: time some models with "
+                       "`python -m explorer bench` or on the Detections page.", icon=":material/timer:")
+        return None
+    if len(options) == 1:
+        container.caption(f"Measured on: {options[0]}")
+        return options[0]
+    return container.selectbox("Measured on", options, key=key, persist_state="session",
+                               help="Times from different devices, input sizes or batches are never mixed.")
+
+
 @st.cache_data(show_spinner=False, max_entries=256)
 def model_card(uid: str) -> ModelCard:
     """The card of the model whose row is `uid`; its row comes first, so its frontier neighbours are shown."""
@@ -85,18 +126,22 @@ def model_card(uid: str) -> ModelCard:
     return build_card(table, rows, zoo_configs(), zoo_notes())
 
 
-@st.cache_data(show_spinner=False, max_entries=128)
-def ranking(constraints: Constraints) -> tuple[pd.DataFrame, str]:
-    """Ranked candidates (reading columns, indexed by uid) and the recommendation sentence."""
-    table = zoo_table()
+@st.cache_data(show_spinner=False, max_entries=128, ttl=10)
+def ranking(constraints: Constraints, setting: str | None = None) -> tuple[pd.DataFrame, str]:
+    """Ranked candidates (reading columns, indexed by uid) and the recommendation sentence.
+
+    Local speeds (measured / projected) come from the store under `setting`; the machine is named in
+    `constraints.machine` by the caller.
+    """
+    table = local_zoo(setting)[0] if constraints.local else zoo_table()
     return ranking_view(rank_models(table, constraints), constraints), recommend(table, constraints)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def schedule_pairs(metric: str, zoos: tuple[str, ...]) -> pd.DataFrame:
+def schedule_pairs(metric: str, zoos: tuple[str, ...], scope: str = "coco") -> pd.DataFrame:
     """1x models paired with their longer-schedule twins (`schedules.schedule_pairs`), for the chosen zoos."""
     table = zoo_table()
-    return schedules.schedule_pairs(table[table["zoo"].isin(zoos)] if zoos else table, metric)
+    return schedules.schedule_pairs(table[table["zoo"].isin(zoos)] if zoos else table, metric, scope)
 
 
 # ---- model ids, uids and the selection --------------------------------------------------------------------
@@ -244,8 +289,12 @@ def render_card(table: pd.DataFrame, uid: str, key_prefix: str, link_to_card_pag
     st.subheader(card.title)
     metric = row["primary_metric"] if isinstance(row["primary_metric"], str) else "ap"
     cols = st.columns(4)
-    cols[0].metric(plots.Y_AXES.get(metric, "AP"), _number(row[metric]))
-    cols[1].metric("inference s/im", _number(row["infer_s"]), help="GPU + CPU, as published")
+    scope = SCOPE_LABELS.get(row["metric_scope"], "scope unknown")
+    cols[0].metric(f"{plots.Y_AXES.get(metric, 'AP')} ({scope})", _number(row[metric]),
+                   help="what the figure was measured on: all COCO categories or the person category only")
+    cols[1].metric("inference s/im, image to detections", _number(row["infer_s_e2e"]),
+                   help=f"published {_number(row['infer_s'])} s/im as printed; precomputed-proposal rows add "
+                        "their RPN's time")
     cols[2].metric("training hours", _number(row["train_hours"]))
     cols[3].metric("timed on", row["hardware"] or "—")
     st.caption(f"Shareable link: `?{QUERY_KEY}={link_id(table, uid)}`")
@@ -270,14 +319,16 @@ def _render_config(card: ModelCard, row: pd.Series) -> None:
 
 
 def _render_neighbours(table: pd.DataFrame, card: ModelCard, key_prefix: str) -> None:
-    st.markdown("**Neighbours on the speed/accuracy frontier** (same zoo, inference s/im vs the main metric)")
+    st.markdown("**Neighbours on the speed/accuracy frontier** (same zoo and metric scope, image-to-detections "
+                "s/im vs the main metric)")
     if card.neighbours.empty:
         st.caption("None: this model has no published speed, or no frontier model is cheaper or dearer.")
         return
     for uid, neighbour in card.neighbours.iterrows():
         metric = neighbour["primary_metric"]
         text = (f"{neighbour['name']} ({neighbour['model_id']}): {plots.Y_AXES.get(metric, metric)} "
-                f"{_number(neighbour[metric])} at {_number(neighbour['infer_s'])} s/im")
+                f"{_number(neighbour[metric])} ({SCOPE_LABELS[neighbour['metric_scope']]}) at "
+                f"{_number(neighbour['infer_s_e2e'])} s/im image to detections")
         left, right = st.columns([4, 1], vertical_alignment="center")
         left.markdown(f"- {text}")
         right.button("Open", key=f"{key_prefix}:neighbour:{uid}", on_click=select_model, args=(str(uid),))

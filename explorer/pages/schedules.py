@@ -13,7 +13,7 @@ from explorer.pages import common
 #: Metrics for the schedule comparison; "ap" is each model's own main metric (box AP for Faster, ...).
 GAIN_METRICS: Final[dict[str, str]] = {"ap": "main metric of each model", **plots.Y_AXES}
 BACKBONE_COSTS: Final[dict[str, str]] = {
-    "infer_s": "inference s/im", "infer_s_e2e": "inference s/im incl. proposals",
+    "infer_s_e2e": "inference s/im, image to detections", "infer_s": "inference s/im as published",
     "train_hours": "training hours", "train_mem_gb": "training memory (GB)",
 }
 
@@ -33,12 +33,13 @@ PAIR_COLUMNS: Final[dict[str, object]] = {
 
 def schedule_section(zoos: list[str]) -> None:
     st.header("What a longer schedule buys")
-    left, right = st.columns(2)
+    left, middle, right = st.columns(3)
     metric = left.selectbox("Metric", list(GAIN_METRICS), format_func=GAIN_METRICS.get, key="sched_metric",
                             persist_state="session")
-    chosen = right.multiselect("Zoos", zoos, key="sched_zoos", placeholder="All zoos",
-                               persist_state="session")
-    pairs = common.schedule_pairs(metric, tuple(chosen))
+    chosen = middle.multiselect("Zoos", zoos, key="sched_zoos", placeholder="All zoos",
+                                persist_state="session")
+    scope = common.scope_widget(right, key="sched_scope")
+    pairs = common.schedule_pairs(metric, tuple(chosen), scope)
     if pairs.empty:
         st.info("No pairs of models that differ only in schedule among these zoos.")
         return

@@ -16,8 +16,8 @@ from explorer.pages import common
 PLOT_KEY: Final[str] = "speed_plot"
 
 
-def controls(zoos: list[str]) -> tuple[str, str, bool, str, tuple[str, ...]]:
-    """The plot's choices: y, x, log x, colour, zoos (widget state survives page switches)."""
+def controls(zoos: list[str]) -> tuple[str, str, bool, str, tuple[str, ...], str]:
+    """The plot's choices: y, x, log x, colour, zoos, scope (widget state survives page switches)."""
     left, middle, right = st.columns(3)
     y = left.selectbox("Accuracy (y)", list(plots.Y_AXES), format_func=plots.Y_AXES.get, key="speed_y",
                        persist_state="session")
@@ -25,11 +25,12 @@ def controls(zoos: list[str]) -> tuple[str, str, bool, str, tuple[str, ...]]:
                          persist_state="session")
     chosen = right.multiselect("Zoos", zoos, key="speed_zoos", placeholder="All zoos",
                                persist_state="session")
-    left, middle, _ = st.columns(3)
+    left, middle, right = st.columns(3)
     colour_by = left.radio("Colour by", list(plots.COLOUR_BY), format_func=plots.COLOUR_BY.get,
                            horizontal=True, key="speed_colour", persist_state="session")
     log_x = middle.toggle("Log x axis", value=True, key="speed_log_x", persist_state="session")
-    return y, x, log_x, colour_by, tuple(chosen)
+    scope = common.scope_widget(right, key="speed_scope", both=True)
+    return y, x, log_x, colour_by, tuple(chosen), scope
 
 
 def measured_overlay(x: str) -> pd.DataFrame | None:
@@ -42,7 +43,7 @@ def measured_overlay(x: str) -> pd.DataFrame | None:
     return common.measurements()
 
 
-def apply_chart_selection(table: pd.DataFrame, figure_args: tuple) -> None:
+def apply_chart_selection(table: pd.DataFrame, figure_args: tuple, scope: str, setting: str | None) -> None:
     """Select the model of a clicked point before the figure is drawn, so the ring marks the new pick.
 
     The click arrives as the chart's widget state (`st.session_state[PLOT_KEY]`) at the start of the
@@ -52,7 +53,7 @@ def apply_chart_selection(table: pd.DataFrame, figure_args: tuple) -> None:
     if not pending or not pending["selection"]["points"]:
         common.apply_pick(None, source=PLOT_KEY)
         return
-    drawn = common.speed_figure(*figure_args, common.selected_model(table))
+    drawn = common.speed_figure(*figure_args, common.selected_model(table), scope=scope, setting=setting)
     common.apply_pick(plots.uid_from_selection(pending, drawn), source=PLOT_KEY)
 
 
@@ -62,17 +63,25 @@ def render() -> None:
     error = common.sync_selection_with_url(table)
     if error:
         st.error(error)
-    y, x, log_x, colour_by, zoos = controls(common.zoo_options(table))
+    y, x, log_x, colour_by, zoos, scope = controls(common.zoo_options(table))
+    setting = common.setting_widget(st, key="speed_setting") if x in plots.LOCAL_X else None
     figure_args = (x, y, log_x, colour_by, zoos)
-    apply_chart_selection(table, figure_args)
+    apply_chart_selection(table, figure_args, scope, setting)
     uid = common.selected_model(table)
     shown = table[table["zoo"].isin(zoos)] if zoos else table
-    st.caption(f"{plots.hardware_caption(common.zoo_notes(), shown)}. Step lines: each zoo's Pareto "
-               "frontier (no model of that zoo is both faster and more accurate), drawn per zoo because "
-               "the zoos timed their models on different GPUs. Click a point to open its card.")
+    if x in plots.LOCAL_X:
+        st.caption("Times for this machine: measured points are solid; projected ones are hollow, with their 80 % "
+                   "interval, projected from the published time by a scale fitted on the measured models of the "
+                   "same zoo (at least 3). One frontier across zoos, since every time is for one machine.")
+    else:
+        st.caption(f"{plots.hardware_caption(common.zoo_notes(), shown)}. Step lines: each zoo's Pareto "
+                   "frontier (no model of that zoo is both faster and more accurate), drawn per zoo because "
+                   "the zoos timed their models on different GPUs. Click a point to open its card.")
+    if y == "kp_ap" and scope == "coco":
+        st.info("Keypoint AP is published for the person category only: choose the metric scope 'person only'.")
     measured = measured_overlay(x)
-    st.plotly_chart(common.speed_figure(*figure_args, uid, measured), on_select="rerun", selection_mode="points",
-                    key=PLOT_KEY)
+    st.plotly_chart(common.speed_figure(*figure_args, uid, measured, scope=scope, setting=setting),
+                    on_select="rerun", selection_mode="points", key=PLOT_KEY)
     common.sidebar_selection(table)
     if uid is None:
         st.info("Click a point to see that model's card here.")

@@ -97,7 +97,7 @@ def render() -> None:
     st.subheader("Measured speed vs published accuracy")
     if plotted.empty:
         st.info("This sweep used random weights: its speeds time the pipeline, not a model, so none is plotted.")
-    figure = plots.speed_accuracy_figure(common.zoo_table(), "infer_s", "box_ap", log_x=True, measured=measured)
+    figure = plots.speed_accuracy_figure(common.zoo_table(), "infer_s_e2e", "box_ap", log_x=True, measured=measured)
     st.plotly_chart(figure, key="sweep_plot")
 
 

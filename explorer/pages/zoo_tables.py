@@ -17,13 +17,14 @@ FILTERS: Final[dict[str, str]] = {
     "backbone": "Backbone",
     "lr_schedule": "Schedule",
     "task": "Task",
+    "metric_scope": "Metric scope",
 }
 NO_SCHEDULE: Final[str] = "(none)"
 
 #: Columns shown, in reading order; the uid index is hidden (model_id + tta say the same).
 SHOWN_COLUMNS: Final[tuple[str, ...]] = (
     "name", "zoo", "model_id", "tta", "runnable", "table", "type", "backbone", "lr_schedule", "task",
-    "box_ap", "mask_ap", "kp_ap", "prop_ar", "infer_s", "infer_s_gpu", "infer_s_cpu", "infer_s_e2e",
+    "metric_scope", "box_ap", "mask_ap", "kp_ap", "prop_ar", "infer_s", "infer_s_gpu", "infer_s_cpu", "infer_s_e2e",
     "ap_per_s", "hardware", "train_hours", "train_gpu_hours", "train_mem_gb", "train_s_per_iter",
     "ims_per_gpu", "train_gpus",
     "epochs", "gflops", "params_m", "file_size_mb", "model_url", "boxes_url", "masks_url", "kps_url",
@@ -67,7 +68,9 @@ def column_config() -> dict[str, Any]:
     config.update({"name": st.column_config.TextColumn("name", pinned=True), "model_id": "model id",
                    "tta": st.column_config.CheckboxColumn("TTA"),
                    "runnable": st.column_config.CheckboxColumn("runs here", help="can run on the Detections page"),
-                   "lr_schedule": "schedule"})
+                   "lr_schedule": "schedule",
+                   "metric_scope": st.column_config.TextColumn(
+                       "scope", help="what every AP/AR of the row was measured on: coco (all categories) or person")})
     return config
 
 

@@ -8,6 +8,7 @@ from typing import Any
 import pandas as pd
 
 from explorer.zoo.pareto import frontier_neighbours
+from explorer.zoo.schema import METRIC_TASK, SCOPE_LABELS
 
 #: Card fields in reading order: column -> label.
 CARD_FIELDS: dict[str, str] = {
@@ -29,6 +30,7 @@ CARD_FIELDS: dict[str, str] = {
     "infer_s_gpu": "inference s/im, GPU part",
     "infer_s_cpu": "inference s/im, CPU part",
     "infer_s": "inference s/im, total",
+    "infer_s_e2e": "inference s/im, image to detections",
     "hardware": "timed on",
     "box_ap": "box AP",
     "mask_ap": "mask AP",
@@ -70,6 +72,13 @@ def _shown(value: Any) -> str | None:
     return str(value)
 
 
+def _with_scope(column: str, text: str, row: pd.Series) -> str:
+    """Accuracy figures say what they were measured on: '53.6 (person only)'."""
+    if column in METRIC_TASK or column == "ap_per_s":
+        return f"{text} ({SCOPE_LABELS.get(row['metric_scope'], 'scope unknown')})"
+    return text
+
+
 @dataclass
 class ModelCard:
     """What the card page and `python -m explorer card` show for one model id."""
@@ -85,7 +94,8 @@ class ModelCard:
 def build_card(table: pd.DataFrame, rows: pd.DataFrame, configs: pd.DataFrame, notes: dict[str, Any]) -> ModelCard:
     """Assemble the card for `rows` (all rows of one model id)."""
     first = rows.iloc[0]
-    facts = [{label: text for column, label in CARD_FIELDS.items() if (text := _shown(row[column])) is not None}
+    facts = [{label: _with_scope(column, text, row) for column, label in CARD_FIELDS.items()
+              if (text := _shown(row[column])) is not None}
              for _, row in rows.iterrows()]
     links = {label: first[column] for column, label in LINK_FIELDS.items() if first[column]}
     config = {}
@@ -98,7 +108,8 @@ def build_card(table: pd.DataFrame, rows: pd.DataFrame, configs: pd.DataFrame, n
         card_notes.append(f"Times measured on {zoo_notes['hardware']} GPUs; other zoos used other GPUs, so compare "
                           "speeds across zoos with care.")
     metric = first["primary_metric"]
-    neighbours = frontier_neighbours(table[table["zoo"] == first["zoo"]], rows.index[0], "infer_s", metric)
+    peers = table[(table["zoo"] == first["zoo"]) & (table["metric_scope"] == first["metric_scope"])]
+    neighbours = frontier_neighbours(peers, rows.index[0], "infer_s_e2e", metric)
     return ModelCard(title=f"{first['name']} — {first['zoo']} {first['model_id']}", rows=facts, links=links,
                      config=config, notes=card_notes, neighbours=neighbours)
 
@@ -117,6 +128,7 @@ def model_card_markdown(table: pd.DataFrame, rows: pd.DataFrame, configs: pd.Dat
         lines += ["## Notes", *[f"- {note}" for note in card.notes], ""]
     if not card.neighbours.empty:
         lines += ["## Neighbours on the speed/accuracy frontier",
-                  *[f"- {row['name']} ({row['model_id']}): {row['primary_metric']} {row[row['primary_metric']]:g}, "
-                    f"{row['infer_s']:g} s/im" for _, row in card.neighbours.iterrows()], ""]
+                  *[f"- {row['name']} ({row['model_id']}): {row['primary_metric']} {row[row['primary_metric']]:g} "
+                    f"({SCOPE_LABELS[row['metric_scope']]}), {row['infer_s_e2e']:g} s/im image to detections"
+                    for _, row in card.neighbours.iterrows()], ""]
     return "\n".join(lines)

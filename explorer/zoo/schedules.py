@@ -13,14 +13,16 @@ PAIR_KEYS: Final[tuple[str, ...]] = ("zoo", "table", "type", "backbone", "tta")
 BASE_SCHEDULE: Final[str] = "1x"
 
 
-def schedule_pairs(table: pd.DataFrame, metric: str = "ap") -> pd.DataFrame:
+def schedule_pairs(table: pd.DataFrame, metric: str = "ap", scope: str = "coco") -> pd.DataFrame:
     """One row per (1x model, longer-schedule twin): what the longer schedule buys and what it costs.
 
-    A group with more than one 1x row is ambiguous and skipped rather than guessed.
+    Only models of one metric scope are compared (person-only keypoint gains are not set beside COCO
+    gains). A group with more than one 1x row is ambiguous and skipped rather than guessed.
     """
-    columns = [*PAIR_KEYS, "schedule", "metric", "ap_base", "ap_long", "ap_gain", "hours_base", "hours_long",
-               "extra_hours", "extra_gpu_hours", "gain_per_extra_hour", "name_base", "name_long", "uid_base",
-               "uid_long"]
+    table = table[table["metric_scope"] == scope]
+    columns = [*PAIR_KEYS, "schedule", "metric", "metric_scope", "ap_base", "ap_long", "ap_gain", "hours_base",
+               "hours_long", "extra_hours", "extra_gpu_hours", "gain_per_extra_hour", "name_base", "name_long",
+               "uid_base", "uid_long"]
     records: list[dict[str, Any]] = []
     scheduled = table[table["lr_schedule"] != ""]
     for _, group in scheduled.groupby(list(PAIR_KEYS), sort=True):
@@ -35,7 +37,7 @@ def schedule_pairs(table: pd.DataFrame, metric: str = "ap") -> pd.DataFrame:
             records.append({
                 **{key: b[key] for key in PAIR_KEYS},
                 "schedule": f"{longer['lr_schedule']} vs {BASE_SCHEDULE}",
-                "metric": name, "ap_base": b[metric], "ap_long": longer[metric], "ap_gain": gain,
+                "metric": name, "metric_scope": scope, "ap_base": b[metric], "ap_long": longer[metric], "ap_gain": gain,
                 "hours_base": b["train_hours"], "hours_long": longer["train_hours"], "extra_hours": extra,
                 "extra_gpu_hours": longer["train_gpu_hours"] - b["train_gpu_hours"],
                 "gain_per_extra_hour": gain / extra if pd.notna(extra) and extra > 0 else float("nan"),

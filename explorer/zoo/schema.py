@@ -52,6 +52,7 @@ EXTRA_COLUMNS: Final[tuple[str, ...]] = (
     "metrics_url",
     "proposals_model_id",  # precomputed-proposal rows: the RPN row whose proposals they run on
     "notes",  # free text: what the row's numbers include / exclude, in our words
+    "metric_scope",  # what every AP/AR of the row was measured on: "coco" (all categories) or "person"
 )
 
 ZOO_COLUMNS: Final[tuple[str, ...]] = CORE_COLUMNS + EXTRA_COLUMNS
@@ -76,6 +77,7 @@ NUMERIC_COLUMNS: Final[tuple[str, ...]] = (
 )
 
 ZOOS: Final[tuple[str, ...]] = ("detectron", "detectron2", "torchvision")
+ZOO_LABELS: Final[dict[str, str]] = {"detectron": "Detectron", "detectron2": "Detectron2", "torchvision": "torchvision"}
 
 #: Accuracy metrics, and the task each one measures.
 METRIC_TASK: Final[dict[str, str]] = {
@@ -96,6 +98,11 @@ TYPE_TASK: Final[dict[str, str]] = {
     "Mask": "masks",
     "Kps": "keypoints",
 }
+
+#: Metric scopes: AP/AR over all COCO categories, or over the person category only (keypoint models and
+#: Detectron's person-specific RPNs). Numbers of different scopes are never ranked or plotted as one.
+SCOPES: Final[tuple[str, ...]] = ("coco", "person")
+SCOPE_LABELS: Final[dict[str, str]] = {"coco": "COCO, all categories", "person": "person only"}
 
 ZooRow = dict[str, str]
 """One table row as the sources produce it: every key of ZOO_COLUMNS, every value text."""

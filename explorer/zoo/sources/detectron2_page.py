@@ -43,6 +43,9 @@ MODEL_ZOO_SECTIONS: dict[str, str] = {
     "COCO Person Keypoint Detection Baselines with Keypoint R-CNN": "Keypoint R-CNN",
 }
 COMPARISONS_TABLE = "Detectron1 comparisons"
+#: Tables whose section heading says the numbers are for people ("COCO Person Keypoint Detection ...").
+PERSON_TABLES: frozenset[str] = frozenset(table for heading, table in MODEL_ZOO_SECTIONS.items()
+                                          if "Person" in heading.split())
 LSJ_TABLE = "Mask R-CNN (LSJ)"
 TABLES: tuple[str, ...] = (*MODEL_ZOO_SECTIONS.values(), COMPARISONS_TABLE)
 
@@ -544,7 +547,15 @@ def finish_row(row: ZooRow, facts: PageFacts) -> ZooRow:
     row["ims_per_gpu"] = "" if facts.ims_per_gpu is None else str(facts.ims_per_gpu)
     row["name"] = _label(row)
     row["notes"] = row_note(row, facts)
+    row["metric_scope"] = metric_scope(row)
     return {column: row[column] for column in empty_row()}
+
+
+def metric_scope(row: ZooRow) -> str:
+    """'person' for the Keypoint R-CNN rows: their section is the person keypoint baselines, and the
+    Detectron1 comparison's keypoint row uses the same person-only dataset (its AP is set beside Detectron's
+    person-only figures). Every other row is scored over all COCO categories."""
+    return "person" if row["table"] in PERSON_TABLES or row["type"] == "Kps" else "coco"
 
 
 def _check_unique(rows: list[ZooRow]) -> None:

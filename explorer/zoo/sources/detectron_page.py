@@ -94,6 +94,10 @@ TABLE_NOTES: dict[str, tuple[str, ...]] = {
 
 _WITHOUT_TTA_LABEL = "[above without test-time aug.]"
 
+#: The page's own note under each person-only table ("*Metrics are for the person category only.*").
+_PERSON_ONLY_NOTE = re.compile(r"Metrics are for the person category only", re.IGNORECASE)
+_HEADING = re.compile(r"^#{2,4} ", re.MULTILINE)
+
 _SECTION = re.compile(r"^### (.+?)\s*$", re.MULTILINE)
 _TABLE = re.compile(r"<!-- START (.+?) TABLE -->(.*?)<!-- END \1 TABLE -->", re.DOTALL)
 _CELL = re.compile(r"<td[^>]*>(.*?)</td>", re.DOTALL)
@@ -155,6 +159,15 @@ def _sections(page: str) -> list[tuple[str, str]]:
 def _row_cells(table_html: str) -> list[list[str]]:
     """Cells of each body row. Rows are split on '<tr>' because one row has no closing tag."""
     return [_CELL.findall(chunk) for chunk in table_html.split("<tr>")[1:]]
+
+
+def metric_scope(section_body: str, table_end: int) -> str:
+    """'person' when the notes printed right under the table (up to the next heading) say the metrics are
+    for the person category only; 'coco' otherwise."""
+    notes = section_body[table_end:]
+    heading = _HEADING.search(notes)
+    notes = notes[: heading.start()] if heading else notes
+    return "person" if _PERSON_ONLY_NOTE.search(notes) else "coco"
 
 
 def _parse_row(cells: list[str], table: str) -> ZooRow:
@@ -229,6 +242,7 @@ def parse_tables(page: str) -> list[ZooRow]:
         if title not in TABLE_NOTES:
             raise ValueError(f"unknown table section {title!r}: add its notes to TABLE_NOTES")
         table_rows: list[ZooRow] = []
+        scope = metric_scope(body, match.end())
         for cells in _row_cells(match.group(2)):
             row = _parse_row(cells, title)
             if row["backbone"] == _WITHOUT_TTA_LABEL:
@@ -236,6 +250,8 @@ def parse_tables(page: str) -> list[ZooRow]:
                 table_rows[-2]["tta"] = "true"
             else:
                 table_rows.append(row)
+        for row in table_rows:
+            row["metric_scope"] = scope
         rows.extend(table_rows)
     rows = [_finish(row, row["table"], row["tta"] == "true") for row in rows]
     link_proposal_sources(rows)

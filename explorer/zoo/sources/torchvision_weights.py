@@ -69,6 +69,12 @@ def _number(value: float) -> str:
     return repr(float(value))
 
 
+def metric_scope(categories: list[str]) -> str:
+    """'person' for weights whose only category besides background is person (KeypointRCNN: its mAPs are
+    over people only), 'coco' for weights that detect every COCO category."""
+    return "person" if list(categories[1:]) == ["person"] else "coco"
+
+
 def weights_row(builder: str, weights: Any) -> ZooRow:
     """One zoo row from a torchvision weights enum member."""
     meta = weights.meta
@@ -95,6 +101,7 @@ def weights_row(builder: str, weights: Any) -> ZooRow:
         file_size_mb=_number(meta["_file_size"]),
         notes="COCO val2017 accuracy as published in torchvision's weights metadata; no published speed.",
     )
+    row["metric_scope"] = metric_scope(meta["categories"])
     for key, value in meta["_metrics"]["COCO-val2017"].items():
         row[_METRIC_COLUMNS[key]] = _number(value)
     return row
