@@ -1,0 +1,79 @@
+"""Regression tests for the test-time rules of Detectron's first public commit (2f8161e, December 2017).
+
+Each test pins one rule where later Detectron, torchvision or a float64 shortcut would give a different
+answer than the code the 12_2017 baselines were tested with; each was written to fail on the code before
+the fix. Where a test needs Detectron's exact float32 arithmetic it spells the 2017 formula out in numpy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from explorer.engine import RANDOM_WEIGHTS, load_runner
+from explorer.models.catalog import ModelSpec, spec_for
+from explorer.models.detectron import rpn
+from explorer.models.detectron.preprocess import to_tensor
+from explorer.models.detectron.rpn import ImageInfo, proposals_one_level
+from explorer.zoo.table import load_zoo
+from tests.model_factory import random_image
+
+FASTER_FPN = "detectron:35857345"
+
+
+@pytest.fixture(scope="module")
+def specs() -> dict[str, ModelSpec]:
+    table = load_zoo(["detectron"])
+    return {row["uid"]: spec_for(row) for row in table.to_dict("records")}
+
+
+def _small(spec: ModelSpec) -> ModelSpec:
+    arch = dataclasses.replace(spec.extra["arch"], rpn_pre_nms_top_n=200, rpn_post_nms_top_n=50)
+    return dataclasses.replace(spec, extra=dict(spec.extra, arch=arch)).with_sizes(96, 128).with_test(
+        detections_per_image=8, score_thresh=0.0)
+
+
+# ---------------------------------------------------------------------------------------------- RPN min size
+
+def test_sub_pixel_proposal_survives_the_min_size_filter() -> None:
+    """TEST.RPN_MIN_SIZE = 0 and `x2 - x1 + 1 >= 0`: a box 0.2 pixels wide (x2 < x1) is kept."""
+    anchors = torch.tensor([[10.0, 10.0, 10.6, 10.6], [20.0, 20.0, 40.0, 40.0]])
+    deltas = torch.zeros(4, 1, 2)  # one anchor per location, two locations
+    deltas[2:, 0, 0] = -np.log(3.0)  # the first box shrinks to a third of its 1.6-pixel inclusive width
+    probs = torch.tensor([0.9, 0.8]).view(1, 1, 2)
+    boxes, scores = proposals_one_level(probs, deltas, anchors, ImageInfo(64, 64, 2.0), 0, 0, 0.7)
+    widths = boxes[:, 2] - boxes[:, 0]
+    assert boxes.shape[0] == 2 and -1.0 < float(widths[0]) < 0.0 and float(scores[0]) == pytest.approx(0.9)
+
+
+def test_sub_pixel_proposals_reach_the_box_head(specs: dict[str, ModelSpec]) -> None:
+    """An RPN whose every proposal is narrower than a pixel still feeds them all to the box head."""
+    torch.manual_seed(0)
+    runner = load_runner(_small(specs[FASTER_FPN]), "cpu", RANDOM_WEIGHTS)
+    pipe = runner.pipeline
+    with torch.no_grad():
+        bbox_pred = pipe.model.rpn.bbox_pred
+        bbox_pred.weight.zero_()
+        bias = torch.zeros(bbox_pred.bias.shape[0] // 4, 4)
+        bias[:, 2:] = -8.0  # every box shrinks by e^8: at most 0.02 pixels wide
+        bbox_pred.bias.copy_(bias.reshape(-1))
+    seen: list[torch.Tensor] = []
+    pipe.model.box_head.register_forward_pre_hook(lambda module, args: seen.append(args[0]))
+    bgr = to_tensor(random_image(), "cpu")
+    with torch.inference_mode():
+        blob = pipe.blob(bgr, pipe.config.scale, pipe.config.max_size)
+        rois, _ = pipe.rpn_rois(blob, pipe.body(blob))
+        stage = pipe.detect_bbox(bgr, pipe.config.scale, pipe.config.max_size)
+    assert rois.shape[0] == 50 and bool(((rois[:, 2] - rois[:, 0]) < 0).all())
+    assert len(seen) == 1 and seen[0].shape[0] == 50 and stage.scores.shape[0] == 50
+
+
+def test_a_positive_min_size_is_measured_in_input_pixels_with_the_plus_one() -> None:
+    """min_size * im_scale against `x2 - x1 + 1` in input pixels, as 2f8161e's `_filter_boxes` does."""
+    boxes = torch.tensor([[0.0, 0.0, 2.9, 2.9], [0.0, 0.0, 3.1, 3.1]])
+    keep = rpn._filter(boxes, 2.0, ImageInfo(64, 64, 2.0))  # threshold 4 input pixels: widths 3.9 and 4.1
+    assert keep.tolist() == [1]
+
