@@ -12,10 +12,13 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
+from torch.nn import functional as F
 
 from explorer.engine import RANDOM_WEIGHTS, load_runner
 from explorer.models.catalog import ModelSpec, spec_for
+from explorer.models.detectron import boxes as box_ops
 from explorer.models.detectron import rpn
+from explorer.models.detectron.postprocess import paste_masks
 from explorer.models.detectron.preprocess import to_tensor
 from explorer.models.detectron.rpn import ImageInfo, proposals_one_level
 from explorer.zoo.table import load_zoo
@@ -77,3 +80,44 @@ def test_a_positive_min_size_is_measured_in_input_pixels_with_the_plus_one() -> 
     keep = rpn._filter(boxes, 2.0, ImageInfo(64, 64, 2.0))  # threshold 4 input pixels: widths 3.9 and 4.1
     assert keep.tolist() == [1]
 
+
+# ---------------------------------------------------------------------------------------------- mask pasting
+
+BOUNDARY_BOX = [39.51890182495117, 13.507925033569336, 413.6385803222656, 163.48956298828125]
+
+
+def _detectron_expand_int(boxes: np.ndarray, scale: float) -> np.ndarray:
+    """2f8161e `expand_boxes` on float32 detections, then `segm_results`' `astype(np.int32)`."""
+    boxes = boxes.astype(np.float32)
+    w_half = (boxes[:, 2] - boxes[:, 0]) * np.float32(0.5)
+    h_half = (boxes[:, 3] - boxes[:, 1]) * np.float32(0.5)
+    x_c = (boxes[:, 2] + boxes[:, 0]) * np.float32(0.5)
+    y_c = (boxes[:, 3] + boxes[:, 1]) * np.float32(0.5)
+    w_half *= np.float32(scale)
+    h_half *= np.float32(scale)
+    out = np.zeros(boxes.shape)
+    out[:, 0], out[:, 2] = x_c - w_half, x_c + w_half
+    out[:, 1], out[:, 3] = y_c - h_half, y_c + h_half
+    return out.astype(np.int32)
+
+
+def test_mask_box_expansion_is_float32_where_truncation_sits_on_a_boundary() -> None:
+    """x2 expands to 427.0 in float32 but 426.99999741 in float64: Detectron's box ends at pixel 427."""
+    scale = 30.0 / 28.0
+    boxes = np.vstack([BOUNDARY_BOX, np.random.default_rng(0).uniform(0, 600, (200, 4))]).astype(np.float32)
+    boxes[:, 2:] = boxes[:, :2] + np.abs(boxes[:, 2:] - boxes[:, :2])
+    ours = box_ops.expand(torch.from_numpy(boxes), scale).trunc().to(torch.int64).numpy()
+    assert ours[0, 0] == 26 and ours[0, 2] == 427
+    assert np.array_equal(ours, _detectron_expand_int(boxes, scale))
+
+
+def test_pasted_mask_follows_the_float32_reference_box() -> None:
+    """The full mask of the boundary box fills Detectron's 402-pixel reference box, the last column included."""
+    masks = torch.ones(1, 28, 28)
+    pasted = paste_masks(masks, torch.tensor([BOUNDARY_BOX]), 200, 500)[0]
+    columns = torch.nonzero(pasted.any(dim=0)).squeeze(1)
+    padded = F.pad(masks, (1, 1, 1, 1))[None]
+    x1, y1, x2, y2 = _detectron_expand_int(np.array([BOUNDARY_BOX]), 30.0 / 28.0)[0].tolist()
+    resized = F.interpolate(padded, size=(y2 - y1 + 1, x2 - x1 + 1), mode="bilinear", align_corners=False)[0, 0]
+    inside = torch.nonzero((resized > 0.5).any(dim=0)).squeeze(1) + x1
+    assert columns.tolist() == inside.tolist()

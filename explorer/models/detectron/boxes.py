@@ -88,13 +88,19 @@ def map_to_levels(rois: torch.Tensor, min_level: int, max_level: int, canonical_
 
 
 def expand(boxes: torch.Tensor, scale: float) -> torch.Tensor:
-    """Scale boxes about their centres (`expand_boxes`), in float64 as Detectron's numpy does."""
-    boxes = boxes.double()
+    """Scale boxes about their centres (`expand_boxes`) in float32, returned as float64.
+
+    Detectron's detections are float32 (`box_results_with_nms_and_limit` stacks them so), its `expand_boxes`
+    computes half sizes and centres in their dtype and only stores the result in a float64 array. Working in
+    float64 instead moves a coordinate that float32 rounds onto an integer (427.0 vs 426.99999) to the other
+    side of the truncation that follows in `segm_results`, and so the pasted mask by a pixel.
+    """
+    boxes = boxes.float()
     half_w = (boxes[:, 2] - boxes[:, 0]) * 0.5 * scale
     half_h = (boxes[:, 3] - boxes[:, 1]) * 0.5 * scale
     x_c = (boxes[:, 2] + boxes[:, 0]) * 0.5
     y_c = (boxes[:, 3] + boxes[:, 1]) * 0.5
-    return torch.stack((x_c - half_w, y_c - half_h, x_c + half_w, y_c + half_h), dim=1)
+    return torch.stack((x_c - half_w, y_c - half_h, x_c + half_w, y_c + half_h), dim=1).double()
 
 
 def flip(boxes: torch.Tensor, width: int) -> torch.Tensor:
