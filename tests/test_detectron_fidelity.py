@@ -121,3 +121,43 @@ def test_pasted_mask_follows_the_float32_reference_box() -> None:
     resized = F.interpolate(padded, size=(y2 - y1 + 1, x2 - x1 + 1), mode="bilinear", align_corners=False)[0, 0]
     inside = torch.nonzero((resized > 0.5).any(dim=0)).squeeze(1) + x1
     assert columns.tolist() == inside.tolist()
+
+
+# ---------------------------------------------------------------------------------------------- NMS
+
+def test_nms_suppresses_an_overlap_of_exactly_the_threshold() -> None:
+    """cython_nms: `ovr >= float32(thresh)`. Inclusive boxes of 100 and 50 pixels sharing 50: IoU 0.5 exactly."""
+    boxes = torch.tensor([[0.0, 0.0, 9.0, 9.0], [0.0, 0.0, 9.0, 4.0]])
+    scores = torch.tensor([0.9, 0.8])
+    assert float(box_ops.overlaps(boxes[:1], boxes[1:])) == 0.5
+    assert box_ops.nms(boxes, scores, 0.5).tolist() == [0]
+    assert box_ops.batched_nms(boxes, scores, torch.tensor([3, 3]), 0.5).tolist() == [0]
+    assert box_ops.nms(boxes, scores, 0.5000001).tolist() == [0, 1]
+
+
+def test_per_class_nms_does_not_shift_boxes_by_the_class_index() -> None:
+    """Two class-80 boxes overlapping by IoU 0.50001 (suppressed at 0.5) stay exactly as they are: no
+    class-offset trick that rounds coordinates near 1e5 to 1/128 pixel and lets the second one through."""
+    exclusive = torch.tensor([[294.0560607910156, 537.8668212890625, 394.0560607910156, 637.8668212890625],
+                              [327.38848876953125, 537.8668212890625, 427.38848876953125, 637.8668212890625],
+                              [0.0, 0.0, 1333.0, 10.0]])
+    boxes = exclusive - torch.tensor([0.0, 0.0, 1.0, 1.0])
+    scores = torch.tensor([0.9, 0.8, 0.7])
+    classes = torch.tensor([80, 80, 1])
+    alone = box_ops.nms(boxes[:2], scores[:2], 0.5)
+    assert alone.tolist() == [0]
+    assert box_ops.batched_nms(boxes, scores, classes, 0.5).tolist() == [0, 2]
+
+
+def test_per_class_nms_equals_nms_class_by_class() -> None:
+    generator = torch.Generator().manual_seed(0)
+    corners = torch.rand(300, 2, generator=generator) * 1200
+    boxes = torch.cat((corners, corners + torch.rand(300, 2, generator=generator) * 200 + 1), dim=1)
+    scores = torch.rand(300, generator=generator)
+    classes = torch.randint(1, 81, (300,), generator=generator)
+    expected = []
+    for cls in range(1, 81):
+        members = torch.nonzero(classes == cls).squeeze(1)
+        expected += members[box_ops.nms(boxes[members], scores[members], 0.5)].tolist()
+    keep = box_ops.batched_nms(boxes, scores, classes, 0.5)
+    assert sorted(keep.tolist()) == sorted(expected) and bool((scores[keep].diff() <= 0).all())

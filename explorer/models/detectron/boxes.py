@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
-from torchvision.ops import batched_nms as tv_batched_nms
 from torchvision.ops import box_iou
 from torchvision.ops import nms as tv_nms
 
@@ -60,14 +60,36 @@ def exclusive(boxes: torch.Tensor) -> torch.Tensor:
     return boxes + boxes.new_tensor([0.0, 0.0, 1.0, 1.0])
 
 
+def suppression_threshold(threshold: float) -> float:
+    """The threshold that makes torchvision's `IoU > t` Detectron's `IoU >= float32(t)`.
+
+    Detectron's cython `nms` takes the threshold as float32 and suppresses on `>=`; torchvision suppresses on
+    `>`. The largest float32 below float32(t) gives the same decisions on float32 IoUs, on the CPU (compared in
+    double) and on CUDA (in float), so an IoU of exactly 0.5 is suppressed at NMS 0.5 as in Detectron.
+    """
+    return float(np.nextafter(np.float32(threshold), np.float32(-np.inf)))
+
+
 def nms(boxes: torch.Tensor, scores: torch.Tensor, threshold: float) -> torch.Tensor:
-    """Greedy NMS with Detectron's overlaps; indices of kept boxes, highest score first."""
-    return tv_nms(exclusive(boxes.float()), scores.float(), threshold)
+    """Greedy NMS with Detectron's overlaps and `>=` rule; indices of kept boxes, highest score first."""
+    return tv_nms(exclusive(boxes.float()), scores.float(), suppression_threshold(threshold))
 
 
 def batched_nms(boxes: torch.Tensor, scores: torch.Tensor, groups: torch.Tensor, threshold: float) -> torch.Tensor:
-    """NMS within each group (class) at once; identical to running `nms` per class."""
-    return tv_batched_nms(exclusive(boxes.float()), scores.float(), groups, threshold)
+    """NMS within each group (class), class by class as Detectron runs it; kept indices, highest score first.
+
+    torchvision's `batched_nms` shifts each class's boxes by class * (largest coordinate + 1) when there are
+    few boxes (always, in practice, on CUDA); at class 80 that is about 1e5, where float32 keeps only 1/128 of
+    a pixel, which changes overlaps near the threshold. One NMS per class keeps the coordinates as they are.
+    """
+    if boxes.shape[0] == 0:
+        return torch.zeros((0,), dtype=torch.int64, device=boxes.device)
+    kept = []
+    for group in torch.unique(groups).tolist():
+        members = torch.nonzero(groups == group).squeeze(1)
+        kept.append(members[nms(boxes[members], scores[members], threshold)])
+    keep = torch.cat(kept)
+    return keep[torch.argsort(scores[keep], descending=True, stable=True)]
 
 
 def overlaps(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
