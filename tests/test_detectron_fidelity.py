@@ -161,3 +161,22 @@ def test_per_class_nms_equals_nms_class_by_class() -> None:
         expected += members[box_ops.nms(boxes[members], scores[members], 0.5)].tolist()
     keep = box_ops.batched_nms(boxes, scores, classes, 0.5)
     assert sorted(keep.tolist()) == sorted(expected) and bool((scores[keep].diff() <= 0).all())
+
+
+# ---------------------------------------------------------------------------------------------- RPN-only models
+
+RPN_FPN = "detectron:35998814"
+
+
+def test_rpn_only_proposals_are_clipped_to_the_image_not_to_the_padding(specs: dict[str, ModelSpec]) -> None:
+    """rpn_generator's im_info is the resized image (120 px wide here), not the blob padded to 128."""
+    torch.manual_seed(0)
+    runner = load_runner(_small(specs[RPN_FPN]), "cpu", RANDOM_WEIGHTS)
+    pipe = runner.pipeline
+    bgr = to_tensor(random_image(72, 90), "cpu")
+    blob = pipe.blob(bgr, pipe.config.scale, pipe.config.max_size)
+    assert (blob.resized_width, blob.info.width) == (120, 128)
+    with torch.inference_mode():
+        boxes, _ = runner.raw_proposals(bgr)
+    right = (boxes[:, 2] * blob.scale).max().item()
+    assert right == pytest.approx(119.0, abs=1e-3)

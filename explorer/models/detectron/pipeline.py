@@ -74,9 +74,14 @@ class Pipeline:
         return self.proposal_generator(self.model.rpn, features, blob.info)
 
     def proposals(self, bgr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """RPN-only models: proposals in original pixels (rois / scale, not clipped) and objectness."""
+        """RPN-only models: proposals in original pixels (rois / scale, not clipped again) and objectness.
+
+        Detectron's rpn_generator feeds im_info with the resized image's size, not the padded blob's (test.py
+        does the latter for end-to-end models), so these proposals are clipped to the image, padding excluded.
+        """
         blob = self.blob(bgr, self.config.scale, self.config.max_size)
-        rois, scores = self.rpn_rois(blob, self.body(blob))
+        assert self.proposal_generator is not None and self.model.rpn is not None
+        rois, scores = self.proposal_generator(self.model.rpn, self.body(blob), blob.unpadded_info)
         return rois / blob.scale, scores
 
     # ------------------------------------------------------------------ boxes
