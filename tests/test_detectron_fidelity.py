@@ -17,14 +17,17 @@ from torch.nn import functional as F
 from explorer.engine import RANDOM_WEIGHTS, load_runner
 from explorer.models.catalog import ModelSpec, spec_for
 from explorer.models.detectron import boxes as box_ops
-from explorer.models.detectron import rpn
-from explorer.models.detectron.postprocess import paste_masks
-from explorer.models.detectron.preprocess import to_tensor
+from explorer.models.detectron import pipeline, rpn
+from explorer.models.detectron.anchors import retinanet_cell_anchors
+from explorer.models.detectron.arch import DetectronArch
+from explorer.models.detectron.postprocess import heatmaps_to_keypoints, paste_masks
+from explorer.models.detectron.preprocess import make_blob, to_tensor
+from explorer.models.detectron.retinanet import RetinaNetDecoder
 from explorer.models.detectron.rpn import ImageInfo, proposals_one_level
 from explorer.zoo.table import load_zoo
 from tests.model_factory import random_image
 
-FASTER_FPN = "detectron:35857345"
+FASTER_FPN, MASK_FPN = "detectron:35857345", "detectron:35858933"
 
 
 @pytest.fixture(scope="module")
@@ -180,3 +183,94 @@ def test_rpn_only_proposals_are_clipped_to_the_image_not_to_the_padding(specs: d
         boxes, _ = runner.raw_proposals(bgr)
     right = (boxes[:, 2] * blob.scale).max().item()
     assert right == pytest.approx(119.0, abs=1e-3)
+
+
+# ---------------------------------------------------------------------------------------------- float32 arithmetic
+
+def _detectron_bbox_transform(boxes: np.ndarray, deltas: np.ndarray) -> np.ndarray:
+    """2f8161e `bbox_transform` with unit weights, in the deltas' float32 as numpy evaluates it."""
+    boxes = boxes.astype(np.float32)
+    widths = boxes[:, 2] - boxes[:, 0] + np.float32(1.0)
+    heights = boxes[:, 3] - boxes[:, 1] + np.float32(1.0)
+    ctr_x = boxes[:, 0] + np.float32(0.5) * widths
+    ctr_y = boxes[:, 1] + np.float32(0.5) * heights
+    pred_ctr_x = deltas[:, 0] * widths + ctr_x
+    pred_ctr_y = deltas[:, 1] * heights + ctr_y
+    pred_w = np.exp(np.minimum(deltas[:, 2], np.float32(np.log(1000.0 / 16.0)))) * widths
+    pred_h = np.exp(np.minimum(deltas[:, 3], np.float32(np.log(1000.0 / 16.0)))) * heights
+    half = np.float32(0.5)
+    return np.stack((pred_ctr_x - half * pred_w, pred_ctr_y - half * pred_h,
+                     pred_ctr_x + half * pred_w - np.float32(1), pred_ctr_y + half * pred_h - np.float32(1)), axis=1)
+
+
+def test_retinanet_anchors_are_shifted_in_float64_then_stored_float32() -> None:
+    """test_retinanet.py: float32 (x, y) * stride += float64 cell anchors, rounded once. At level 3, anchor 3,
+    x = 30 adding the float32-rounded cell instead moves the decoded box by a float32 step."""
+    arch = DetectronArch(config="retinanet", kind="retinanet", num_classes=81, fpn=True, rpn_min_level=3,
+                         rpn_max_level=7)
+    decoder = RetinaNetDecoder(arch)
+    stride, cell = retinanet_cell_anchors(arch, 3)
+    anchors, classes, height, width = cell.shape[0], 80, 4, 32
+    probs = torch.zeros(anchors, classes, height, width)
+    probs[3, 0, 3, 30] = 0.9
+    deltas = torch.zeros(anchors * 4, height, width)
+    boxes, scores, labels = decoder.candidates(3, probs.reshape(-1, height, width), deltas, 1.0, 1000, 1000)
+    shift = np.array([[30, 3, 30, 3]], dtype=np.float32) * np.float32(stride)
+    anchor = (shift.astype(np.float64) + cell[3]).astype(np.float32)
+    expected = np.clip(_detectron_bbox_transform(anchor, np.zeros((1, 4), np.float32)), 0, 999)
+    assert labels.tolist() == [0] and float(scores[0]) == pytest.approx(0.9)
+    assert np.array_equal(boxes.numpy(), expected)
+
+
+def test_pixel_means_are_subtracted_in_float64_then_stored_float32() -> None:
+    """prep_im_for_blob: `im = im.astype(np.float32); im -= PIXEL_MEANS` (a float64 array) rounds once."""
+    means = (102.9801, 115.9465, 122.7717)
+    values = np.arange(256, dtype=np.uint8)
+    image = np.stack([np.tile(values, (2, 1))] * 3, axis=-1)  # (2, 256, 3) RGB, every grey level
+    blob = make_blob(to_tensor(image, "cpu"), means, 2, 1000, 0)
+    bgr = image[..., ::-1].astype(np.float32)
+    expected = (bgr.astype(np.float64) - np.array(means)).astype(np.float32).transpose(2, 0, 1)[None]
+    assert blob.scale == 1.0 and np.array_equal(blob.data.numpy(), expected)
+
+
+def test_mask_rois_are_projected_in_float64_then_stored_float32(specs: dict[str, ModelSpec],
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """_get_rois_blob: float32 boxes `astype(np.float)` times the float64 scale, then float32."""
+    runner = load_runner(_small(specs[MASK_FPN]), "cpu", RANDOM_WEIGHTS)
+    pipe = runner.pipeline
+    seen: list[torch.Tensor] = []
+    real = pipeline.pool_rois
+
+    def recording(arch, features, rois, resolution, sampling_ratio):
+        seen.append(rois.clone())
+        return real(arch, features, rois, resolution, sampling_ratio)
+
+    monkeypatch.setattr(pipeline, "pool_rois", recording)
+    bgr = to_tensor(random_image(), "cpu")
+    blob = pipe.blob(bgr, pipe.config.scale, pipe.config.max_size)
+    boxes = torch.from_numpy(np.random.default_rng(1).uniform(0, 60, (50, 4)).astype(np.float32))
+    boxes[:, 2:] = boxes[:, :2] + 10.123
+    with torch.inference_mode():
+        pipe.mask_probs(pipe.body(blob), blob.scale, boxes, torch.ones(50, dtype=torch.int64))
+    expected = (boxes.numpy().astype(np.float64) * blob.scale).astype(np.float32)
+    assert len(seen) == 1 and np.array_equal(seen[0].numpy(), expected)
+
+
+def test_keypoint_box_sizes_and_corrections_are_float32() -> None:
+    """heatmaps_to_keypoints: widths, ceil and width / ceil(width) in the detections' float32."""
+    rng = np.random.default_rng(0)
+    corners = rng.uniform(0, 500, (40, 2)).astype(np.float32)
+    sizes = rng.uniform(1, 120, (40, 2)).astype(np.float32)
+    boxes = np.concatenate((corners, corners + sizes), axis=1).astype(np.float32)
+    heatmaps = torch.from_numpy(rng.normal(size=(40, 17, 8, 8)).astype(np.float32))
+    xy, _ = heatmaps_to_keypoints(heatmaps, torch.from_numpy(boxes))
+    widths = np.maximum(boxes[:, 2] - boxes[:, 0], np.float32(1))
+    heights = np.maximum(boxes[:, 3] - boxes[:, 1], np.float32(1))
+    for i in range(40):
+        w, h = int(np.ceil(widths[i])), int(np.ceil(heights[i]))
+        resized = F.interpolate(heatmaps[i][None], size=(h, w), mode="bicubic", align_corners=False)[0]
+        position = resized.reshape(17, -1).argmax(dim=1).numpy()
+        x_int, y_int = position % w, position // w
+        x = ((x_int + 0.5) * (widths[i] / np.float32(w)) + boxes[i, 0]).astype(np.float32)
+        y = ((y_int + 0.5) * (heights[i] / np.float32(h)) + boxes[i, 1]).astype(np.float32)
+        assert np.array_equal(xy[i, :, 0].numpy(), x) and np.array_equal(xy[i, :, 1].numpy(), y)

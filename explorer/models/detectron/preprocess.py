@@ -58,8 +58,8 @@ def make_blob(bgr: torch.Tensor, pixel_means: tuple[float, ...], target: int, ma
     """`bgr` is (1, 3, H, W) float in 0..255; returns the mean-subtracted, resized, padded input."""
     height, width = bgr.shape[-2:]
     scale = image_scale(height, width, target, max_size)
-    means = torch.tensor(pixel_means, dtype=torch.float32, device=bgr.device).view(1, 3, 1, 1)
-    centred = bgr - means
+    means = torch.tensor(pixel_means, dtype=torch.float64, device=bgr.device).view(1, 3, 1, 1)
+    centred = (bgr.double() - means).float()  # float32 -= float64 means: numpy subtracts in float64
     out_h, out_w = round(height * scale), round(width * scale)
     if (out_h, out_w) != (height, width) or scale != 1.0:
         centred = torch.ops.aten.upsample_bilinear2d(centred, [out_h, out_w], False, scale, scale)
