@@ -84,10 +84,19 @@ def batched_nms(boxes: torch.Tensor, scores: torch.Tensor, groups: torch.Tensor,
     """
     if boxes.shape[0] == 0:
         return torch.zeros((0,), dtype=torch.int64, device=boxes.device)
-    kept = []
-    for group in torch.unique(groups).tolist():
-        members = torch.nonzero(groups == group).squeeze(1)
-        kept.append(members[nms(boxes[members], scores[members], threshold)])
+    by_group = torch.argsort(groups, stable=True)
+    sorted_boxes = exclusive(boxes[by_group].float())
+    sorted_scores = scores[by_group].float()
+    counts = torch.unique_consecutive(groups[by_group], return_counts=True)[1].tolist()
+    threshold = suppression_threshold(threshold)
+    kept, start = [], 0
+    for count in counts:
+        end = start + count
+        if count == 1:
+            kept.append(by_group[start:end])
+        else:
+            kept.append(by_group[start:end][tv_nms(sorted_boxes[start:end], sorted_scores[start:end], threshold)])
+        start = end
     keep = torch.cat(kept)
     return keep[torch.argsort(scores[keep], descending=True, stable=True)]
 
