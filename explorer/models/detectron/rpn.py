@@ -83,7 +83,7 @@ def proposals_one_level(probs: torch.Tensor, deltas: torch.Tensor, anchors: torc
 
 
 def _filter(boxes: torch.Tensor, min_size: float, info: ImageInfo) -> torch.Tensor:
-    """Keep boxes at least `min_size` original pixels wide and high whose centre is inside the input.
+    """Keep boxes at least `min_size * im_scale` input pixels wide and high whose centre is inside the input.
 
     Detectron's `_filter_boxes` at its first public commit (2f8161e), which the 12_2017 baselines ran: sides
     measured in input pixels with the "+1" (`x2 - x1 + 1 >= min_size * im_scale`), and `TEST.RPN_MIN_SIZE = 0`,
