@@ -1,8 +1,9 @@
-"""Regression tests for the test-time rules of Detectron's first public commit (2f8161e, December 2017).
+"""Regression tests for the test-time rules of Detectron's first public commit (2f8161e, January 2018), the
+code closest to the December 2017 runs behind the 12_2017 baselines.
 
 Each test pins one rule where later Detectron, torchvision or a float64 shortcut would give a different
-answer than the code the 12_2017 baselines were tested with; each was written to fail on the code before
-the fix. Where a test needs Detectron's exact float32 arithmetic it spells the 2017 formula out in numpy.
+answer than that code; each (but the class-by-class NMS equivalence check) failed on the code before its
+fix. Where a test needs Detectron's exact float32 arithmetic it spells the 2017 formula out in numpy.
 """
 
 from __future__ import annotations
