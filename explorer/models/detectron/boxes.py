@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
-from torchvision.ops import batched_nms as tv_batched_nms
 from torchvision.ops import box_iou
 from torchvision.ops import nms as tv_nms
 
@@ -60,14 +60,45 @@ def exclusive(boxes: torch.Tensor) -> torch.Tensor:
     return boxes + boxes.new_tensor([0.0, 0.0, 1.0, 1.0])
 
 
+def suppression_threshold(threshold: float) -> float:
+    """The threshold that makes torchvision's `IoU > t` Detectron's `IoU >= float32(t)`.
+
+    Detectron's cython `nms` takes the threshold as float32 and suppresses on `>=`; torchvision suppresses on
+    `>`. The largest float32 below float32(t) gives the same decisions on float32 IoUs, on the CPU (compared in
+    double) and on CUDA (in float), so an IoU of exactly 0.5 is suppressed at NMS 0.5 as in Detectron.
+    """
+    return float(np.nextafter(np.float32(threshold), np.float32(-np.inf)))
+
+
 def nms(boxes: torch.Tensor, scores: torch.Tensor, threshold: float) -> torch.Tensor:
-    """Greedy NMS with Detectron's overlaps; indices of kept boxes, highest score first."""
-    return tv_nms(exclusive(boxes.float()), scores.float(), threshold)
+    """Greedy NMS with Detectron's overlaps and `>=` rule; indices of kept boxes, highest score first."""
+    return tv_nms(exclusive(boxes.float()), scores.float(), suppression_threshold(threshold))
 
 
 def batched_nms(boxes: torch.Tensor, scores: torch.Tensor, groups: torch.Tensor, threshold: float) -> torch.Tensor:
-    """NMS within each group (class) at once; identical to running `nms` per class."""
-    return tv_batched_nms(exclusive(boxes.float()), scores.float(), groups, threshold)
+    """NMS within each group (class), class by class as Detectron runs it; kept indices, highest score first.
+
+    torchvision's `batched_nms` shifts each class's boxes by class * (largest coordinate + 1) when there are
+    few boxes (always, in practice, on CUDA); at class 80 that is about 1e5, where float32 keeps only 1/128 of
+    a pixel, which changes overlaps near the threshold. One NMS per class keeps the coordinates as they are.
+    """
+    if boxes.shape[0] == 0:
+        return torch.zeros((0,), dtype=torch.int64, device=boxes.device)
+    by_group = torch.argsort(groups, stable=True)
+    sorted_boxes = exclusive(boxes[by_group].float())
+    sorted_scores = scores[by_group].float()
+    counts = torch.unique_consecutive(groups[by_group], return_counts=True)[1].tolist()
+    threshold = suppression_threshold(threshold)
+    kept, start = [], 0
+    for count in counts:
+        end = start + count
+        if count == 1:
+            kept.append(by_group[start:end])
+        else:
+            kept.append(by_group[start:end][tv_nms(sorted_boxes[start:end], sorted_scores[start:end], threshold)])
+        start = end
+    keep = torch.cat(kept)
+    return keep[torch.argsort(scores[keep], descending=True, stable=True)]
 
 
 def overlaps(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -88,13 +119,19 @@ def map_to_levels(rois: torch.Tensor, min_level: int, max_level: int, canonical_
 
 
 def expand(boxes: torch.Tensor, scale: float) -> torch.Tensor:
-    """Scale boxes about their centres (`expand_boxes`), in float64 as Detectron's numpy does."""
-    boxes = boxes.double()
+    """Scale boxes about their centres (`expand_boxes`) in float32, returned as float64.
+
+    Detectron's detections are float32 (`box_results_with_nms_and_limit` stacks them so), its `expand_boxes`
+    computes half sizes and centres in their dtype and only stores the result in a float64 array. Working in
+    float64 instead moves a coordinate that float32 rounds onto an integer (427.0 vs 426.99999) to the other
+    side of the truncation that follows in `segm_results`, and so the pasted mask by a pixel.
+    """
+    boxes = boxes.float()
     half_w = (boxes[:, 2] - boxes[:, 0]) * 0.5 * scale
     half_h = (boxes[:, 3] - boxes[:, 1]) * 0.5 * scale
     x_c = (boxes[:, 2] + boxes[:, 0]) * 0.5
     y_c = (boxes[:, 3] + boxes[:, 1]) * 0.5
-    return torch.stack((x_c - half_w, y_c - half_h, x_c + half_w, y_c + half_h), dim=1)
+    return torch.stack((x_c - half_w, y_c - half_h, x_c + half_w, y_c + half_h), dim=1).double()
 
 
 def flip(boxes: torch.Tensor, width: int) -> torch.Tensor:

@@ -74,9 +74,14 @@ class Pipeline:
         return self.proposal_generator(self.model.rpn, features, blob.info)
 
     def proposals(self, bgr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """RPN-only models: proposals in original pixels (rois / scale, not clipped) and objectness."""
+        """RPN-only models: proposals in original pixels (rois / scale, not clipped again) and objectness.
+
+        Detectron's rpn_generator feeds im_info with the resized image's size, not the padded blob's (test.py
+        does the latter for end-to-end models), so these proposals are clipped to the image, padding excluded.
+        """
         blob = self.blob(bgr, self.config.scale, self.config.max_size)
-        rois, scores = self.rpn_rois(blob, self.body(blob))
+        assert self.proposal_generator is not None and self.model.rpn is not None
+        rois, scores = self.proposal_generator(self.model.rpn, self.body(blob), blob.unpadded_info)
         return rois / blob.scale, scores
 
     # ------------------------------------------------------------------ boxes
@@ -92,7 +97,7 @@ class Pipeline:
             boxes = rois / blob.scale
         else:
             boxes = proposals
-            rois = boxes * blob.scale
+            rois = project_rois(boxes, blob.scale)
             boxes, rois, inverse = _dedup(boxes, rois)
         assert self.model.box_head is not None and self.model.box_outputs is not None
         pooled = pool_rois(self.arch, features, rois, self.arch.box_resolution, self.arch.box_sampling_ratio)
@@ -117,7 +122,8 @@ class Pipeline:
         arch = self.arch
         if boxes.shape[0] == 0:
             return boxes.new_zeros((0, arch.mask_resolution, arch.mask_resolution))
-        pooled = pool_rois(arch, features, boxes * scale, arch.mask_roi_resolution, arch.mask_sampling_ratio)
+        pooled = pool_rois(arch, features, project_rois(boxes, scale), arch.mask_roi_resolution,
+                           arch.mask_sampling_ratio)
         logits = self.model.mask_logits(pooled)
         own = logits[torch.arange(logits.shape[0], device=logits.device), classes]
         return torch.sigmoid(own.float())
@@ -129,7 +135,7 @@ class Pipeline:
         if boxes.shape[0] == 0:
             return boxes.new_zeros((0, arch.num_keypoints, arch.heatmap_size, arch.heatmap_size))
         assert self.model.keypoint_head is not None
-        pooled = pool_rois(arch, features, boxes * scale, arch.keypoint_roi_resolution,
+        pooled = pool_rois(arch, features, project_rois(boxes, scale), arch.keypoint_roi_resolution,
                            arch.keypoint_sampling_ratio)
         return self.model.keypoint_head(pooled).float()
 
@@ -143,6 +149,12 @@ class Pipeline:
         boxes, scores, classes = self.retinanet_decoder(outputs, blob.scale, blob.orig_height, blob.orig_width,
                                                         self.config.nms_thresh, self.config.detections_per_im)
         return BoxResults(boxes, scores, classes)
+
+
+def project_rois(boxes: torch.Tensor, scale: float) -> torch.Tensor:
+    """Boxes in original pixels as float32 RoIs in input pixels (`_get_rois_blob`): the product is taken in
+    float64 and rounded once, as numpy does it, not float32 boxes times a float32-rounded scale."""
+    return (boxes.double() * scale).float()
 
 
 def prepare_proposals(boxes: torch.Tensor, height: int, width: int, limit: int) -> torch.Tensor:

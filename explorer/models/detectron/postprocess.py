@@ -93,22 +93,29 @@ def paste_masks(masks: torch.Tensor, boxes: torch.Tensor, height: int, width: in
 
 
 def heatmaps_to_keypoints(heatmaps: torch.Tensor, boxes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(N, K, S, S) heatmap logits of (N, 4) boxes -> keypoints (N, K, 2) in image pixels and their logits."""
+    """(N, K, S, S) heatmap logits of (N, 4) boxes -> keypoints (N, K, 2) in image pixels and their logits.
+
+    Box sizes and the size corrections are float32, as `heatmaps_to_keypoints` computes them from the float32
+    detections; only `(x_int + 0.5) * correction + x1` is float64 (numpy promotes the integer position).
+    """
     count, num_keypoints = heatmaps.shape[:2]
     xy = heatmaps.new_zeros((count, num_keypoints, 2), dtype=torch.float32)
     logits = heatmaps.new_zeros((count, num_keypoints), dtype=torch.float32)
-    boxes = boxes.double()
+    boxes = boxes.float()
     widths = (boxes[:, 2] - boxes[:, 0]).clamp(min=1)
     heights = (boxes[:, 3] - boxes[:, 1]).clamp(min=1)
+    widths_ceil, heights_ceil = torch.ceil(widths), torch.ceil(heights)
+    width_corrections = (widths / widths_ceil).double()
+    height_corrections = (heights / heights_ceil).double()
     for i in range(count):
-        map_w, map_h = int(torch.ceil(widths[i])), int(torch.ceil(heights[i]))
+        map_w, map_h = int(widths_ceil[i]), int(heights_ceil[i])
         roi_map = F.interpolate(heatmaps[i][None].float(), size=(map_h, map_w), mode="bicubic",
                                 align_corners=False)[0]
         flat = roi_map.reshape(num_keypoints, -1)
         best, position = flat.max(dim=1)
         x_int = (position % map_w).double()
         y_int = torch.div(position, map_w, rounding_mode="floor").double()
-        xy[i, :, 0] = ((x_int + 0.5) * (widths[i] / map_w) + boxes[i, 0]).float()
-        xy[i, :, 1] = ((y_int + 0.5) * (heights[i] / map_h) + boxes[i, 1]).float()
+        xy[i, :, 0] = ((x_int + 0.5) * width_corrections[i] + boxes[i, 0].double()).float()
+        xy[i, :, 1] = ((y_int + 0.5) * height_corrections[i] + boxes[i, 1].double()).float()
         logits[i] = best
     return xy, logits

@@ -20,16 +20,23 @@ from explorer.models.detectron.rpn import ImageInfo
 
 @dataclass(frozen=True)
 class ImageBlob:
-    """The network input (1, 3, H, W), its im_info, and the original image size."""
+    """The network input (1, 3, H, W), its im_info (the padded size), the original and the resized size."""
 
     data: torch.Tensor
     info: ImageInfo
     orig_height: int
     orig_width: int
+    resized_height: int
+    resized_width: int
 
     @property
     def scale(self) -> float:
         return self.info.scale
+
+    @property
+    def unpadded_info(self) -> ImageInfo:
+        """The im_info of Detectron's rpn_generator and RetinaNet blobs: the resized image before padding."""
+        return ImageInfo(self.resized_height, self.resized_width, self.info.scale)
 
 
 def image_scale(height: int, width: int, target: int, max_size: int) -> float:
@@ -51,8 +58,8 @@ def make_blob(bgr: torch.Tensor, pixel_means: tuple[float, ...], target: int, ma
     """`bgr` is (1, 3, H, W) float in 0..255; returns the mean-subtracted, resized, padded input."""
     height, width = bgr.shape[-2:]
     scale = image_scale(height, width, target, max_size)
-    means = torch.tensor(pixel_means, dtype=torch.float32, device=bgr.device).view(1, 3, 1, 1)
-    centred = bgr - means
+    means = torch.tensor(pixel_means, dtype=torch.float64, device=bgr.device).view(1, 3, 1, 1)
+    centred = (bgr.double() - means).float()  # float32 -= float64 means: numpy subtracts in float64
     out_h, out_w = round(height * scale), round(width * scale)
     if (out_h, out_w) != (height, width) or scale != 1.0:
         centred = torch.ops.aten.upsample_bilinear2d(centred, [out_h, out_w], False, scale, scale)
@@ -63,4 +70,4 @@ def make_blob(bgr: torch.Tensor, pixel_means: tuple[float, ...], target: int, ma
         padded[:, :, :out_h, :out_w] = centred
         centred = padded
     return ImageBlob(data=centred.contiguous(), info=ImageInfo(pad_h, pad_w, scale), orig_height=int(height),
-                     orig_width=int(width))
+                     orig_width=int(width), resized_height=int(out_h), resized_width=int(out_w))

@@ -73,8 +73,9 @@ class RetinaNetDecoder:
         y = (index // width) % height
         classes = (index // (width * height)) % num_classes
         anchor_ids = index // (width * height * num_classes)
-        cell_t = torch.as_tensor(cell, dtype=torch.float32, device=probs.device)
-        anchor_boxes = torch.stack((x, y, x, y), dim=1).float() * stride + cell_t[anchor_ids]
+        # float32 positions * stride += float64 cell anchors: numpy adds in float64, then stores float32
+        cell_t = torch.as_tensor(cell, dtype=torch.float64, device=probs.device)
+        anchor_boxes = (torch.stack((x, y, x, y), dim=1).double() * stride + cell_t[anchor_ids]).float()
         box_deltas = deltas.reshape(num_anchors, 4, height, width)[anchor_ids, :, y, x].float()
         boxes = box_ops.decode(anchor_boxes, box_deltas) / im_scale
         return box_ops.clip_tiled(boxes, im_h, im_w), scores.float(), classes

@@ -72,7 +72,7 @@ def proposals_one_level(probs: torch.Tensor, deltas: torch.Tensor, anchors: torc
         scores, order = torch.sort(scores, descending=True)
     proposals = box_ops.decode(anchors[order], deltas[order].float())
     proposals = box_ops.clip_tiled(proposals, info.height, info.width)
-    keep = _filter(proposals, max(min_size, 1.0), info)
+    keep = _filter(proposals, min_size, info)
     proposals, scores = proposals[keep], scores[keep]
     if nms_thresh > 0:
         keep = box_ops.nms(proposals, scores, nms_thresh)
@@ -83,14 +83,19 @@ def proposals_one_level(probs: torch.Tensor, deltas: torch.Tensor, anchors: torc
 
 
 def _filter(boxes: torch.Tensor, min_size: float, info: ImageInfo) -> torch.Tensor:
-    """Keep boxes at least `min_size` original pixels wide and high whose centre is inside the input."""
+    """Keep boxes at least `min_size * im_scale` input pixels wide and high whose centre is inside the input.
+
+    Detectron's `_filter_boxes` at its first public commit (2f8161e), which the 12_2017 baselines ran: sides
+    measured in input pixels with the "+1" (`x2 - x1 + 1 >= min_size * im_scale`), and `TEST.RPN_MIN_SIZE = 0`,
+    so a box narrower than a pixel (x2 - x1 between -1 and 0) is kept and becomes a RoI. The later rule that
+    drops boxes under one original pixel (47e457a, August 2018) is not what the published numbers used.
+    """
+    threshold = min_size * info.scale
     ws = boxes[:, 2] - boxes[:, 0] + 1
     hs = boxes[:, 3] - boxes[:, 1] + 1
-    ws_orig = (boxes[:, 2] - boxes[:, 0]) / info.scale + 1
-    hs_orig = (boxes[:, 3] - boxes[:, 1]) / info.scale + 1
     x_ctr = boxes[:, 0] + ws / 2.0
     y_ctr = boxes[:, 1] + hs / 2.0
-    keep = (ws_orig >= min_size) & (hs_orig >= min_size) & (x_ctr < info.width) & (y_ctr < info.height)
+    keep = (ws >= threshold) & (hs >= threshold) & (x_ctr < info.width) & (y_ctr < info.height)
     return torch.nonzero(keep).squeeze(1)
 
 
