@@ -89,7 +89,20 @@ def load_runner(spec: ModelSpec, device: str = "cpu", weights: WeightsChoice = N
     """Build the model of `spec` on `device` with the chosen weights (no caching: see ModelCache)."""
     _load_families()
     family = FAMILIES[spec.family]
-    return family.load(spec, device, _weights_path(spec, weights, progress))
+    path = _weights_path(spec, weights, progress)
+    if not isinstance(weights, RandomWeights):
+        _fetch_companions(spec, progress)
+    return family.load(spec, device, path)
+
+
+def _fetch_companions(spec: ModelSpec, progress: Callable[[int, int | None], None] | None) -> None:
+    """The proposal model's checkpoint, under the checkpoint limit and with progress; the family finds it cached."""
+    from explorer.models.catalog import companion_specs
+    from explorer.weights import ensure_weights
+
+    for companion in companion_specs(spec):
+        if companion.weights is not None:
+            ensure_weights(companion.weights, progress=progress, max_bytes=checkpoint_limit_bytes())
 
 
 CacheKey = tuple[str, str, str, int, int]

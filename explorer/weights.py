@@ -674,6 +674,8 @@ class _CliProgress:
         return f"{self.prefix}[{bar}] {frac * 100:3.0f}%  {done / _MB:.1f}/{total / _MB:.1f} MB"
 
     def __call__(self, done: int, total: int | None) -> None:
+        if self.finished and done == 0:  # the next file of the same load (a proposal model's checkpoint)
+            self.finished, self.last_decile, self.last_draw = False, -1, 0.0
         if self.finished:
             return
         self.finished = total is not None and done >= total
