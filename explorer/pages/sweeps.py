@@ -31,8 +31,8 @@ def choose_sweep() -> Path | None:
     """The registered sweeps under the sweeps root, newest first, or a folder under it the user types."""
     served, outside = served_sweeps(registered_sweeps())
     options = [str(path) for path in served]
-    typed = st.text_input("Open another sweep folder", key="sweep_folder", placeholder="/path/to/sweep/out",
-                          help=f"A folder under the sweeps root {sweeps_root()} (absolute, or relative to it)")
+    typed = st.text_input("Open another sweep folder", key="sweep_folder",
+                          placeholder=f"a folder under {sweeps_root()} (absolute, or relative to it)")
     if outside:
         st.caption(f"{outside} registered sweep(s) outside the sweeps root {sweeps_root()} are not shown; set "
                    "EXPLORER_SWEEPS_ROOT to serve them.")
