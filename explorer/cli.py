@@ -96,19 +96,19 @@ def _runner_for(args: argparse.Namespace) -> Any:
 
 
 def _predict_command(args: argparse.Namespace) -> str:
-    from explorer.predict import image_paths, predict_files
+    from explorer.predict import image_inputs, predict_files
 
     runner = _runner_for(args)
-    paths = image_paths(args.images)
+    paths = image_inputs(args.images)
     if not paths:
         raise CliError("no images found in the given paths")
     summary = predict_files(runner, paths, args.out, batch_size=args.batch_size, score_thresh=args.score_thresh,
                             draw_thresh=args.draw_thresh, progress=_count_progress("images"))
     for error in summary.errors:
         print(f"skipped: {error}", file=sys.stderr)
-    if not summary.detections:
+    if not summary.counts:
         raise CliError(f"none of the {len(paths)} images could be read")
-    lines = [f"{name}: {len(found)} detections" for name, found in summary.detections.items()]
+    lines = [f"{name}: {count} detections" for name, count in summary.counts.items()]
     lines += [f"wrote {summary.results_path}, {summary.images_path} and {len(summary.annotated)} annotated images"]
     return "\n".join(lines) + "\n"
 
@@ -186,7 +186,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     predict = commands.add_parser("predict", help="run a model on images; write annotated PNGs and results.json")
     _add_model_options(predict)
-    predict.add_argument("--images", type=Path, nargs="+", required=True, help="image files or folders")
+    predict.add_argument("--images", type=Path, nargs="+", required=True,
+                         help="image files or folders; a folder's subfolders are read too, and each image is named "
+                              "by its path relative to the folder given (sub/img.jpg) in images.json and annotated/")
     predict.add_argument("--out", type=Path, required=True, help="output folder")
     predict.add_argument("--score-thresh", type=float, default=0.05, help="keep detections at or above this")
     predict.add_argument("--draw-thresh", type=float, default=0.5, help="draw detections at or above this")

@@ -20,6 +20,7 @@ import numpy as np
 
 from explorer.detections import Detections
 from explorer.models.catalog import FAMILIES, ModelSpec, Runner, _load_families
+from explorer.weights import checkpoint_limit_bytes
 
 DEFAULT_MAX_MODELS = int(os.environ.get("EXPLORER_MAX_MODELS", "2"))
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
@@ -75,11 +76,6 @@ def _weights_path(spec: ModelSpec, weights: WeightsChoice, progress: Callable[[i
     return ensure_weights(spec.weights, local_path=weights, progress=progress, max_bytes=limit)
 
 
-def checkpoint_limit_bytes() -> int:
-    """Largest checkpoint accepted, from EXPLORER_MAX_CHECKPOINT_MB (default 2000 MB; the X-152 is ~600 MB)."""
-    return int(float(os.environ.get("EXPLORER_MAX_CHECKPOINT_MB", "2000")) * 1e6)
-
-
 def _check_local_size(path: Path, limit: int) -> None:
     from explorer.weights import LocalWeightsError
 
@@ -93,15 +89,42 @@ def load_runner(spec: ModelSpec, device: str = "cpu", weights: WeightsChoice = N
     """Build the model of `spec` on `device` with the chosen weights (no caching: see ModelCache)."""
     _load_families()
     family = FAMILIES[spec.family]
-    return family.load(spec, device, _weights_path(spec, weights, progress))
+    path = _weights_path(spec, weights, progress)
+    if not isinstance(weights, RandomWeights):
+        _fetch_companions(spec, progress)
+    return family.load(spec, device, path)
+
+
+def _fetch_companions(spec: ModelSpec, progress: Callable[[int, int | None], None] | None) -> None:
+    """The proposal model's checkpoint, under the checkpoint limit and with progress; the family finds it cached."""
+    from explorer.models.catalog import companion_specs
+    from explorer.weights import ensure_weights
+
+    for companion in companion_specs(spec):
+        if companion.weights is not None:
+            ensure_weights(companion.weights, progress=progress, max_bytes=checkpoint_limit_bytes())
 
 
 CacheKey = tuple[str, str, str, int, int]
 
 
 def cache_key(spec: ModelSpec, device: str, weights: WeightsChoice) -> CacheKey:
-    source = "random" if isinstance(weights, RandomWeights) else str(weights or "published")
-    return (spec.uid, device, source, spec.preprocessing.min_size, spec.preprocessing.max_size)
+    """A user's weights file counts by its bytes (sha256), not its path: a rewritten file is another model."""
+    return (spec.uid, device, weights_identity(weights), spec.preprocessing.min_size, spec.preprocessing.max_size)
+
+
+def weights_identity(weights: WeightsChoice) -> str:
+    """'random', 'published' or 'sha256:<hex>' of the file (its path while it cannot be read: the load says why)."""
+    if isinstance(weights, RandomWeights):
+        return "random"
+    if weights is None:
+        return "published"
+    from explorer.weights import content_digest
+
+    try:
+        return f"sha256:{content_digest(Path(weights))}"
+    except OSError:
+        return str(weights)
 
 
 class ModelCache:

@@ -198,6 +198,29 @@ def _verify_cached(path: Path, checksum: Checksum) -> None:
         _verified.add(key)
 
 
+#: sha256 of local files already hashed in this process, by identity (as `_verified`), for `content_digest`.
+_digests: dict[tuple[str, int, int, int], str] = {}
+
+
+def content_digest(path: Path) -> str:
+    """The sha256 of a local file, hashed once per file version: what a weights file *is*, whatever its name.
+
+    The model cache keys a user's weights file by it, so a file rewritten in place (or another file saved
+    under the same name) is never served the model loaded from the old bytes.
+    """
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ino)
+    if key not in _digests:
+        _digests[key] = file_digest(path, "sha256")
+    return _digests[key]
+
+
+def remember_digest(path: Path, digest: str) -> None:
+    """Record a digest computed while writing `path` (an upload), so it is not hashed a second time."""
+    st = path.stat()
+    _digests[(str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ino)] = digest
+
+
 def parse_md5sum(text: str) -> str:
     """The md5 in an ``md5sum`` line (``<md5>  <filename>``) or a bare hash; ValueError if there is none."""
     first = text.strip().split(maxsplit=1)[0].lower() if text.strip() else ""
@@ -251,6 +274,11 @@ def torch_hub_checkpoint_dir() -> Path:
 def explorer_cache_dir() -> Path:
     """Cache for files torch.hub does not manage: ``$EXPLORER_CACHE``, else ``~/.cache/detectron-zoo-explorer``."""
     return Path(os.path.expanduser(os.environ.get(ENV_CACHE) or "~/.cache/detectron-zoo-explorer"))
+
+
+def checkpoint_limit_bytes() -> int:
+    """Largest checkpoint accepted, from EXPLORER_MAX_CHECKPOINT_MB (default 2000 MB; the X-152 is ~600 MB)."""
+    return int(float(os.environ.get("EXPLORER_MAX_CHECKPOINT_MB", "2000")) * 1e6)
 
 
 # --------------------------------------------------------------------------------------------------- sources
@@ -646,6 +674,8 @@ class _CliProgress:
         return f"{self.prefix}[{bar}] {frac * 100:3.0f}%  {done / _MB:.1f}/{total / _MB:.1f} MB"
 
     def __call__(self, done: int, total: int | None) -> None:
+        if self.finished and done == 0:  # the next file of the same load (a proposal model's checkpoint)
+            self.finished, self.last_decile, self.last_draw = False, -1, 0.0
         if self.finished:
             return
         self.finished = total is not None and done >= total

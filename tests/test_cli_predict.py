@@ -45,8 +45,8 @@ def test_predict_writes_annotated_images_and_coco_results(caches, capsys) -> Non
     stdout, stderr = capsys.readouterr()
     assert code == 0, stderr
     assert "skipped: broken.png:" in stderr
-    assert sorted(p.name for p in (out / "annotated").iterdir()) == ["img0.png", "img1.png"]
-    assert Image.open(out / "annotated" / "img0.png").size == (80, 60)
+    assert sorted(p.name for p in (out / "annotated").iterdir()) == ["img0.jpg.png", "img1.jpg.png"]
+    assert Image.open(out / "annotated" / "img0.jpg.png").size == (80, 60)
     images = json.loads((out / "images.json").read_text())
     assert [(i["id"], i["file_name"]) for i in images] == [(1, "img0.jpg"), (2, "img1.jpg")]
     results = json.loads((out / "results.json").read_text())

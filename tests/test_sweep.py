@@ -199,7 +199,10 @@ def test_cli_sweep_runs_and_reports(dataset: tuple[Path, Path], tmp_path: Path,
     assert (tmp_path / SUMMARY_NAME).is_file()
 
 
-def test_sweeps_page_lists_the_sweep_and_overlays_published_weights(swept: Path, tmp_path: Path) -> None:
+def test_sweeps_page_lists_the_sweep_and_overlays_published_weights(swept: Path, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch,
+                                                                    tmp_path_factory: pytest.TempPathFactory) -> None:
+    monkeypatch.setenv("EXPLORER_SWEEPS_ROOT", str(tmp_path_factory.getbasetemp()))  # both sweeps lie under it
     published = read_summary(swept).assign(weights="published", device_name="Sweep GPU")
     write_summary(tmp_path, published.to_dict("records"), {"images": N_IMAGES})
     register_sweep(swept)

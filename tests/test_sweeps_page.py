@@ -15,6 +15,12 @@ from explorer.zoo.paths import REPO_ROOT
 MODELS = {"torchvision:A": "torchvision_A", "torchvision:B": "torchvision_B"}
 
 
+@pytest.fixture(autouse=True)
+def _sweeps_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test's sweep folder is its tmp_path: serve it (the page opens only sweeps under the root)."""
+    monkeypatch.setenv("EXPLORER_SWEEPS_ROOT", str(tmp_path))
+
+
 def started_sweep(out: Path, shards_of: dict[str, int]) -> dict:
     """A sweep folder as `run_sweep` leaves it mid-way: the plan, and some shard files per model."""
     meta = {"images": 12, "batch_size": 2, "workers": 2, "shards": 3, "model_dirs": MODELS,

@@ -125,6 +125,15 @@ def runnable_mask(table: Any) -> Any:
     return pd.Series([is_runnable(row) for row in table.to_dict("records")], index=table.index, dtype=bool)
 
 
+def companion_specs(spec: ModelSpec) -> tuple[ModelSpec, ...]:
+    """Models whose outputs `spec` runs on (a Detectron Fast R-CNN row's RPN model, `extra["proposals"]`).
+
+    Their checkpoints are fetched with the model's own, under the same size limit and with the same progress.
+    """
+    proposals = spec.extra.get("proposals")
+    return (proposals,) if isinstance(proposals, ModelSpec) else ()
+
+
 def spec_for(row: Mapping[str, Any]) -> ModelSpec:
     """The runnable spec of a zoo row (raises NotRunnableError)."""
     return family_for(row).spec(row)

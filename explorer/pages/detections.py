@@ -10,7 +10,6 @@ import json
 import os
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -139,9 +138,9 @@ def _run_settings(table: pd.DataFrame, options: list[str]) -> dict[str, Any]:
 
 
 def _weights_choice(settings: dict[str, Any]) -> Any:
-    """What the engine should load: random, an uploaded file (saved to the cache dir) or the published file."""
+    """What the engine should load: random, an uploaded file (stored by its sha256) or the published file."""
     from explorer.engine import RANDOM_WEIGHTS
-    from explorer.weights import explorer_cache_dir
+    from explorer.uploads import save_uploaded_weights
 
     if settings["weights"] == "random":
         return RANDOM_WEIGHTS
@@ -149,10 +148,7 @@ def _weights_choice(settings: dict[str, Any]) -> Any:
         upload = settings["weights_upload"]
         if upload is None:
             raise ValueError("Choose a weights file to upload, or pick another weights option.")
-        target = explorer_cache_dir() / "uploads" / Path(upload.name).name  # never a path from the browser
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(upload.getvalue())
-        return target
+        return save_uploaded_weights(upload.name, upload.getvalue())
     return None
 
 

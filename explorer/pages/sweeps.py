@@ -15,20 +15,39 @@ import streamlit as st
 from explorer import plots
 from explorer.pages import common
 from explorer.sweep.figures import SWEEP_METRICS, evaluated_metrics, measured_vs_published, sweep_accuracy_figure
-from explorer.sweep.summary import measured_frame, read_meta, read_summary, registered_sweeps, sweep_progress
+from explorer.sweep.served import (
+    SweepAccessError,
+    file_in_sweep,
+    load_summary,
+    open_sweep_folder,
+    served_meta,
+    served_sweeps,
+    sweeps_root,
+)
+from explorer.sweep.summary import measured_frame, read_meta, registered_sweeps, sweep_progress
 
 
 def choose_sweep() -> Path | None:
-    """The registered sweeps, newest first, or a folder the user types."""
-    options = [str(path) for path in registered_sweeps()]
-    typed = st.text_input("Open another sweep folder", key="sweep_folder", placeholder="/path/to/sweep/out")
-    if typed:
-        options = [typed, *[option for option in options if option != typed]]
-    if not options:
-        st.info("No sweeps yet. Run one with `python -m explorer sweep --models ID ... --images DIR --out DIR` "
-                "(needs `pip install -r requirements-sweep.txt`).")
+    """The registered sweeps under the sweeps root, newest first, or a folder under it the user types."""
+    served, outside = served_sweeps(registered_sweeps())
+    options = [str(path) for path in served]
+    typed = st.text_input("Open another sweep folder", key="sweep_folder",
+                          placeholder=f"a folder under {sweeps_root()} (absolute, or relative to it)")
+    if outside:
+        st.caption(f"{outside} registered sweep(s) outside the sweeps root {sweeps_root()} are not shown; set "
+                   "EXPLORER_SWEEPS_ROOT to serve them.")
+    try:
+        if typed:
+            folder = str(open_sweep_folder(typed))
+            options = [folder, *[option for option in options if option != folder]]
+        if not options:
+            st.info("No sweeps yet. Run one with `python -m explorer sweep --models ID ... --images DIR --out DIR` "
+                    f"with DIR under {sweeps_root()} (needs `pip install -r requirements-sweep.txt`).")
+            return None
+        return open_sweep_folder(st.selectbox("Sweep", options, key="sweep_choice"))
+    except SweepAccessError as error:
+        st.error(str(error), icon=":material/block:")
         return None
-    return Path(st.selectbox("Sweep", options, key="sweep_choice"))
 
 
 def per_category(folder: Path, summary: pd.DataFrame) -> None:
@@ -36,7 +55,11 @@ def per_category(folder: Path, summary: pd.DataFrame) -> None:
     if files.empty:
         return
     uid = st.selectbox("Per-category AP of", files["model_uid"].tolist(), key="sweep_category_model")
-    path = folder / files.set_index("model_uid").loc[uid, "per_category"]
+    try:
+        path = file_in_sweep(folder, files.set_index("model_uid").loc[uid, "per_category"])
+    except SweepAccessError as error:
+        st.error(str(error), icon=":material/block:")
+        return
     if path.is_file():
         st.dataframe(pd.read_csv(path), hide_index=True)
 
@@ -76,10 +99,15 @@ def render() -> None:
     folder = choose_sweep()
     if folder is None:
         return
-    meta = read_meta(folder)
+    meta, refused = served_meta(folder, read_meta(folder))
+    for message in refused:
+        st.warning(message, icon=":material/block:")
     try:
-        summary = read_summary(folder)
-    except (OSError, ValueError) as error:
+        summary = load_summary(folder)
+    except SweepAccessError as error:
+        st.error(str(error))
+        return
+    except OSError as error:
         if meta and not progress(folder, meta, None):
             st.info("No model of this sweep is finished yet: its summary appears when the first one is.")
         else:

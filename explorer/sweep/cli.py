@@ -166,6 +166,15 @@ def run_in_cluster(args: argparse.Namespace, specs: list[Any], on_event: Any = N
         ray.kill(events.actor)
 
 
+def note_if_not_served(out: Path) -> None:
+    """The Sweeps page opens only sweeps under the sweeps root: say so before the sweep runs, not after."""
+    from explorer.sweep.served import ENV_SWEEPS_ROOT, is_served, sweeps_root
+
+    if not is_served(out):
+        print(f"note: {out} is outside the sweeps root {sweeps_root()}, so the dashboard's Sweeps page will not show "
+              f"this sweep; choose --out under it or set {ENV_SWEEPS_ROOT}", file=sys.stderr)
+
+
 def sweep_command(args: argparse.Namespace) -> str:
     _require_ray()
     if not args.models and not args.zoo:
@@ -176,6 +185,7 @@ def sweep_command(args: argparse.Namespace) -> str:
         plain = argparse.Namespace(**{key: value for key, value in vars(args).items() if key != "run"})
         return run_in_cluster(plain, specs, on_event=_progress)
     items = chosen_items(args)  # before starting Ray: a wrong folder fails at once
+    note_if_not_served(args.out)
     _connect(args.address)
     return execute(args, specs, items, on_event=_progress, download_progress=_download_bar)
 
@@ -189,7 +199,9 @@ def add_sweep_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
     sweep.add_argument("--table", help="with --zoo: only this table of the zoo page")
     sweep.add_argument("--images", type=Path, required=True, help="folder of images")
     sweep.add_argument("--annotations", type=Path, default=None, help="COCO annotations: evaluate each model")
-    sweep.add_argument("--out", type=Path, required=True, help="output folder (rerun with it to resume)")
+    sweep.add_argument("--out", type=Path, required=True,
+                       help="output folder (rerun with it to resume); the Sweeps page shows it when it lies under "
+                            "EXPLORER_SWEEPS_ROOT (default $EXPLORER_CACHE/sweeps)")
     sweep.add_argument("--address", default=None,
                        help="Ray cluster: auto, HOST:PORT or ray://HOST:PORT (default: a local Ray); with ray:// the "
                             "paths are the cluster's")

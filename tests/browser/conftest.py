@@ -98,7 +98,8 @@ def app_url(chromium_path: Path, tmp_path_factory: pytest.TempPathFactory) -> It
     root = tmp_path_factory.mktemp("browser_server")
     port = free_port()
     env = {**os.environ, "EXPLORER_CACHE": str(root / "explorer"), "TORCH_HOME": str(root / "torch"),
-           "PYTHONUNBUFFERED": "1"}
+           "PYTHONUNBUFFERED": "1",
+           "EXPLORER_SWEEPS_ROOT": str(tmp_path_factory.getbasetemp())}  # tests write sweeps in their tmp_path
     log_path = root / "streamlit.log"
     command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless=true",
                f"--server.port={port}", "--server.address=127.0.0.1", "--browser.gatherUsageStats=false",
