@@ -192,14 +192,29 @@ class InferenceQueue:
         with self._lock:
             return list(self._pending)
 
+    def running(self) -> list[InferenceRequest]:
+        """What the worker is on now: one request, a shared batch of several, or a `hold` ticket."""
+        with self._lock:
+            return [request for request in self._running if request.state is RequestState.RUNNING]
+
     @contextmanager
-    def hold(self, session: str = "") -> Iterator[InferenceRequest]:
-        """Wait for our turn, then keep the device to ourselves until the block ends (e.g. to time a model)."""
+    def hold(self, session: str = "", on_wait: Callable[[InferenceRequest], None] | None = None,
+             poll_s: float = 0.25) -> Iterator[InferenceRequest]:
+        """Wait for our turn, then keep the device to ourselves until the block ends (e.g. to time a model).
+
+        `on_wait(ticket)` is called every `poll_s` seconds while waiting, outside the queue's lock: a page
+        shows the place there, and an exception it raises (Streamlit stopping the script) leaves the line.
+        """
         ticket = self._enqueue(InferenceRequest(job=None, session=session, queue=self))
         try:
-            with self._lock:
-                while ticket.state is RequestState.PENDING:
-                    self._lock.wait()
+            while True:
+                with self._lock:
+                    if ticket.state is RequestState.PENDING:
+                        self._lock.wait(poll_s)
+                    if ticket.state is not RequestState.PENDING:
+                        break
+                if on_wait is not None:
+                    on_wait(ticket)
             if ticket.state is not RequestState.RUNNING:
                 raise RunCancelled(f"hold {ticket.id} was cancelled")
             yield ticket

@@ -223,8 +223,10 @@ def test_a_hold_has_the_device_to_itself_in_turn(queues, script) -> None:
     got_turn = threading.Event()
     release = threading.Event()
 
+    places: list[str] = []
+
     def benchmark() -> None:
-        with queue.hold("timer") as ticket:
+        with queue.hold("timer", on_wait=lambda ticket: places.append(status_text(ticket)), poll_s=0.01) as ticket:
             assert ticket.state is RequestState.RUNNING
             got_turn.set()
             assert release.wait(WAIT_S)
@@ -237,6 +239,7 @@ def test_a_hold_has_the_device_to_itself_in_turn(queues, script) -> None:
     assert behind.position == 2 and not got_turn.is_set()
     gate.set()
     assert got_turn.wait(WAIT_S) and blocker.state is RequestState.DONE
+    assert "1 run ahead of you" in places and queue.running()[0].job is None
     assert behind.state is RequestState.PENDING and behind.position == 1  # waits while the hold lasts
     release.set()
     timer.join(WAIT_S)
@@ -258,3 +261,21 @@ def test_torch_threads_are_set_once_per_process() -> None:
     first = configure_torch_threads()
     assert torch.get_num_threads() == first
     assert configure_torch_threads(first + 3) == first and torch.get_num_threads() == first  # not per request
+
+
+def test_a_hold_left_while_waiting_gives_up_its_place(queues, script) -> None:
+    queue = queues.queue("cpu")
+    _, gate = busy(queues, script)
+
+    class Stopped(Exception):
+        """What Streamlit raises in a script whose user clicked elsewhere."""
+
+    def stop(ticket) -> None:
+        raise Stopped
+
+    with pytest.raises(Stopped), queue.hold("timer", on_wait=stop, poll_s=0.01):
+        pytest.fail("the hold must not be granted while the device is busy")
+    assert queue.waiting() == []
+    after = queues.submit(job(1), "next")
+    gate.set()
+    assert after.wait(WAIT_S) and after.state is RequestState.DONE
