@@ -175,3 +175,23 @@ def test_the_speed_benchmark_has_the_device_to_itself(page: AppTest, monkeypatch
     assert alone and all(alone)  # warm-up and timed runs, all inside the hold
     assert queue.running() == [] and queue.waiting() == []  # and the device was handed back
     cache.clear()
+
+
+def test_a_run_that_crashes_in_the_queue_is_reported_on_its_page(page: AppTest) -> None:
+    class Crashing(GatedRunner):
+        def predict(self, images, autocast=None):
+            raise RuntimeError("kernel exploded")
+
+    cache = detections.model_cache()
+    cache.clear()
+    cache.put(page_spec(MODEL), "cpu", RANDOM_WEIGHTS, Crashing(page_spec(MODEL)))
+    page.button(key="detections:run").click().run()
+    assert not page.exception
+    assert any("Running the model failed: RuntimeError: kernel exploded" in error.value for error in page.error)
+    assert any(label.endswith(": failed") for label in status_texts(page))
+    assert page.session_state["detections:runs"] == [] and not page.session_state["detections:pending"]
+    healthy = GatedRunner(page_spec(MODEL))
+    cache.put(healthy.spec, "cpu", RANDOM_WEIGHTS, healthy)
+    later = InferenceJob(spec=healthy.spec, device="cpu", weights=RANDOM_WEIGHTS, images=[np.zeros((8, 8, 3), "uint8")])
+    assert detections.inference_queues().submit(later).wait(WAIT_S) and healthy.calls == 1  # the worker lives on
+    cache.clear()
