@@ -73,8 +73,8 @@ def main() -> None:
     for round_index in range(args.rounds):
         for name in names[round_index % len(names):] + names[:round_index % len(names)]:
             results[name].append(ways[name]())
-        print(f"round {round_index + 1}: " + ", ".join(f"{name} {runs[-1][1]:.1f} s" for name, runs in results.items()),
-              flush=True)
+        print(f"round {round_index + 1} (load {os.getloadavg()[0]:.1f}): " + ", ".join(
+            f"{name} {runs[-1][0]:.1f}/{runs[-1][1]:.1f} s" for name, runs in results.items()), flush=True)
     queues.close()
     report(args, results, torch)
 
@@ -119,11 +119,10 @@ def report(args: argparse.Namespace, results: dict[str, list[Timing]], torch) ->
           f"device {args.device}, "
           f"{args.rounds} rounds, torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"load average {os.getloadavg()[0]:.1f} at the end")
+    print("per round above: first/all seconds; medians over rounds:")
     print(f"{'way':<34}{'first s':>9}{'all s':>9}{'first/lone':>12}{'all/sequential':>16}")
     for name, (first, last) in median.items():
         print(f"{name:<34}{first:>9.2f}{last:>9.2f}{first / lone:>11.2f}x{last / sequential:>15.2f}x")
-    for name, runs in results.items():
-        print(f"  {name}: all s per round " + " ".join(f"{t[1]:.1f}" for t in runs))
     first, last = median[f"{args.sessions} at once, queue"]
     print(f"target: all within 1.1x sequential -> {'PASS' if last <= 1.1 * sequential else 'FAIL'} "
           f"({last / sequential:.2f}x); first within 1.5x lone -> {'PASS' if first <= 1.5 * lone else 'FAIL'} "
