@@ -127,6 +127,13 @@ def report(args: argparse.Namespace, results: dict[str, list[Timing]], torch) ->
     print(f"target: all within 1.1x sequential -> {'PASS' if last <= 1.1 * sequential else 'FAIL'} "
           f"({last / sequential:.2f}x); first within 1.5x lone -> {'PASS' if first <= 1.5 * lone else 'FAIL'} "
           f"({first / lone:.2f}x)")
+    # On a shared machine the load drifts between rounds; ways run next to each other in one round see
+    # about the same load, so the median of each round's own ratio is the steadier figure.
+    rounds = zip(results["lone run (queue)"], results[f"{args.sessions} one after another"],
+                 results[f"{args.sessions} at once, queue"], strict=True)
+    paired = [(queued[1] / seq[1], queued[0] / lone_run[1]) for lone_run, seq, queued in rounds]
+    print(f"median of per-round ratios: all/sequential {statistics.median(p[0] for p in paired):.2f}x, "
+          f"first/lone {statistics.median(p[1] for p in paired):.2f}x")
 
 
 if __name__ == "__main__":
