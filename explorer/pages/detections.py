@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,8 +18,12 @@ import pandas as pd
 import streamlit as st
 
 from explorer.pages import common
+from explorer.pages.run_resources import inference_queues, model_cache
 
 RESULTS_KEY = "detections:runs"
+PENDING_KEY = "detections:pending"
+CANCEL_KEY = "detections:cancel"
+POLL_S = 0.25  # how often a waiting page looks at its place in the queue
 DEFAULT_MODEL = "torchvision:MaskRCNN_ResNet50_FPN_Weights.COCO_V1"
 INPUT_SIZES = (128, 320, 480, 640, 800, 1024)
 WEIGHT_CHOICES = {
@@ -43,14 +49,6 @@ class ModelRun:
 def max_images_per_run() -> int:
     """How many uploaded images one run takes (EXPLORER_MAX_IMAGES, default 50): bounds a session's work."""
     return int(os.environ.get("EXPLORER_MAX_IMAGES", "50"))
-
-
-@st.cache_resource(show_spinner=False)
-def model_cache() -> Any:
-    """One bounded model cache for the whole server: every session shares loaded models."""
-    from explorer.engine import ModelCache
-
-    return ModelCache()
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -92,9 +90,10 @@ def render() -> None:
         st.error(error, icon=":material/broken_image:")
     settings = _run_settings(table, options)
     compare = settings.pop("compare")
-    if st.button("Run", type="primary", disabled=not images, key="detections:run"):
-        st.session_state[RESULTS_KEY] = [run for uid in [settings["uid"], compare] if uid
-                                         if (run := _run_model(table, uid, images, settings)) is not None]
+    run_column, cancel_column, _ = st.columns([1, 1, 6])
+    if run_column.button("Run", type="primary", disabled=not images, key="detections:run"):
+        _queue_runs(table, [uid for uid in [settings["uid"], compare] if uid], images, settings)
+    _wait_for_runs(cancel_column.empty())
     runs: list[ModelRun] = [run for run in st.session_state.get(RESULTS_KEY, [])
                             if len(run.detections) == len(images)]
     if not images:
@@ -152,18 +151,32 @@ def _weights_choice(settings: dict[str, Any]) -> Any:
     return None
 
 
-def _run_model(table: pd.DataFrame, uid: str, images: list[Any], settings: dict[str, Any]) -> ModelRun | None:
-    """Load (once per server) and run one model on every image, with progress; errors are shown, not raised."""
-    from explorer.engine import predict_with_fallback, resolve_device
+def _queue_runs(table: pd.DataFrame, uids: list[str], images: list[Any], settings: dict[str, Any]) -> None:
+    """Queue one run per model on its device's inference queue; a new Run replaces this session's old one."""
+    for old in st.session_state.get(PENDING_KEY) or []:
+        old.request.cancel()
+    pending = [run for uid in uids if (run := _queue_run(table, uid, images, settings)) is not None]
+    st.session_state[PENDING_KEY] = pending
+    if not pending:  # nothing could even be queued: the old results are no answer to this Run
+        st.session_state[RESULTS_KEY] = []
+
+
+def _queue_run(table: pd.DataFrame, uid: str, images: list[Any], settings: dict[str, Any]) -> PendingRun | None:
+    """Load the model (once per server, with download progress), then queue its run; errors are shown, not raised.
+
+    Loading happens here, not in the queue, so that a download never holds up other sessions' runs.
+    """
+    from explorer.engine import resolve_device
+    from explorer.inference_queue import InferenceJob
     from explorer.models.catalog import spec_for
 
     name = str(table.at[uid, "name"])
-    status = st.status(f"Running {name}", expanded=True)
+    holder = st.empty()
     try:
         spec = spec_for(table.loc[uid].to_dict())
         spec = spec.with_sizes(settings["min_size"], max(spec.preprocessing.max_size, settings["min_size"]))
         device = resolve_device(settings["device"])
-        download = status.progress(0.0, text="Loading the model")
+        download = holder.progress(0.0, text=f"Loading {name}")
 
         def downloaded(done: int, total: int | None) -> None:
             if total:
@@ -172,27 +185,109 @@ def _run_model(table: pd.DataFrame, uid: str, images: list[Any], settings: dict[
 
         weights = _weights_choice(settings)
         model_cache().get(spec, device, weights, downloaded)
-        download.progress(1.0, text=f"Model loaded on {device}")
-        bar = status.progress(0.0, text=f"0 of {len(images)} images")
-
-        def ran(done: int, total: int) -> None:
-            bar.progress(done / total, text=f"{done} of {total} images")
-
-        started = time.perf_counter()
-        found, report = predict_with_fallback(model_cache(), spec, device, weights, [image.rgb for image in images],
-                                              batch_size=settings["batch_size"], autocast=settings["autocast"],
-                                              progress=ran)
-        for note in report.notes:
-            st.warning(note, icon=":material/memory:")
-        device = report.device
+        job = InferenceJob(spec=spec, device=device, weights=weights, images=[image.rgb for image in images],
+                           batch_size=settings["batch_size"], autocast=settings["autocast"])
+        request = inference_queues().submit(job, session=_session_id())
     except Exception as error:  # any failure is shown to the user; the app keeps running
-        status.update(label=f"{name}: failed", state="error")
+        holder.empty()
         st.error(_explain(error), icon=":material/error:")
         return None
-    status.update(label=f"{name}: done in {time.perf_counter() - started:.2f} s on {device}", state="complete",
-                  expanded=False)
-    return ModelRun(uid=uid, name=name, device=device, detections=found, seconds=time.perf_counter() - started,
-                    settings={k: v for k, v in settings.items() if k != "weights_upload"})
+    holder.empty()
+    return PendingRun(uid=uid, name=name, request=request,
+                      settings={k: v for k, v in settings.items() if k != "weights_upload"})
+
+
+def _session_id() -> str:
+    """This browser session's id, so the queue can tell whose run is whose."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    return ctx.session_id if ctx is not None else ""
+
+
+def _wait_for_runs(cancel_slot: Any) -> None:
+    """Follow this session's queued runs until they finish: place in the queue, progress, and a Cancel button.
+
+    The page polls in a short loop; it never blocks on the queue. Any widget change reruns the script, which
+    ends the loop, and the rerun picks the same requests up again: only Cancel (or a new Run) drops them.
+    Cancel is always drawn (disabled while nothing waits) so that it keeps one identity across reruns.
+    """
+    pending: list[PendingRun] = st.session_state.get(PENDING_KEY) or []
+    if cancel_slot.button("Cancel", key=CANCEL_KEY, icon=":material/cancel:", disabled=not pending,
+                          help="Take this session's run out of the queue, or stop it after the current batch"):
+        for run in pending:
+            run.request.cancel()
+    if not pending:
+        return
+    views = [_QueuedRunView(run) for run in pending]
+    while not all([view.update() for view in views]):
+        time.sleep(POLL_S)
+    cancel_slot.empty()
+    st.session_state[PENDING_KEY] = []
+    for view in views:
+        view.report()
+    if any(run.request.state != "cancelled" for run in pending):  # cancelling alone keeps the old results
+        st.session_state[RESULTS_KEY] = [run.result() for run in pending if run.request.state == "done"]
+
+
+@dataclass
+class PendingRun:
+    """One model's run of this session, waiting or running on its device's queue (kept across reruns)."""
+
+    uid: str
+    name: str
+    request: Any  # explorer.inference_queue.InferenceRequest
+    settings: dict[str, Any]
+
+    def result(self) -> ModelRun:
+        request = self.request
+        return ModelRun(uid=self.uid, name=self.name, device=request.report.device, detections=request.detections,
+                        seconds=request.finished_at - request.started_at, settings=self.settings)
+
+
+class _QueuedRunView:
+    """A status box per queued run: where it stands (a line each time its place changes), then its progress."""
+
+    def __init__(self, run: PendingRun) -> None:
+        self.run = run
+        self.box = st.status(f"{run.name}: queued", expanded=True)
+        self.bar: Any = None
+        self.last = ""
+
+    def update(self) -> bool:
+        """Show the current state (each poll: the label's clock also lets a rerun stop the loop); True when done."""
+        from explorer.inference_queue import status_text
+
+        request = self.run.request
+        if request.finished:
+            return True
+        text = status_text(request)
+        if text != self.last and request.state == "pending":
+            self.box.caption(f"Queued on {request.queue.device}: {text}")
+        self.last = text
+        if request.state == "running":
+            if self.bar is None:
+                self.bar = self.box.progress(0.0)
+            self.bar.progress(request.images_done / max(request.images_total, 1), text=text)
+        waited = time.monotonic() - request.submitted_at
+        self.box.update(label=f"{self.run.name}: {text} · {waited:.0f} s")
+        return False
+
+    def report(self) -> None:
+        """The outcome: done (with any out-of-memory fallback notes), failed with its message, or cancelled."""
+        request, name = self.run.request, self.run.name
+        if request.state == "done":
+            waited = request.started_at - request.submitted_at
+            queued = f", after {waited:.1f} s in the queue" if waited >= 0.5 else ""
+            self.box.update(label=f"{name}: done in {request.finished_at - request.started_at:.2f} s on "
+                                  f"{request.report.device}{queued}", state="complete", expanded=False)
+            for note in request.report.notes:
+                st.warning(note, icon=":material/memory:")
+        elif request.state == "failed":
+            self.box.update(label=f"{name}: failed", state="error")
+            st.error(_explain(request.error), icon=":material/error:")
+        else:
+            self.box.update(label=f"{name}: cancelled", state="complete", expanded=False)
 
 
 def _explain(error: Exception) -> str:
@@ -271,6 +366,18 @@ def _results_json(images: list[Any], run: ModelRun) -> str:
     return json.dumps(results)
 
 
+@contextmanager
+def _device_to_myself(device: str) -> Iterator[None]:
+    """Wait in the device's queue (showing the place), then time with no other session's run beside ours."""
+    from explorer.inference_queue import status_text
+
+    place = st.empty()
+    with inference_queues().queue(device).hold(_session_id(), on_wait=lambda ticket: place.caption(
+            f"Waiting for the device before timing: {status_text(ticket)}")):
+        place.empty()
+        yield
+
+
 def _benchmark_section(table: pd.DataFrame, settings: dict[str, Any], images: list[Any]) -> None:
     """Time the chosen model on this device and keep the measurement for the speed/accuracy plot."""
     with st.expander("Measure this model's speed on this machine"):
@@ -287,7 +394,7 @@ def _benchmark_section(table: pd.DataFrame, settings: dict[str, Any], images: li
             spec = spec.with_sizes(settings["min_size"], max(spec.preprocessing.max_size, settings["min_size"]))
             weights = _weights_choice(settings)
             runner = model_cache().get(spec, resolve_device(settings["device"]), weights)
-            with st.spinner("Timing…"):
+            with _device_to_myself(runner.device), st.spinner("Timing…"):
                 result = benchmark_runner(runner, images[0].rgb, batch_size=settings["batch_size"], runs=int(runs),
                                           autocast=settings["autocast"],
                                           weights="random" if isinstance(weights, RandomWeights) else "published")
