@@ -1,7 +1,8 @@
 """`python -m explorer eval`: pycocotools' summary for one or more results files, and per-category CSVs.
 
     python -m explorer eval --gt instances_val2017.json --dt results.json --iou-type bbox \\
-        [--dt other.json ...] [--per-category per_category.csv] [--breakdown] [--backend auto]
+        [--dt other.json ...] [--per-category per_category.csv] [--breakdown] [--backend auto] \\
+        [--confusion confusion.csv [--confusion-iou 0.5] [--confusion-score 0.5]]
 
 Prints one block per results file: a header line, then pycocotools' summary lines exactly as its summarize()
 prints them (and, with --breakdown, the error breakdown). --per-category writes the per-category table with
@@ -9,7 +10,9 @@ columns category_id, category, ap, ap50, ap75, ap_small, ap_medium, ap_large, ar
 as in the zoo tables, empty where undefined (a category without ground truth). With several --dt files it
 writes one CSV per file, named after the --per-category path with the results file's stem appended
 (per_category-results.csv, per_category-other.csv; -1, -2, ... when stems repeat), so every CSV has exactly
-those columns.
+those columns. --confusion writes the confusion matrix (explorer.evaluation.confusion) as counts: first column
+`ground_truth` (category names, then `background`), then one column per predicted category name and `background`;
+several --dt files are named as for --per-category.
 
 Every results file is read and checked before any is evaluated, so a broken second file fails in seconds, not
 after the first one's evaluation. User errors raise EvaluationInputError (explorer/cli.py prints it as one
@@ -25,6 +28,8 @@ from typing import Any
 
 from explorer.evaluation.backends import BACKENDS
 from explorer.evaluation.breakdown import ERROR_NAMES, LABELS
+from explorer.evaluation.confusion import DEFAULT_IOU, DEFAULT_SCORE, confusion_matrix
+from explorer.evaluation.confusion import check_options as check_confusion_options
 from explorer.evaluation.errors import EvaluationInputError
 from explorer.evaluation.kinds import IOU_TYPES
 from explorer.evaluation.loading import DEFAULT_MAX_BYTES, read_json
@@ -47,6 +52,15 @@ def add_eval_parser(subparsers: Any) -> argparse.ArgumentParser:
                              "file's stem appended to the name)")
     parser.add_argument("--breakdown", action="store_true",
                         help="also print the error breakdown (C75/C50/Loc/Sim/Oth/BG/FN; three more evaluations)")
+    parser.add_argument("--confusion", type=Path, default=None, metavar="OUT.csv",
+                        help="write the confusion matrix here (counts; rows ground truth, columns predicted, "
+                             "background last; several --dt: one file each, as --per-category)")
+    parser.add_argument("--confusion-iou", type=float, default=DEFAULT_IOU, metavar="IOU",
+                        help=f"IoU a detection needs to match an object in the confusion matrix "
+                             f"(default {DEFAULT_IOU})")
+    parser.add_argument("--confusion-score", type=float, default=DEFAULT_SCORE, metavar="SCORE",
+                        help=f"detections below this score are left out of the confusion matrix "
+                             f"(default {DEFAULT_SCORE})")
     parser.add_argument("--backend", default="auto", choices=("auto", *BACKENDS),
                         help="evaluator: auto (faster-coco-eval when installed), or pycocotools (the reference)")
     parser.add_argument("--max-mb", type=float, default=DEFAULT_MAX_BYTES / 1024 / 1024,
@@ -70,13 +84,16 @@ def run_eval(args: argparse.Namespace) -> str:
     if args.max_mb <= 0:
         raise EvaluationInputError("--max-mb must be positive")
     max_bytes = int(args.max_mb * 1024 * 1024)
+    if args.confusion:
+        check_confusion_options(args.iou_type, args.confusion_iou, args.confusion_score)
     gt = load_ground_truth(args.gt, max_bytes=max_bytes)
     gt.check_for(args.iou_type)
     for path in args.dt:  # check every file before evaluating any
         check_results(read_json(path, what="results", max_bytes=max_bytes), gt, args.iou_type, what=path.name)
     outputs = per_category_paths(args.per_category, args.dt) if args.per_category else [None] * len(args.dt)
+    confusions = per_category_paths(args.confusion, args.dt) if args.confusion else [None] * len(args.dt)
     blocks = []
-    for path, out in zip(args.dt, outputs, strict=True):
+    for path, out, confusion_out in zip(args.dt, outputs, confusions, strict=True):
         evaluation = evaluate(gt, path, args.iou_type, backend=args.backend, analysis=args.breakdown,
                               max_bytes=max_bytes)
         block = render_summary(evaluation)
@@ -85,6 +102,11 @@ def run_eval(args: argparse.Namespace) -> str:
         if out is not None:
             write_per_category(evaluation, out)
             block += f"wrote {out}\n"
+        if confusion_out is not None:
+            matrix = confusion_matrix(gt, path, args.iou_type, iou=args.confusion_iou, score=args.confusion_score,
+                                      max_bytes=max_bytes, results_name=path.name)
+            write_csv(matrix.to_frame(), confusion_out)
+            block += f"wrote {confusion_out}\n"
         blocks.append(block)
     return "\n".join(blocks)
 
@@ -111,7 +133,11 @@ def render_breakdown(evaluation: Evaluation) -> str:
 
 
 def write_per_category(evaluation: Evaluation, path: Path) -> None:
+    write_csv(percent_table(evaluation), path)
+
+
+def write_csv(frame: Any, path: Path) -> None:
     try:
-        percent_table(evaluation).to_csv(path, index=False)
+        frame.to_csv(path, index=False)
     except OSError as error:
         raise EvaluationInputError(f"cannot write {path}: {error.strerror or error}") from None
