@@ -170,3 +170,31 @@ def test_cli_refuses_bad_thresholds_before_evaluating(tmp_path: Path, capsys: py
     captured = capsys.readouterr()
     assert code == 2 and "score threshold must be a number from 0 to 1" in captured.err
     assert "Average Precision" not in captured.out and not (tmp_path / "c.csv").exists()
+
+
+def test_figure_shows_counts_or_row_percent_and_reports_the_clicked_cell() -> None:
+    from explorer.eval_plots import confusion_cell_from_selection, confusion_figure
+
+    matrix = confusion_matrix(GT, RESULTS, "bbox")
+    counts = confusion_figure(matrix)
+    heatmap = counts.data[0]
+    assert list(heatmap.x) == LABELS and list(heatmap.y) == LABELS
+    assert heatmap.text[1][0] == "1" and heatmap.text[2][2] == ""  # dog taken for a cat; no birds
+    percent = confusion_figure(matrix, normalise=True).data[0]
+    assert percent.text[0][0] == "50%" and percent.zmax == 100
+    assert len(counts.data[1].x) == len(LABELS) ** 2  # one clickable marker per cell
+    event = {"selection": {"points": [{"x": "cat", "y": "dog", "curve_number": 1}]}}
+    assert confusion_cell_from_selection(event) == ("dog", "cat")
+    assert confusion_cell_from_selection({"selection": {"points": []}}) is None
+    assert confusion_cell_from_selection(None) is None
+
+
+def test_drawing_a_cell_marks_both_boxes() -> None:
+    from explorer.confusion_images import DETECTION_COLOUR, GROUND_TRUTH_COLOUR, draw_cell_items
+
+    matrix = confusion_matrix(GT, RESULTS, "bbox")
+    image = np.zeros((200, 200, 3), np.uint8)
+    drawn = draw_cell_items(image, matrix.cell("dog", "cat").to_dict("records"))
+    assert drawn.shape == image.shape and not image.any()  # a copy; the input is untouched
+    assert tuple(drawn[45, 100]) in (GROUND_TRUTH_COLOUR, DETECTION_COLOUR)  # the shared left edge of both boxes
+    assert not drawn[150:, :90].any()  # nothing drawn away from the boxes

@@ -14,7 +14,7 @@ import streamlit as st
 
 from explorer import eval_plots
 from explorer.evaluation.kinds import IOU_TYPES
-from explorer.pages import eval_views
+from explorer.pages import confusion_view, eval_views
 
 REQUEST_KEY: Final[str] = "evaluation:request"
 
@@ -61,23 +61,29 @@ def render() -> None:
     if st.session_state.get(REQUEST_KEY) != signature:
         st.caption("Press Evaluate to compute AP for the uploaded files with these options.")
         return
-    outcomes = eval_views.run_evaluations((gt.name, gt.getvalue()), _unique_names(files), iou_type, analysis)
+    named = _unique_names(files)
+    outcomes = eval_views.run_evaluations((gt.name, gt.getvalue()), named, iou_type, analysis)
     for name, (_, problem) in outcomes.items():
         if problem:
             st.error(f"{name}: {problem}", icon=":material/error:")
     evaluations = {name: evaluation for name, (evaluation, _) in outcomes.items() if evaluation is not None}
     if not evaluations:
         return
-    _one_file(evaluations)
+    name = _one_file(evaluations)
+    annotated, _ = eval_views.annotation_images(gt.getvalue(), gt.name)
+    confusion_view.render_confusion((gt.name, gt.getvalue()), (name, dict(named)[name]), iou_type,
+                                    f"evaluation:{name}", annotated_images=annotated)
     if len(evaluations) > 1:
         _comparison(evaluations)
 
 
-def _one_file(evaluations: dict[str, Any]) -> None:
+def _one_file(evaluations: dict[str, Any]) -> str:
+    """The chosen file's evaluation; returns its name."""
     st.header("Results")
     name = st.selectbox("Results file", list(evaluations), key="evaluation:shown") if len(evaluations) > 1 else (
         next(iter(evaluations)))
     eval_views.render_evaluation(evaluations[name], f"evaluation:{name}")
+    return name
 
 
 def _comparison(evaluations: dict[str, Any]) -> None:
