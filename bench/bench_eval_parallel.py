@@ -15,6 +15,8 @@ per-category tables):
 The machine is shared, so the rows alternate (plain, serial, parallel, plain, ...) for --repeats rounds and the
 table gives medians, each run in brackets, and the load average around the runs. Peak memory: the row's own
 process, and for the parallel row the largest worker (workers hold their share of the data at the same time).
+CPU seconds (the row's own process + its workers, from getrusage; the JSON parsing before the timed part is not
+counted) show the work done whatever the load: on a busy machine wall time says little about the split.
 
     python bench/bench_eval_parallel.py [--images 5000] [--dets 100] [--repeats 3]
 """
@@ -86,10 +88,15 @@ def worker(row: str, data_path: Path, out_path: Path) -> None:
     with data_path.open("r", encoding="utf-8") as handle:
         gt, results = json.load(handle)  # plain data the bench wrote itself
     before = _rss_mb()
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu_before = usage.ru_utime + usage.ru_stime
     if row == ROWS[0]:
         out = run_plain(gt, results)
     else:
         out = run_explorer(gt, results, 1 if row == "explorer serial" else None)
+    usage, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    out["cpu_s"] = usage.ru_utime + usage.ru_stime - cpu_before
+    out["worker_cpu_s"] = children.ru_utime + children.ru_stime
     out["rss_before_mb"] = before
     out["peak_mb"] = _peak_mb()
     out["worker_peak_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
@@ -151,7 +158,8 @@ def main() -> None:
     reference = runs[ROWS[0]][0]
     serial = runs["explorer serial"][0]
     header = ["row", "bbox s", "segm s", "total s (each run)", "vs plain fce", "stats = plain fce",
-              "per-category = plain fce", "= serial (bit for bit)", "peak RSS MB (+eval) / worker"]
+              "per-category = plain fce", "= serial (bit for bit)", "CPU s (own + workers)",
+              "peak RSS MB (+eval) / worker"]
     lines = [header]
     failures = []
     for row, outs in runs.items():
@@ -169,6 +177,8 @@ def main() -> None:
                       f"{statistics.median(o['seconds']['segm'] for o in outs):.1f}",
                       f"{median:.1f} ({', '.join(f'{total(o):.1f}' for o in outs)})", f"{base / median:.2f}x",
                       _verdict(stats_diff), _verdict(table_diff), "" if exact is None else str(exact),
+                      f"{statistics.median(o['cpu_s'] for o in outs):.1f} + "
+                      f"{statistics.median(o['worker_cpu_s'] for o in outs):.1f}",
                       f"{peak:.0f} (+{grown:.0f})" + (f" / {worker_peak:.0f}" if worker_peak else "")])
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     print()

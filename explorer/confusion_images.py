@@ -1,8 +1,8 @@
 """Draw the items behind one confusion-matrix cell on their image: the object (ground truth) and the detection.
 
-The object's box is green, the detection's orange, each labelled with its class (the detection
-with its score too), so a "dog taken for a cat" cell shows both boxes and both names at once. A missed object has
-only the green box; a background detection only the orange one.
+The object's box is green with its class under it, the detection's orange with its class and score above, so a
+"dog taken for a cat" cell shows both boxes and both names at once. A missed object has only the green box; a
+background detection only the orange one.
 """
 
 from __future__ import annotations
@@ -25,16 +25,17 @@ def draw_cell_items(image: np.ndarray, items: Iterable[Mapping[str, Any]]) -> np
     width = max(2, round(max(canvas.size) / 300))
     font = ImageFont.load_default(size=max(10, 6 * width))
     for item in items:
-        for box, colour, text in ((item.get("gt_box"), GROUND_TRUTH_COLOUR, f"{item.get('ground_truth')}"),
-                                  (item.get("dt_box"), DETECTION_COLOUR, _detection_text(item))):
+        # The object's name under its box, the detection's above: both stay readable when the boxes coincide.
+        for box, colour, text, below in ((item.get("gt_box"), GROUND_TRUTH_COLOUR, f"{item.get('ground_truth')}", True),
+                                         (item.get("dt_box"), DETECTION_COLOUR, _detection_text(item), False)):
             if box is None:
                 continue
             x, y, w, h = (float(v) for v in box)
             draw.rectangle([x, y, x + w, y + h], outline=colour, width=width)
-            left, top, right, bottom = draw.textbbox((x, y), text, font=font)
-            lift = bottom - top + 2
-            draw.rectangle([left, top - lift, right + 2, bottom - lift], fill=colour)
-            draw.text((x + 1, y - lift), text, fill=(0, 0, 0), font=font)
+            left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
+            at = (x, y + h + 1) if below else (x, y - (bottom - top) - 3)
+            draw.rectangle([at[0], at[1], at[0] + right - left + 2, at[1] + bottom + 2], fill=colour)
+            draw.text((at[0] + 1, at[1]), text, fill=(0, 0, 0), font=font)
     return np.asarray(canvas)
 
 

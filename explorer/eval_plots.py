@@ -277,7 +277,7 @@ def confusion_figure(matrix: ConfusionMatrix, normalise: bool = False) -> go.Fig
     xs, ys = np.meshgrid(np.arange(len(labels)), np.arange(len(labels)))
     figure.add_trace(go.Scatter(
         x=[labels[j] for j in xs.ravel()], y=[labels[i] for i in ys.ravel()], mode="markers", name="cells",
-        hoverinfo="skip", showlegend=False, marker={"symbol": "square", "size": 24, "opacity": 0.01,
+        hoverinfo="none", showlegend=False, marker={"symbol": "square", "size": 24, "opacity": 0.01,
                                                       "color": "black"}))
     figure.update_yaxes(autorange="reversed", type="category", title="ground truth")
     figure.update_xaxes(type="category", side="top", title="predicted")
