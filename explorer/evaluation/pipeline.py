@@ -3,7 +3,9 @@
 Stages, in order: "load" (read and check the files, build the indexes), "evaluate" (per-image matching, the long
 one), "accumulate", "per-category", "analysis" (only with `analysis=True`: three more COCOeval runs at IoU .1)
 and "done". A val2017-size evaluation takes tens of seconds even on the fast backend, so the page shows which
-stage it is in; the callback gets the stage name and the overall fraction done (0..1).
+stage it is in; the callback gets the stage name and the overall fraction done (0..1). With worker processes
+(explorer.evaluation.parallel) the main and the analysis runs all happen during "evaluate", reported as each
+worker finishes; "accumulate" and "analysis" then only assemble.
 """
 
 from __future__ import annotations
