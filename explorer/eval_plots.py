@@ -18,6 +18,7 @@ import plotly.graph_objects as go
 
 from explorer.evaluation.breakdown import LABELS as BREAKDOWN_LABELS
 from explorer.evaluation.breakdown import ErrorBreakdown
+from explorer.evaluation.confusion import ConfusionMatrix
 from explorer.evaluation.results import METRIC_COLUMNS, Evaluation
 from explorer.plots import PALETTE
 
@@ -255,3 +256,41 @@ def difference_figure(a: Evaluation, b: Evaluation, metric: str = "ap", names: t
     figure.update_yaxes(autorange="reversed", type="category")
     figure.update_xaxes(title=f"{METRIC_TITLES[metric]}: {names[0]} − {names[1]} (points)")
     return _layout(figure, f"{names[0]} − {names[1]} per category", height=max(300, 24 * len(frame) + 90))
+
+
+# ---- confusion matrix ----------------------------------------------------------------------------------------
+
+def confusion_figure(matrix: ConfusionMatrix, normalise: bool = False) -> go.Figure:
+    """The confusion matrix as a heatmap: rows ground truth (top to bottom), columns predicted, background last
+    on both; each cell printed (count, or the row's fraction in percent). An invisible marker on every cell
+    makes it clickable (Streamlit reports clicks on markers, not on heatmap cells); its x / y are the labels."""
+    labels = list(matrix.labels)
+    counts = matrix.counts
+    values = matrix.normalised() * 100.0 if normalise else counts.astype(float)
+    text = [[(f"{v:.0f}%" if counts[i, j] else "") if normalise else (str(int(v)) if v else "")
+             for j, v in enumerate(row)] for i, row in enumerate(values)]
+    figure = go.Figure(go.Heatmap(
+        z=values.tolist(), x=labels, y=labels, text=text, texttemplate="%{text}", colorscale="Blues", zmin=0,
+        zmax=100 if normalise else max(1.0, float(values.max())), hoverongaps=False,
+        customdata=counts.tolist(), colorbar={"title": "% of row" if normalise else "count"},
+        hovertemplate="ground truth %{y} · predicted %{x}: %{customdata}<extra></extra>"))
+    xs, ys = np.meshgrid(np.arange(len(labels)), np.arange(len(labels)))
+    figure.add_trace(go.Scatter(
+        x=[labels[j] for j in xs.ravel()], y=[labels[i] for i in ys.ravel()], mode="markers", name="cells",
+        hoverinfo="none", showlegend=False, marker={"symbol": "square", "size": 24, "opacity": 0.01,
+                                                      "color": "black"}))
+    figure.update_yaxes(autorange="reversed", type="category", title="ground truth")
+    figure.update_xaxes(type="category", side="top", title="predicted")
+    side = max(360, 28 * len(labels) + 160)
+    return _layout(figure, f"Confusion matrix ({matrix.iou_type}, IoU ≥ {matrix.iou_threshold:g}, "
+                           f"score ≥ {matrix.score_threshold:g})", height=side, clickmode="event+select")
+
+
+def confusion_cell_from_selection(event: Mapping[str, object] | None) -> tuple[str, str] | None:
+    """(ground truth, predicted) of the cell clicked in `confusion_figure`, from st.plotly_chart's event."""
+    selection = (event or {}).get("selection") if isinstance(event, Mapping) else None
+    points = selection.get("points") if isinstance(selection, Mapping) else None
+    if not points or not isinstance(points[0], Mapping):
+        return None
+    x, y = points[0].get("x"), points[0].get("y")
+    return (str(y), str(x)) if x is not None and y is not None else None

@@ -5,7 +5,8 @@ Both are reduced to one call, `Backend.run`, which returns the accumulated array
 `eval['recall']`) and the parameters that index them; everything we report is computed from those arrays, so
 the two backends can only differ if their arrays differ, and tests/test_evaluation_backends.py checks they do
 not. pycocotools prints progress to stdout; it is silenced here (the page and the CLI report progress
-themselves).
+themselves) by swapping sys.stdout, which is process-wide: `evaluate()` therefore runs pycocotools only in its
+worker processes (explorer.evaluation.parallel), never in the server's or the command line's process.
 """
 
 from __future__ import annotations

@@ -44,17 +44,18 @@ from __future__ import annotations
 
 import itertools
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from explorer.evaluation.backends import Backend, EvalArrays
+from explorer.evaluation.backends import EvalArrays
 from explorer.evaluation.ground_truth import GroundTruth
 from explorer.evaluation.kinds import IouType
 from explorer.evaluation.masks import boxes as mask_boxes
+from explorer.evaluation.parallel import Run
 
 LABELS: tuple[str, ...] = ("C75", "C50", "Loc", "Sim", "Oth", "BG", "FN")
 
@@ -126,39 +127,32 @@ class ErrorBreakdown:
         return pd.DataFrame(rows, columns=["label", "recall", "precision"])
 
 
-def error_breakdown(backend: Backend, gt: GroundTruth, gt_index: Any, dt_index: Any, results: list[dict[str, Any]],
-                    main: EvalArrays, iou_type: IouType, *, kpt_sigmas: np.ndarray | None = None,
-                    progress: Callable[[float], None] | None = None) -> ErrorBreakdown:
-    """The breakdown for one evaluation. `main` is its COCOeval arrays (C75 and C50 are read from them);
-    `results` are the checked detections the evaluation used; `gt_index` / `dt_index` the
-    backend's indexes the main evaluation used."""
-    category_ids = list(main.category_ids)
-    max_dets = [main.max_dets[-1]]
+def relaxed_runs(gt: GroundTruth, results: list[dict[str, Any]], iou_type: IouType) -> list[Run]:
+    """The three extra evaluations (Loc, Sim, Oth): IoU .1 at the largest maxDets, against the ground truth,
+    then with the same-supercategory copies, then with every other-class copy. `results` are the checked
+    detections the main evaluation uses."""
+    max_dets = [20 if iou_type == "keypoints" else 100]
+    detections = _detections_by_image(results, iou_type)
+    return [Run((), [RELAXED_IOU], max_dets)] + [
+        Run(_confusable_copies(gt, detections, iou_type, scope), [RELAXED_IOU], max_dets)
+        for scope in ("supercategory", "any")]
 
-    def run(index: Any) -> np.ndarray:
-        arrays = backend.run(index, dt_index, iou_type, category_ids=category_ids, iou_thresholds=[RELAXED_IOU],
-                             max_dets=max_dets, kpt_sigmas=kpt_sigmas)
-        return arrays.precision[0, :, :, :, 0]
+
+def error_breakdown(gt: GroundTruth, main: EvalArrays, relaxed: Sequence[EvalArrays],
+                    iou_type: IouType) -> ErrorBreakdown:
+    """The breakdown from the main evaluation's arrays (C75 and C50 are read from them) and the arrays of the
+    three `relaxed_runs`, in their order."""
+    category_ids = list(main.category_ids)
 
     def at(iou: float) -> np.ndarray:
         return main.precision[int(np.where(np.isclose(main.iou_thresholds, iou))[0][0]), :, :, :, -1]
 
-    steps: list[np.ndarray] = [at(0.75), at(0.5)]
-    detections = _detections_by_image(results, iou_type)
-    for i, scope in enumerate((None, "supercategory", "any")):
-        if progress:
-            progress(i / 3)
-        if scope is None:
-            steps.append(run(gt_index))
-        else:
-            steps.append(run(backend.coco(_with_confusable_copies(gt, detections, iou_type, scope))))
+    steps = [at(0.75), at(0.5), *(arrays.precision[0, :, :, :, 0] for arrays in relaxed)]
     curves = np.stack([*steps, steps[-1], steps[-1]]).astype(float)
     undefined = main.precision[0, 0, :, :, -1] <= -1  # [K, A]: no ground truth to find
     curves[5] = curves[4] > 0
     curves[6] = 1.0
     curves[:, :, undefined] = np.nan
-    if progress:
-        progress(1.0)
     return ErrorBreakdown(iou_type=iou_type, category_ids=tuple(category_ids),
                           category_names=tuple(gt.category_names[c] for c in category_ids),
                           area_labels=main.area_labels, recall_thresholds=np.asarray(main.recall_thresholds),
@@ -179,12 +173,11 @@ def _detections_by_image(results: list[dict[str, Any]], iou_type: IouType
     return found
 
 
-def _with_confusable_copies(gt: GroundTruth, detections: dict[int, list[tuple[int, Any]]], iou_type: IouType,
-                            scope: str) -> dict[str, Any]:
-    """The ground truth plus, per category k, ignored copies (relabelled k) of the other-class objects k's
-    detections could match: same supercategory (`scope` "supercategory") or any ("any")."""
-    dataset = gt.dataset(iou_type)
-    annotations: list[dict[str, Any]] = dataset["annotations"]
+def _confusable_copies(gt: GroundTruth, detections: dict[int, list[tuple[int, Any]]], iou_type: IouType,
+                       scope: str) -> list[dict[str, Any]]:
+    """Per category k, ignored copies (relabelled k) of the other-class objects k's detections could match: same
+    supercategory (`scope` "supercategory") or any ("any")."""
+    annotations: list[dict[str, Any]] = gt.dataset(iou_type)["annotations"]
     supers = gt.supercategories
     by_image: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for ann in annotations:
@@ -217,8 +210,7 @@ def _with_confusable_copies(gt: GroundTruth, detections: dict[int, list[tuple[in
                     copy["area"] = -1.0
                 copies.append(copy)
                 next_id += 1
-    dataset["annotations"] = annotations + copies
-    return dataset
+    return copies
 
 
 def _object_boxes(gt: GroundTruth, annotations: Sequence[dict[str, Any]], iou_type: IouType) -> dict[int, list[float]]:

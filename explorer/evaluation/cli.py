@@ -4,6 +4,7 @@
         [--dt other.json ...] [--per-category per_category.csv] [--breakdown] [--backend auto] \\
         [--keypoint-errors keypoint_errors.csv] [--kpt-sigmas S1,...] [--flip-pairs A:B,...]  (keypoint_cli)
         [--tide] [--tide-csv tide.csv] [--per-image per_image.csv]
+        [--confusion confusion.csv [--confusion-iou 0.5] [--confusion-score 0.5]]
 
 Prints one block per results file: a header line, then pycocotools' summary lines exactly as its summarize()
 prints them (and, with --breakdown, the error breakdown). --per-category writes the per-category table with
@@ -11,7 +12,9 @@ columns category_id, category, ap, ap50, ap75, ap_small, ap_medium, ap_large, ar
 as in the zoo tables, empty where undefined (a category without ground truth). With several --dt files it
 writes one CSV per file, named after the --per-category path with the results file's stem appended
 (per_category-results.csv, per_category-other.csv; -1, -2, ... when stems repeat), so every CSV has exactly
-those columns.
+those columns. --confusion writes the confusion matrix (explorer.evaluation.confusion) as counts: first column
+`ground_truth` (category names, then `background`), then one column per predicted category name and `background`;
+several --dt files are named as for --per-category.
 
 Every results file is read and checked before any is evaluated, so a broken second file fails in seconds, not
 after the first one's evaluation. User errors raise EvaluationInputError (explorer/cli.py prints it as one
@@ -28,6 +31,8 @@ from typing import Any
 from explorer.evaluation import tide_cli
 from explorer.evaluation.backends import BACKENDS
 from explorer.evaluation.breakdown import ERROR_NAMES, LABELS
+from explorer.evaluation.confusion import DEFAULT_IOU, DEFAULT_SCORE, confusion_matrix
+from explorer.evaluation.confusion import check_options as check_confusion_options
 from explorer.evaluation.errors import EvaluationInputError
 from explorer.evaluation.keypoint_cli import (
     add_keypoint_arguments,
@@ -57,6 +62,15 @@ def add_eval_parser(subparsers: Any) -> argparse.ArgumentParser:
                              "file's stem appended to the name)")
     parser.add_argument("--breakdown", action="store_true",
                         help="also print the error breakdown (C75/C50/Loc/Sim/Oth/BG/FN; three more evaluations)")
+    parser.add_argument("--confusion", type=Path, default=None, metavar="OUT.csv",
+                        help="write the confusion matrix here (counts; rows ground truth, columns predicted, "
+                             "background last; several --dt: one file each, as --per-category)")
+    parser.add_argument("--confusion-iou", type=float, default=DEFAULT_IOU, metavar="IOU",
+                        help=f"IoU a detection needs to match an object in the confusion matrix "
+                             f"(default {DEFAULT_IOU})")
+    parser.add_argument("--confusion-score", type=float, default=DEFAULT_SCORE, metavar="SCORE",
+                        help=f"detections below this score are left out of the confusion matrix "
+                             f"(default {DEFAULT_SCORE})")
     parser.add_argument("--backend", default="auto", choices=("auto", *BACKENDS),
                         help="evaluator: auto (faster-coco-eval when installed), or pycocotools (the reference)")
     parser.add_argument("--max-mb", type=float, default=DEFAULT_MAX_BYTES / 1024 / 1024,
@@ -82,6 +96,8 @@ def run_eval(args: argparse.Namespace) -> str:
     if args.max_mb <= 0:
         raise EvaluationInputError("--max-mb must be positive")
     max_bytes = int(args.max_mb * 1024 * 1024)
+    if args.confusion:
+        check_confusion_options(args.iou_type, args.confusion_iou, args.confusion_score)
     gt = load_ground_truth(args.gt, max_bytes=max_bytes)
     gt.check_for(args.iou_type)
     sigmas, flip_pairs = keypoint_options(args, gt)
@@ -93,9 +109,10 @@ def run_eval(args: argparse.Namespace) -> str:
                    else [None] * len(args.dt))
     tide_outs = per_category_paths(args.tide_csv, args.dt) if args.tide_csv else [None] * len(args.dt)
     image_outs = per_category_paths(args.per_image, args.dt) if args.per_image else [None] * len(args.dt)
+    confusions = per_category_paths(args.confusion, args.dt) if args.confusion else [None] * len(args.dt)
     blocks = []
-    for path, out, kpt_out, tide_out, image_out in zip(args.dt, outputs, kpt_outputs, tide_outs, image_outs,
-                                                        strict=True):
+    for path, out, kpt_out, tide_out, image_out, confusion_out in zip(
+            args.dt, outputs, kpt_outputs, tide_outs, image_outs, confusions, strict=True):
         evaluation = evaluate(gt, path, args.iou_type, backend=args.backend, analysis=args.breakdown,
                               max_bytes=max_bytes, kpt_sigmas=sigmas)
         block = render_summary(evaluation)
@@ -111,6 +128,11 @@ def run_eval(args: argparse.Namespace) -> str:
             write_per_category(evaluation, out)
             block += f"wrote {out}\n"
         block += tide_cli.run_for(args, gt, path, tide_out, image_out, max_bytes)
+        if confusion_out is not None:
+            matrix = confusion_matrix(gt, path, args.iou_type, iou=args.confusion_iou, score=args.confusion_score,
+                                      max_bytes=max_bytes, results_name=path.name)
+            write_csv(matrix.to_frame(), confusion_out)
+            block += f"wrote {confusion_out}\n"
         blocks.append(block)
     return "\n".join(blocks)
 
@@ -137,7 +159,11 @@ def render_breakdown(evaluation: Evaluation) -> str:
 
 
 def write_per_category(evaluation: Evaluation, path: Path) -> None:
+    write_csv(percent_table(evaluation), path)
+
+
+def write_csv(frame: Any, path: Path) -> None:
     try:
-        percent_table(evaluation).to_csv(path, index=False)
+        frame.to_csv(path, index=False)
     except OSError as error:
         raise EvaluationInputError(f"cannot write {path}: {error.strerror or error}") from None

@@ -3,33 +3,34 @@
 Stages, in order: "load" (read and check the files, build the indexes), "evaluate" (per-image matching, the long
 one), "accumulate", "per-category", "analysis" (only with `analysis=True`: three more COCOeval runs at IoU .1)
 and "done". A val2017-size evaluation takes tens of seconds even on the fast backend, so the page shows which
-stage it is in; the callback gets the stage name and the overall fraction done (0..1).
+stage it is in; the callback gets the stage name and the overall fraction done (0..1). With worker processes
+(explorer.evaluation.parallel) the main and the analysis runs all happen during "evaluate", reported as each
+worker finishes; "accumulate" and "analysis" then only assemble.
 """
 
 from __future__ import annotations
 
-import functools
-import gc
+import contextlib
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from explorer.evaluation.backends import get_backend
-from explorer.evaluation.breakdown import error_breakdown
+from explorer.evaluation.breakdown import error_breakdown, relaxed_runs
 from explorer.evaluation.errors import EvaluationInputError
 from explorer.evaluation.ground_truth import GroundTruth, check_ground_truth, keypoint_sigmas
 from explorer.evaluation.kinds import IouType, check_iou_type, stat_names
 from explorer.evaluation.loading import DEFAULT_MAX_BYTES, JsonSource, read_json
 from explorer.evaluation.metrics import per_category, precision_curves, summary
+from explorer.evaluation.parallel import Run, WorkerPool, default_workers, iter_runs, make_blocks, split_categories
 from explorer.evaluation.result_checks import check_results
 from explorer.evaluation.results import CategoryMetrics, Evaluation, SummaryStat
 from explorer.evaluation.rle_check import check_rle_strings
 
 ProgressCallback = Callable[[str, float], None]
-T = TypeVar("T")
 
 # Where each stage starts, as a fraction of the whole, without and with the error analysis.
 _STARTS: dict[bool, dict[str, float]] = {
@@ -51,34 +52,11 @@ def load_ground_truth(source: JsonSource | GroundTruth, *, name: str | None = No
     return check_ground_truth(read_json(source, what=name or "ground truth", max_bytes=max_bytes), what=label)
 
 
-def _gc_paused(function: Callable[..., T]) -> Callable[..., T]:
-    """Run `function` with Python's cyclic garbage collector paused (then restored as it was).
-
-    An evaluation allocates millions of small dicts and lists (500,000 detections, their copies, the indexes)
-    and creates almost no reference cycles, yet each full collection walks all of them: measured at val2017
-    scale, 10-20% of the fast backend's time went to collections that freed nothing. Plain reference counting
-    still frees everything as usual.
-    """
-
-    @functools.wraps(function)
-    def wrapper(*args: Any, **kwargs: Any) -> T:
-        enabled = gc.isenabled()
-        gc.disable()
-        try:
-            return function(*args, **kwargs)
-        finally:
-            if enabled:
-                gc.enable()
-
-    return wrapper
-
-
-@_gc_paused
 def evaluate(ground_truth: JsonSource | GroundTruth, results: JsonSource, iou_type: IouType | str = "bbox", *,
              backend: str = "auto", analysis: bool = False, progress: ProgressCallback | None = None,
              max_bytes: int = DEFAULT_MAX_BYTES, kpt_sigmas: Sequence[float] | None = None,
              results_name: str | None = None, ground_truth_name: str | None = None,
-             image_ids: Sequence[int] | None = None) -> Evaluation:
+             image_ids: Sequence[int] | None = None, workers: int | None = None) -> Evaluation:
     """Evaluate `results` against `ground_truth` the way pycocotools does, plus per-category tables.
 
     Both may be paths, bytes (uploads) or parsed JSON; the ground truth also a GroundTruth from
@@ -87,7 +65,8 @@ def evaluate(ground_truth: JsonSource | GroundTruth, results: JsonSource, iou_ty
     `backend` "auto" uses faster-coco-eval when installed (same numbers, several times faster), else
     pycocotools. `analysis` adds the error breakdown (see explorer.evaluation.breakdown). `kpt_sigmas`: OKS
     sigmas when the keypoints are not COCO's 17. `results_name` / `ground_truth_name` name uploads in messages
-    (a path names itself).
+    (a path names itself). `workers`: processes to split the categories over (explorer.evaluation.parallel;
+    the same numbers exactly); None: one per CPU for large evaluations, in-process for small ones.
 
     Raises EvaluationInputError for anything wrong with the input, before any evaluator runs.
     """
@@ -95,6 +74,8 @@ def evaluate(ground_truth: JsonSource | GroundTruth, results: JsonSource, iou_ty
     stages.enter("load")
     kind = check_iou_type(iou_type)
     engine = get_backend(backend)
+    if workers is not None and (not isinstance(workers, int) or workers < 1):
+        raise EvaluationInputError(f"workers must be a positive integer, got {workers!r}")
     gt = load_ground_truth(ground_truth, name=ground_truth_name, max_bytes=max_bytes)
     if image_ids is not None:
         gt = gt.restricted_to(image_ids)
@@ -102,24 +83,38 @@ def evaluate(ground_truth: JsonSource | GroundTruth, results: JsonSource, iou_ty
     sigmas = keypoint_sigmas(gt, kpt_sigmas) if kind == "keypoints" else None
     label = results_name or _name(results, "results")
     data = read_json(results, what=results_name or "results", max_bytes=max_bytes)
-    checked = check_results(data, gt, kind, what=label)
-    if kind == "segm" and engine.name == "pycocotools":  # its C decoder would loop on a malformed string
-        sizes = {image["id"]: (image["height"], image["width"]) for image in gt.images}
-        check_rle_strings(checked, sizes, label)
-    gt_index = engine.coco(gt.dataset(kind))
-    category_ids = gt.category_ids(kind)
-    with _malformed_rle_is_input_error(label):
-        dt_index = engine.load_results(gt_index, checked, kind)
+    n_workers = workers or default_workers(len(data) if isinstance(data, list) else 0)
+    # pycocotools only prints to stdout: it always runs in a worker process, where that cannot reach the server's
+    # or the command line's stdout.
+    in_process = n_workers == 1 and engine.name != "pycocotools"
+    with contextlib.ExitStack() as stack:
+        pool = None if in_process else stack.enter_context(WorkerPool(n_workers))  # starts while we check
+        checked = check_results(data, gt, kind, what=label)
+        if kind == "segm" and engine.name == "pycocotools":  # its C decoder would loop on a malformed string
+            sizes = {image["id"]: (image["height"], image["width"]) for image in gt.images}
+            check_rle_strings(checked, sizes, label)
+        category_ids = gt.category_ids(kind)
+        n_gt = Counter(ann["category_id"] for ann in gt.annotations
+                       if not ann["iscrowd"] and (kind != "keypoints" or ann.get("num_keypoints", 0) > 0))
+        n_dt = Counter(det["category_id"] for det in checked)
+        runs = [Run()] + (relaxed_runs(gt, checked, kind) if analysis else [])
         stages.enter("evaluate")
-        arrays = engine.run(gt_index, dt_index, kind, category_ids=category_ids, kpt_sigmas=sigmas,
-                            on_accumulate=lambda: stages.enter("accumulate"))
+        with _malformed_rle_is_input_error(label):
+            if pool is None:  # lazily: the analysis runs after the main numbers, as its own stage
+                pending = iter_runs(engine, kind, gt.dataset(kind), checked, category_ids, runs, sigmas,
+                                    on_accumulate=lambda: stages.enter("accumulate"))
+                arrays = next(pending)
+            else:
+                weights = {c: n_dt[c] + n_gt[c] for c in category_ids}
+                blocks = make_blocks(engine.name, kind, gt.dataset(kind), checked,
+                                     split_categories(weights, n_workers, set(n_dt)), runs, sigmas)
+                arrays, *rest = pool.evaluate(blocks, on_block=stages.within)
+                pending = iter(rest)
+                stages.enter("accumulate")
 
     stages.enter("per-category")
     stats, lines = summary(arrays, kind)
     table = per_category(arrays)
-    n_gt = Counter(ann["category_id"] for ann in gt.annotations
-                   if not ann["iscrowd"] and (kind != "keypoints" or ann.get("num_keypoints", 0) > 0))
-    n_dt = Counter(det["category_id"] for det in checked)
     categories = tuple(
         CategoryMetrics(category_id=c, category=gt.category_names[c], supercategory=gt.supercategories[c],
                         n_gt=n_gt[c], n_dt=n_dt[c], **{name: float(values[k]) for name, values in table.items()})
@@ -128,8 +123,12 @@ def evaluate(ground_truth: JsonSource | GroundTruth, results: JsonSource, iou_ty
     breakdown = None
     if analysis:
         stages.enter("analysis")
-        breakdown = error_breakdown(engine, gt, gt_index, dt_index, checked, arrays, kind, kpt_sigmas=sigmas,
-                                    progress=stages.within)
+        relaxed = []
+        with _malformed_rle_is_input_error(label):
+            for i in range(len(runs) - 1):
+                stages.within(i / (len(runs) - 1))
+                relaxed.append(next(pending))
+        breakdown = error_breakdown(gt, arrays, relaxed, kind)
     stages.enter("done")
 
     return Evaluation(

@@ -43,7 +43,6 @@ import pandas as pd
 from explorer.evaluation.errors import EvaluationInputError
 from explorer.evaluation.ground_truth import GroundTruth
 from explorer.evaluation.kinds import IouType, check_iou_type
-from explorer.evaluation.pipeline import _gc_paused as gc_paused  # millions of small objects, no cycles
 
 #: The six main error types, in TIDE's order, then the two special ones.
 MAIN_ERRORS: tuple[str, ...] = ("cls", "loc", "both", "dupe", "bkg", "miss")
@@ -121,7 +120,6 @@ def _geometry_key(iou_type: IouType) -> str:
     return "bbox" if iou_type == "bbox" else "segmentation"
 
 
-@gc_paused
 def classify(gt: GroundTruth, results: Sequence[dict[str, Any]], iou_type: IouType, *,
              pos_threshold: float = POS_THRESHOLD, bg_threshold: float = BG_THRESHOLD, max_dets: int = MAX_DETS,
              score_threshold: float = 0.0) -> Classification:
@@ -463,7 +461,6 @@ def tide_difference(a: TideErrors, b: TideErrors, names: tuple[str, str] = ("A",
     return frame
 
 
-@gc_paused
 def load_for_tide(ground_truth: Any, results: Any, iou_type: IouType | str, *, max_bytes: int | None = None,
                   results_name: str | None = None) -> tuple[GroundTruth, list[dict[str, Any]]]:
     """The checked ground truth and results (paths, bytes or parsed JSON, as evaluate() takes them)."""
@@ -480,7 +477,6 @@ def load_for_tide(ground_truth: Any, results: Any, iou_type: IouType | str, *, m
     return gt, check_results(data, gt, kind, what=results_name or "results")
 
 
-@gc_paused
 def tide(ground_truth: Any, results: Any, iou_type: IouType | str = "bbox", *,
          pos_threshold: float = POS_THRESHOLD, bg_threshold: float = BG_THRESHOLD,
          max_bytes: int | None = None, results_name: str | None = None) -> TideErrors:

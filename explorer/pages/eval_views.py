@@ -310,16 +310,23 @@ def render_annotations_panel(images: Sequence[NamedImage], runs: Sequence[Run], 
         kind = st.radio("Evaluate", kinds, format_func=IOU_TYPE_LABELS.get, horizontal=True,
                         key=f"{key_prefix}:{run.uid}:iou_type")
         name = f"{run.uid}.json"
-        outcome = run_evaluations(gt, [(name, run_results(images, run, match))], kind,
-                                  image_ids=match.image_ids, keypoint_errors=True)[name]
+        results = run_results(images, run, match)
+        outcome = run_evaluations(gt, [(name, results)], kind, image_ids=match.image_ids,
+                                  keypoint_errors=True)[name]
         evaluation, problem = outcome
         if problem:
             st.error(f"{run.name}: {problem}", icon=":material/error:")
         if evaluation is None:
             continue
         render_evaluation(evaluation, f"{key_prefix}:{run.uid}:{kind}")
-        _tide_sections(images, run, match, gt, (name, run_results(images, run, match)), kind,
-                       f"{key_prefix}:{run.uid}:{kind}")
+        _tide_sections(images, run, match, gt, (name, results), kind, f"{key_prefix}:{run.uid}:{kind}")
+        from explorer.pages import confusion_view
+
+        by_name = {image.name: image for image in images}
+        confusion_view.render_confusion(gt, (name, results), kind, f"{key_prefix}:{run.uid}:{kind}",
+                                        image_ids=match.image_ids,
+                                        images={image_id: by_name[upload].rgb for upload, image_id in match.pairs
+                                                if getattr(by_name[upload], "rgb", None) is not None})
 
 
 def _tide_sections(images: Sequence[Any], run: Run, match: Match, gt: tuple[str, bytes], results: tuple[str, bytes],

@@ -14,7 +14,7 @@ import streamlit as st
 
 from explorer import eval_plots
 from explorer.evaluation.kinds import IOU_TYPES
-from explorer.pages import eval_views, keypoint_views, tide_views
+from explorer.pages import confusion_view, eval_views, keypoint_views, tide_views
 
 REQUEST_KEY: Final[str] = "evaluation:request"
 
@@ -82,6 +82,10 @@ def render() -> None:
     tide_views.render_tide(gt_source, (shown, sources[shown]), iou_type, f"evaluation:{shown}")
     images = tide_views.image_sources(gt_source, (shown, sources[shown]), iou_type, "evaluation")
     tide_views.render_ground_truth(gt_source, (shown, sources[shown]), iou_type, f"evaluation:{shown}", images)
+    annotated, _ = eval_views.annotation_images(gt.getvalue(), gt.name)
+    confusion_view.render_confusion(gt_source, (shown, sources[shown]), iou_type, f"evaluation:{shown}",
+                                    images=tide_views.LazyImages(images) if images else None,
+                                    annotated_images=annotated)
     if len(evaluations) > 1:
         a, b = _comparison(evaluations)
         if a != b:

@@ -9,7 +9,7 @@ shown: the page passes a loader per image id.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Final
 
 import numpy as np
@@ -27,6 +27,22 @@ from explorer.evaluation.tide import ERROR_DESCRIPTIONS, ERRORS, classify, load_
 Source = tuple[str, bytes]
 #: Reads one image's RGB pixels when it is shown.
 ImageLoader = Callable[[], np.ndarray]
+
+
+class LazyImages(Mapping[int, np.ndarray]):
+    """image id -> RGB, decoded only when a section draws that image: a server folder can hold thousands."""
+
+    def __init__(self, loaders: Mapping[int, ImageLoader]) -> None:
+        self._loaders = loaders
+
+    def __getitem__(self, image_id: int) -> np.ndarray:
+        return self._loaders[image_id]()
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._loaders)
+
+    def __len__(self) -> int:
+        return len(self._loaders)
 TIDE_TYPES: Final[tuple[str, ...]] = ("bbox", "segm")
 LEGEND: Final[str] = ("Green: true positive · red: wrong class (cls) · orange: badly placed (loc) · violet: both · "
                       "yellow: duplicate · grey: background · blue dashed: missed object")
