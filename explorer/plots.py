@@ -219,11 +219,16 @@ def measured_points(measurements: pd.DataFrame, table: pd.DataFrame, y: str) -> 
     """Latest measurement per (model, device, image size, batch) joined with the model's published y.
 
     `measurements` is `explorer.store.MeasurementStore().frame()`; models without a published y are
-    dropped (nothing to put on that axis).
+    dropped (nothing to put on that axis), and so is every timing of weights other than the published ones.
     """
+    if "weights_kind" not in measurements.columns:  # a sweep summary or an older frame: kind from the label
+        kinds = measurements["weights"].where(measurements["weights"].isin(["published", "random"]), "file")
+        measurements = measurements.assign(weights_kind=kinds)
     keys = ["model_uid", "device_name", "image_width", "image_height", "batch_size", "autocast", "weights"]
     latest = measurements.drop_duplicates(keys, keep="last")
-    latest = latest[latest["weights"] != "random"]  # random weights time the pipeline, not the model's accuracy
+    # Only the published weights stand at the published accuracy: random weights time the pipeline, and a
+    # user's own file (fine-tuned, converted, uploaded) is another model whose accuracy the zoo does not know.
+    latest = latest[latest["weights_kind"] == "published"]
     joined = latest.join(table[[y, "name"]], on="model_uid", how="inner").rename(columns={y: "published_y"})
     return joined[joined["published_y"].notna()]
 
