@@ -26,7 +26,7 @@ X_AXES: Final[dict[str, str]] = {
     "train_hours": "training hours",
     "train_gpu_hours": "training GPU-hours",
     "train_mem_gb": "training memory per GPU (GB)",
-    "gflops": "GFLOPs per image (where known)",
+    "gflops": "GFLOPs per image (torchvision: published; Detectron: computed here)",
 }
 
 COLOUR_BY: Final[dict[str, str]] = {"type": "model type", "zoo": "zoo"}
