@@ -15,6 +15,7 @@ PAGES = [
     st.Page("explorer/pages/schedules.py", title="Schedules & backbones", icon=":material/schedule:"),
     st.Page("explorer/pages/model_card.py", title="Model card", icon=":material/badge:"),
     st.Page("explorer/pages/detections.py", title="Detections", icon=":material/center_focus_strong:"),
+    st.Page("explorer/pages/time_here.py", title="Time on this machine", icon=":material/timer:"),
     st.Page("explorer/pages/evaluation.py", title="Evaluation", icon=":material/analytics:"),
     st.Page("explorer/pages/sweeps.py", title="Sweeps", icon=":material/dynamic_feed:"),
 ]

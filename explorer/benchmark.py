@@ -11,10 +11,16 @@ import statistics
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from explorer.benchmark_memory import PeakMemory
 from explorer.models.catalog import Runner
+
+#: What a measurement timed: the zoo's published file, random weights, or a user's file (named by its sha256).
+WEIGHTS_KINDS: tuple[str, ...] = ("published", "random", "file")
 
 
 @dataclass(frozen=True)
@@ -41,9 +47,49 @@ class BenchmarkResult:
     torch_version: str
     torchvision_version: str
     measured_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+    # Added with the multi-model bench; rows stored before it read them as unknown (see explorer.store).
+    weights_kind: str = ""  # one of WEIGHTS_KINDS, always derived from `weights` and `weights_sha256`
+    weights_sha256: str = ""  # of the file timed (a file's measurement always has one)
+    max_size: int = 0  # cap on the longer side the model resized to (0: a fixed-size model such as SSD)
+    peak_mem_mb: float | None = None  # CUDA max allocated on a GPU; resident-set growth on the CPU
+    detections_held: bool = False  # thresholds opened so each image yields the model's maximum (random weights)
+    detections_mean: float | None = None  # detections per image the timed runs actually produced
+
+    def __post_init__(self) -> None:
+        # Derived, never taken on trust: `dataclasses.replace(result, weights=...)` cannot leave a stale kind.
+        kind = "file" if self.weights_sha256 or self.weights not in ("published", "random") else self.weights
+        object.__setattr__(self, "weights_kind", kind)
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class WeightsIdentity:
+    """What a timing ran on, in the words a measurement records: label, kind and (for a file) its sha256."""
+
+    label: str
+    kind: str
+    sha256: str = ""
+
+    def fields(self) -> dict[str, str]:
+        return {"weights": self.label, "weights_kind": self.kind, "weights_sha256": self.sha256}
+
+
+def weights_identity(choice: Any) -> WeightsIdentity:
+    """The identity of the engine's weights choice: None is published, RandomWeights random, a path a file.
+
+    A file is named by its content (sha256): an uploaded or fine-tuned file is not the published model, and
+    two files of the same name are two different weights.
+    """
+    if choice is None:
+        return WeightsIdentity("published", "published")
+    if not isinstance(choice, (str, Path)):
+        return WeightsIdentity("random", "random")
+    from explorer.weights import file_digest
+
+    path = Path(choice)
+    return WeightsIdentity(path.name, "file", file_digest(path, "sha256"))
 
 
 def device_name(device: str) -> str:
@@ -74,21 +120,29 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def benchmark_runner(runner: Runner, image: np.ndarray, *, batch_size: int = 1, runs: int = 10, warmup: int = 2,
-                     autocast: str | None = None, weights: str = "published") -> BenchmarkResult:
-    """Time `runs` batches of `batch_size` copies of `image` after `warmup` untimed batches."""
+                     autocast: str | None = None, weights: str | WeightsIdentity = "published",
+                     detections_held: bool = False) -> BenchmarkResult:
+    """Time `runs` batches of `batch_size` copies of `image` after `warmup` untimed batches.
+
+    `weights` says what the runner was loaded with (a `WeightsIdentity`, or the legacy label alone);
+    `detections_held` that its thresholds were opened so each image yields its maximum of detections.
+    """
     import torch
     import torchvision
 
     if runs < 1 or warmup < 0 or batch_size < 1:
         raise ValueError("runs and batch size must be at least 1, warm-up at least 0")
+    identity = weights if isinstance(weights, WeightsIdentity) else WeightsIdentity(weights, "")
     batch = [image] * batch_size
-    for _ in range(warmup):
-        runner.predict(batch, autocast=autocast)
-    per_image: list[float] = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        runner.predict(batch, autocast=autocast)  # predict synchronises the GPU before returning
-        per_image.append((time.perf_counter() - started) / batch_size)
+    with PeakMemory(runner.device) as memory:
+        for _ in range(warmup):
+            runner.predict(batch, autocast=autocast)
+        per_image: list[float] = []
+        found = []
+        for _ in range(runs):
+            started = time.perf_counter()
+            found = runner.predict(batch, autocast=autocast)  # predict synchronises the GPU before returning
+            per_image.append((time.perf_counter() - started) / batch_size)
     height, width = image.shape[:2]
     return BenchmarkResult(
         model_uid=runner.spec.uid, model_name=runner.spec.name, device=runner.device,
@@ -96,6 +150,12 @@ def benchmark_runner(runner: Runner, image: np.ndarray, *, batch_size: int = 1, 
         min_size=runner.spec.preprocessing.min_size, batch_size=batch_size, runs=runs, warmup=warmup,
         median_s=statistics.median(per_image), p10_s=_percentile(per_image, 10), p90_s=_percentile(per_image, 90),
         mean_s=statistics.fmean(per_image), stdev_s=statistics.stdev(per_image) if runs > 1 else 0.0,
-        autocast=autocast or "fp32", weights=weights, torch_version=torch.__version__,
-        torchvision_version=torchvision.__version__,
+        autocast=autocast or "fp32", torch_version=torch.__version__, torchvision_version=torchvision.__version__,
+        max_size=runner.spec.preprocessing.max_size, peak_mem_mb=memory.peak_mb, detections_held=detections_held,
+        detections_mean=_mean_detections(found), **identity.fields(),
     )
+
+
+def _mean_detections(found: list[Any]) -> float | None:
+    counts = [len(detections.scores) for detections in found if hasattr(detections, "scores")]
+    return float(statistics.fmean(counts)) if counts else None

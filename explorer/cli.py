@@ -120,28 +120,9 @@ def _count_progress(unit: str) -> Any:
     return report
 
 
-def _bench_command(args: argparse.Namespace) -> str:
-    import numpy as np
-
-    from explorer.benchmark import benchmark_runner
-    from explorer.store import MeasurementStore
-
-    runner = _runner_for(args)
-    image = np.random.default_rng(0).integers(0, 256, (args.height, args.width, 3), dtype=np.uint8)
-    result = benchmark_runner(runner, image, batch_size=args.batch_size, runs=args.runs, warmup=args.warmup,
-                              autocast=args.autocast, weights="random" if args.random_weights else
-                              (args.weights.name if args.weights else "published"))
-    store = MeasurementStore()
-    store.add(result)
-    return (f"{result.model_name} on {result.device_name} ({result.device}, {result.autocast}), "
-            f"{result.image_width}x{result.image_height}, batch {result.batch_size}: median "
-            f"{result.median_s * 1000:.1f} ms/image (p10 {result.p10_s * 1000:.1f}, p90 {result.p90_s * 1000:.1f}, "
-            f"{result.runs} runs after {result.warmup} warm-up); torch {result.torch_version}\n"
-            f"stored in {store.path}\n")
-
-
-def _add_model_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", required=True, help="model id (e.g. 35861858), zoo:id, or torchvision builder")
+def _add_model_options(parser: argparse.ArgumentParser, model_required: bool = True) -> None:
+    parser.add_argument("--model", required=model_required,
+                        help="model id (e.g. 35861858), zoo:id, or torchvision builder")
     parser.add_argument("--device", default="auto", help="auto (CUDA if available), cpu or cuda")
     parser.add_argument("--weights", type=Path, default=None, help="a local weights file instead of downloading")
     parser.add_argument("--random-weights", action="store_true",
@@ -194,19 +175,12 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--draw-thresh", type=float, default=0.5, help="draw detections at or above this")
     predict.set_defaults(run=_predict_command)
 
-    bench = commands.add_parser("bench", help="time a model on this machine and store the measurement")
-    _add_model_options(bench)
-    bench.add_argument("--runs", type=int, default=10)
-    bench.add_argument("--warmup", type=int, default=2)
-    bench.add_argument("--width", type=int, default=1333, help="test image width (default 1333)")
-    bench.add_argument("--height", type=int, default=800, help="test image height (default 800)")
-    bench.add_argument("--autocast", choices=("fp16", "bf16"), default=None, help="mixed precision on GPU")
-    bench.set_defaults(run=_bench_command)
-
+    from explorer.bench_cli import add_bench_parser
     from explorer.evaluation.cli import add_eval_parser
     from explorer.models.detectron.cli import add_convert_parser, add_verify_parser
     from explorer.sweep.cli import add_sweep_parser
 
+    add_bench_parser(commands, _add_model_options)
     add_eval_parser(commands)
     add_convert_parser(commands)
     add_verify_parser(commands)
@@ -219,6 +193,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from explorer.evaluation.errors import EvaluationInputError
     from explorer.models.catalog import NotRunnableError
     from explorer.models.detectron.cli import VerifyError
+    from explorer.multibench import BenchPlanError
     from explorer.sweep.cli import SweepClusterError, SweepDependencyError
     from explorer.sweep.plan import SweepPlanError
     from explorer.weights import WeightsError
@@ -227,7 +202,8 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
     errors: list[type[BaseException]] = [CliError, RankingError, UnknownModelError, UnknownZooError,
                                          FileNotFoundError, NotRunnableError, EvaluationInputError, VerifyError,
-                                         WeightsError, SweepDependencyError, SweepClusterError, SweepPlanError]
+                                         WeightsError, SweepDependencyError, SweepClusterError, SweepPlanError,
+                                         BenchPlanError]
     if "explorer.engine" in sys.modules:  # these modules import torch: only when a model ran
         from explorer.engine import DeviceError
         from explorer.models.torchvision_zoo import WeightsMismatchError

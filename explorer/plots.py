@@ -27,7 +27,7 @@ X_AXES: Final[dict[str, str]] = {
     "train_hours": "training hours",
     "train_gpu_hours": "training GPU-hours",
     "train_mem_gb": "training memory per GPU (GB)",
-    "gflops": "GFLOPs per image (where known)",
+    "gflops": "GFLOPs per image (torchvision: published; Detectron: computed here)",
 }
 
 COLOUR_BY: Final[dict[str, str]] = {"type": "model type", "zoo": "zoo"}
@@ -282,11 +282,16 @@ def measured_points(measurements: pd.DataFrame, table: pd.DataFrame, y: str) -> 
     """Latest measurement per (model, device, image size, batch) joined with the model's published y.
 
     `measurements` is `explorer.store.MeasurementStore().frame()`; models without a published y are
-    dropped (nothing to put on that axis).
+    dropped (nothing to put on that axis), and so is every timing of weights other than the published ones.
     """
+    if "weights_kind" not in measurements.columns:  # a sweep summary or an older frame: kind from the label
+        kinds = measurements["weights"].where(measurements["weights"].isin(["published", "random"]), "file")
+        measurements = measurements.assign(weights_kind=kinds)
     keys = ["model_uid", "device_name", "image_width", "image_height", "batch_size", "autocast", "weights"]
     latest = measurements.drop_duplicates(keys, keep="last")
-    latest = latest[latest["weights"] != "random"]  # random weights time the pipeline, not the model's accuracy
+    # Only the published weights stand at the published accuracy: random weights time the pipeline, and a
+    # user's own file (fine-tuned, converted, uploaded) is another model whose accuracy the zoo does not know.
+    latest = latest[latest["weights_kind"] == "published"]
     joined = latest.join(table[[y, "name"]], on="model_uid", how="inner").rename(columns={y: "published_y"})
     return joined[joined["published_y"].notna()]
 

@@ -384,8 +384,8 @@ def _benchmark_section(table: pd.DataFrame, settings: dict[str, Any], images: li
         runs = st.number_input("Timed runs", 1, 100, 5, key="detections:bench_runs")
         if not st.button("Benchmark", key="detections:bench"):
             return
-        from explorer.benchmark import benchmark_runner
-        from explorer.engine import RandomWeights, resolve_device
+        from explorer.benchmark import benchmark_runner, weights_identity
+        from explorer.engine import resolve_device
         from explorer.models.catalog import spec_for
         from explorer.store import MeasurementStore
 
@@ -396,8 +396,7 @@ def _benchmark_section(table: pd.DataFrame, settings: dict[str, Any], images: li
             runner = model_cache().get(spec, resolve_device(settings["device"]), weights)
             with _device_to_myself(runner.device), st.spinner("Timing…"):
                 result = benchmark_runner(runner, images[0].rgb, batch_size=settings["batch_size"], runs=int(runs),
-                                          autocast=settings["autocast"],
-                                          weights="random" if isinstance(weights, RandomWeights) else "published")
+                                          autocast=settings["autocast"], weights=weights_identity(weights))
             MeasurementStore().add(result)
         except Exception as error:  # shown to the user; the page keeps working
             st.error(_explain(error))

@@ -37,6 +37,7 @@ def _check_unique(rows: list[ZooRow], zoo: str) -> None:
 
 def build_files(reference_dir: Path) -> dict[str, str]:
     """File name -> text of every file in zoo_data/, built from the reference pages."""
+    from explorer.zoo.sources.complexity import COMPLEXITY_COLUMNS, complexity_rows
     from explorer.zoo.sources.detectron2_page import parse_detectron2_zoo
     from explorer.zoo.sources.detectron_configs import CONFIG_COLUMNS, parse_detectron_configs
     from explorer.zoo.sources.detectron_page import parse_detectron_zoo
@@ -72,6 +73,7 @@ def build_files(reference_dir: Path) -> dict[str, str]:
     }
     files = {f"{zoo}.csv": csv_text(rows, ZOO_COLUMNS) for zoo, rows in tables.items()}
     files["detectron_configs.csv"] = csv_text(configs, CONFIG_COLUMNS)
+    files["complexity.csv"] = csv_text(complexity_rows(detectron_rows, configs), COMPLEXITY_COLUMNS)
     files["notes.json"] = json.dumps(notes, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
     return files
 

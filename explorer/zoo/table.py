@@ -62,7 +62,39 @@ def load_notes(data_dir: Path = ZOO_DATA_DIR) -> dict[str, dict]:
 
 def load_zoo(zoos: Iterable[str] = ZOOS, data_dir: Path = ZOO_DATA_DIR) -> pd.DataFrame:
     """The zoo table for analysis: numbers as floats plus the derived metrics of `explorer.zoo.derived`."""
-    return add_derived_columns(to_numbers(load_zoo_text(zoos, data_dir)), load_notes(data_dir))
+    return add_derived_columns(with_complexity(to_numbers(load_zoo_text(zoos, data_dir)), data_dir),
+                               load_notes(data_dir))
+
+
+def load_complexity(data_dir: Path = ZOO_DATA_DIR) -> pd.DataFrame:
+    """GFLOPs and parameters counted with our own builds (`complexity.csv`), indexed by uid; empty if absent."""
+    path = data_dir / "complexity.csv"
+    if not path.is_file():
+        return pd.DataFrame(columns=["gflops", "params_m"], index=pd.Index([], name="uid"))
+    return pd.read_csv(path, dtype={"model_id": str, "tta": str}).set_index("uid")
+
+
+def with_complexity(table: pd.DataFrame, data_dir: Path = ZOO_DATA_DIR) -> pd.DataFrame:
+    """Fill the GFLOPs and parameters a zoo does not publish from `complexity.csv`, saying so in the row's notes.
+
+    A published figure is never replaced; only empty ones are filled.
+    """
+    counted = load_complexity(data_dir)
+    rows = table.index.intersection(counted.index)
+    rows = rows[table.loc[rows, "gflops"].isna()]
+    if rows.empty:
+        return table
+    table = table.copy()
+    found = counted.loc[rows]
+    table.loc[rows, "gflops"] = found["gflops"].astype(float)
+    table.loc[rows, "params_m"] = table.loc[rows, "params_m"].fillna(found["params_m"].astype(float))
+    heads = [("" if pd.isna(v) else f"; the mask/keypoint heads add {v:.1f} GFLOPs at {d:.0f} detections")
+             for v, d in zip(found["detection_heads_gflops"], found["detections"], strict=True)]
+    sentence = ("GFLOPs and parameters are not published: computed here with this project's build of the config "
+                "for a " + found["input"] + ", as " + found["convention"] + heads + ".")
+    table.loc[rows, "notes"] = (table.loc[rows, "notes"].where(table.loc[rows, "notes"] == "",
+                                                                table.loc[rows, "notes"] + " ") + sentence)
+    return table
 
 
 def load_configs(data_dir: Path = ZOO_DATA_DIR) -> pd.DataFrame:

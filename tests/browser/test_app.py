@@ -217,6 +217,7 @@ def test_model_card_opens_from_link(page: Page, app_url: str, screenshot_dir: Pa
     ("pick_model", "Pick a model", "The fastest model"),
     ("schedules", "Schedules & backbones", "1x"),
     ("sweeps", "Sweeps", "sweep"),
+    ("time_here", "Time on this machine", "Models to time"),
 ])
 def test_other_pages_render(page: Page, app_url: str, screenshot_dir: Path, path: str, heading: str,
                             content: str) -> None:

@@ -59,7 +59,11 @@ def _arch(config: str) -> DetectronArch:
 
 def arch_for_row(row: Mapping[str, Any]) -> DetectronArch:
     """The row's architecture, with TTA (and the box voting that comes with it) only for the TTA row."""
-    arch = _arch(_text(row.get("config")))
+    return with_row_tta(_arch(_text(row.get("config"))), row)
+
+
+def with_row_tta(arch: DetectronArch, row: Mapping[str, Any]) -> DetectronArch:
+    """The config's architecture as this row runs it: TTA and box voting on only for a TTA row."""
     tta = _is_tta(row) and arch.tta
     return dataclasses.replace(arch, tta=tta, bbox_vote=arch.bbox_vote and tta)
 

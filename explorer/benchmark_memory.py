@@ -1,0 +1,73 @@
+"""Peak memory of a timed run: CUDA's max allocated on a GPU, resident-set growth on the CPU.
+
+A CPU process's high-water mark (`ru_maxrss`) only ever grows, so after one large model every later one
+would read as free. Instead a background thread samples the current resident set (`/proc/self/statm`,
+a few microseconds a read) while the runs go, and the growth over the size before them is reported.
+On a GPU the allocator's peak counter of that device is reset first and read after: the model's weights
+count too, as `torch.cuda.max_memory_allocated` reports them (runs on one device go one at a time).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from types import TracebackType
+
+SAMPLE_INTERVAL_S = 0.005
+_PAGE_BYTES = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def resident_bytes() -> int | None:
+    """This process's resident set now, or None where /proc is not available (not Linux)."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as statm:
+            return int(statm.read().split()[1]) * _PAGE_BYTES
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+class PeakMemory:
+    """`with PeakMemory(device) as memory: ...` then `memory.peak_mb` (None when it cannot be measured)."""
+
+    def __init__(self, device: str, interval_s: float = SAMPLE_INTERVAL_S) -> None:
+        self.device = device
+        self.interval_s = interval_s
+        self.peak_mb: float | None = None
+        self._start = 0
+        self._peak = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> PeakMemory:
+        if self.device.startswith("cuda"):
+            import torch
+
+            torch.cuda.synchronize(self.device)
+            torch.cuda.reset_peak_memory_stats(self.device)
+            return self
+        start = resident_bytes()
+        if start is not None:
+            self._start = self._peak = start
+            self._thread = threading.Thread(target=self._sample, name="peak-memory", daemon=True)
+            self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            now = resident_bytes() or 0
+            self._peak = max(self._peak, now)
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        if self.device.startswith("cuda"):
+            import torch
+
+            torch.cuda.synchronize(self.device)
+            self.peak_mb = torch.cuda.max_memory_allocated(self.device) / 1e6
+            return
+        if self._thread is None:
+            return
+        self._stop.set()
+        self._thread.join()
+        self._peak = max(self._peak, resident_bytes() or 0)
+        self.peak_mb = (self._peak - self._start) / 1e6
