@@ -11,8 +11,6 @@ Detectron ``.pkl`` from a PyTorch ``.pth`` by it and messages name the file the 
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from pathlib import Path, PureWindowsPath
 
 from explorer.weights import (
@@ -21,6 +19,7 @@ from explorer.weights import (
     content_digest,
     explorer_cache_dir,
     remember_digest,
+    write_atomic,
 )
 
 FALLBACK_NAME = "weights.pth"
@@ -54,19 +53,6 @@ def save_uploaded_weights(name: str, data: bytes) -> Path:
     target = uploads_dir() / digest / label
     if target.is_file() and content_digest(target) == digest:  # hashed once per file version, then remembered
         return target
-    _write_atomic(target, data)
+    write_atomic(target, data)
     remember_digest(target, digest)
     return target
-
-
-def _write_atomic(target: Path, data: bytes) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(prefix=f"{target.name}.part-", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise

@@ -487,11 +487,14 @@ def download(
     return dest
 
 
-def _write_text_atomic(path: Path, text: str) -> None:
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write `data` to `path` through a temporary file beside it: readers see the old file or the new, never a
+    part (sidecars here, uploaded weights in explorer.uploads)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f"{path.name}.part-", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
         os.chmod(tmp_name, 0o644)
         os.replace(tmp_name, path)
     except BaseException:
@@ -576,7 +579,7 @@ def _download_source(
                     max_bytes=max_bytes, max_seconds=max_seconds)
     if checksum and source.checksum is None:
         with contextlib.suppress(OSError):  # only costs the offline re-check; the file itself was verified
-            _write_text_atomic(_sidecar(source), f"{checksum.value}  {source.filename}\n")
+            write_atomic(_sidecar(source), f"{checksum.value}  {source.filename}\n".encode())
     return path
 
 
