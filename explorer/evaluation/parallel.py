@@ -208,8 +208,15 @@ class WorkerPool:
         finished = threading.Semaphore(0)
 
         def talk(i: int) -> None:
+            process = self.processes[i]
             try:
-                outputs[i] = self.processes[i].communicate(pickle.dumps(blocks[i], protocol=pickle.HIGHEST_PROTOCOL))
+                # Streamed, not dumped to bytes first: the worker unpickles each frame as it arrives, so its
+                # reading overlaps our writing instead of following it (the worker writes nothing before it has
+                # read its whole block, so writing all of stdin before reading stdout cannot deadlock).
+                with contextlib.suppress(BrokenPipeError):  # a worker that died: its exit status says why
+                    pickle.dump(blocks[i], process.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+                    process.stdin.flush()
+                outputs[i] = process.communicate()
             finally:
                 finished.release()
 

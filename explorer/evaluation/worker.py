@@ -20,7 +20,7 @@ def main() -> None:
     reply = os.fdopen(os.dup(1), "wb")
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
-    block = pickle.loads(sys.stdin.buffer.read())  # from our parent process only
+    block = pickle.load(sys.stdin.buffer)  # from our parent process only; read as it streams in
     try:
         arrays = parallel.evaluate_block(block)
     except Exception as error:  # every failure goes back to the parent, which raises it
