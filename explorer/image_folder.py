@@ -11,7 +11,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-IMAGE_SUFFIXES: frozenset[str] = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"})
+from explorer.images import IMAGE_SUFFIXES
+
 MAX_FILES = 200_000
 
 

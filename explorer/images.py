@@ -52,6 +52,11 @@ MAX_ASPECT_RATIO: float = 200.0
 #: write; it decodes as an ordinary JPEG (first picture).
 SUPPORTED_FORMATS: frozenset[str] = frozenset({"JPEG", "MPO", "PNG", "WEBP", "BMP", "TIFF"})
 
+#: File suffixes of those formats: what folder listings pick up and what upload widgets accept.
+IMAGE_SUFFIXES: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
+#: The same without the dot, as st.file_uploader takes them.
+UPLOAD_TYPES: list[str] = [suffix.lstrip(".") for suffix in IMAGE_SUFFIXES]
+
 _ORIENTATION_TAG = 0x0112
 _SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16B", "I;16L", "I;16N"})
 _ALPHA_MODES = frozenset({"LA", "RGBA", "PA", "RGBa"})

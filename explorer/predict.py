@@ -18,7 +18,8 @@ from typing import Any
 import pandas as pd
 
 from explorer.detections import Detections
-from explorer.image_inputs import IMAGE_SUFFIXES, ImageInput, image_inputs
+from explorer.image_inputs import ImageInput, image_inputs
+from explorer.images import IMAGE_SUFFIXES
 from explorer.models.catalog import ModelSpec, spec_for
 from explorer.zoo.table import UnknownModelError
 

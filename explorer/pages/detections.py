@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from explorer.images import UPLOAD_TYPES
 from explorer.pages import common
 from explorer.pages.run_resources import inference_queues, model_cache
 
@@ -31,7 +32,6 @@ WEIGHT_CHOICES = {
     "upload": "A weights file I upload",
     "random": "Random weights: tests the pipeline, detections are meaningless",
 }
-UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "tif", "tiff"]
 
 
 @dataclass

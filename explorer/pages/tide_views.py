@@ -22,6 +22,7 @@ from explorer.evaluation.errors import EvaluationInputError
 from explorer.evaluation.matching import match_images
 from explorer.evaluation.per_image import image_overlay, per_image_table
 from explorer.evaluation.tide import ERROR_DESCRIPTIONS, ERRORS, classify, load_for_tide, tide_difference, tide_errors
+from explorer.images import UPLOAD_TYPES
 
 #: (name, bytes) of an uploaded (or generated) file.
 Source = tuple[str, bytes]
@@ -202,7 +203,7 @@ def image_sources(gt: Source, results: Source, iou_type: str, key_prefix: str) -
                      format_func={"upload": "Upload the images", "folder": "A folder on the server"}.get)
     if where == "upload":
         files = list(st.file_uploader("Images (matched to the annotations by file name)", accept_multiple_files=True,
-                                      type=["jpg", "jpeg", "png", "webp", "bmp", "tif", "tiff"],
+                                      type=UPLOAD_TYPES,
                                       key=f"{key_prefix}:gt_images") or [])
         by_name = {f.name: f for f in files}
         match = match_images(annotated, list(by_name))
