@@ -14,6 +14,7 @@ import json
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Final, Protocol
 
+import numpy as np
 import streamlit as st
 
 from explorer import eval_plots
@@ -304,6 +305,7 @@ def render_annotations_panel(images: Sequence[NamedImage], runs: Sequence[Run], 
     report_match(match, len(annotated))
     if not match.pairs:
         return
+    pixels = _matched_pixels(images, match)
     for run in runs:
         st.markdown(f"#### {run.name}")
         kinds = supported_iou_types(run.detections)
@@ -319,25 +321,24 @@ def render_annotations_panel(images: Sequence[NamedImage], runs: Sequence[Run], 
         if evaluation is None:
             continue
         render_evaluation(evaluation, f"{key_prefix}:{run.uid}:{kind}")
-        _tide_sections(images, run, match, gt, (name, results), kind, f"{key_prefix}:{run.uid}:{kind}")
-        from explorer.pages import confusion_view
-
-        by_name = {image.name: image for image in images}
-        confusion_view.render_confusion(gt, (name, results), kind, f"{key_prefix}:{run.uid}:{kind}",
-                                        image_ids=match.image_ids,
-                                        images={image_id: by_name[upload].rgb for upload, image_id in match.pairs
-                                                if getattr(by_name[upload], "rgb", None) is not None})
+        _error_sections(gt, (name, results), kind, f"{key_prefix}:{run.uid}:{kind}", match, pixels)
 
 
-def _tide_sections(images: Sequence[Any], run: Run, match: Match, gt: tuple[str, bytes], results: tuple[str, bytes],
-                   kind: str, key_prefix: str) -> None:
-    """TIDE's error types and the ground truth drawn on the uploaded images, for one run."""
-    from explorer.pages import tide_views
+def _matched_pixels(images: Sequence[Any], match: Match) -> dict[int, np.ndarray]:
+    """image id -> RGB of the uploads matched to the annotations (the first upload of a name, as matched)."""
+    by_name: dict[str, Any] = {}
+    for image in images:
+        by_name.setdefault(image.name, image)
+    pixels = {image_id: getattr(by_name[name], "rgb", None) for name, image_id in match.pairs}
+    return {image_id: rgb for image_id, rgb in pixels.items() if rgb is not None}
 
-    index = {}
-    for i, image in enumerate(images):
-        index.setdefault(image.name, i)
-    pixels = {image_id: getattr(images[index[name]], "rgb", None) for name, image_id in match.pairs}
-    loaders = {image_id: (lambda rgb=rgb: rgb) for image_id, rgb in pixels.items() if rgb is not None}
+
+def _error_sections(gt: tuple[str, bytes], results: tuple[str, bytes], kind: str, key_prefix: str, match: Match,
+                    pixels: dict[int, np.ndarray]) -> None:
+    """TIDE's error types, the ground truth drawn on the uploaded images and the confusion matrix, for one run."""
+    from explorer.pages import confusion_view, tide_views
+
+    loaders = {image_id: (lambda rgb=rgb: rgb) for image_id, rgb in pixels.items()}
     tide_views.render_tide(gt, results, kind, key_prefix, image_ids=match.image_ids)
     tide_views.render_ground_truth(gt, results, kind, key_prefix, loaders, image_ids=match.image_ids)
+    confusion_view.render_confusion(gt, results, kind, key_prefix, image_ids=match.image_ids, images=pixels)
