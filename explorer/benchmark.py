@@ -86,10 +86,10 @@ def weights_identity(choice: Any) -> WeightsIdentity:
         return WeightsIdentity("published", "published")
     if not isinstance(choice, (str, Path)):
         return WeightsIdentity("random", "random")
-    from explorer.weights import file_digest
+    from explorer.weights import content_digest
 
-    path = Path(choice)
-    return WeightsIdentity(path.name, "file", file_digest(path, "sha256"))
+    path = Path(choice)  # hashed once per file version, shared with the engine's model-cache key
+    return WeightsIdentity(path.name, "file", content_digest(path))
 
 
 def device_name(device: str) -> str:
