@@ -38,6 +38,7 @@ from explorer.evaluation.ground_truth import GroundTruth
 from explorer.evaluation.kinds import IouType, check_iou_type
 from explorer.evaluation.loading import DEFAULT_MAX_BYTES, JsonSource, read_json
 from explorer.evaluation.masks import boxes as mask_boxes
+from explorer.evaluation.masks import coco_iou
 from explorer.evaluation.pipeline import load_ground_truth
 from explorer.evaluation.result_checks import check_results
 
@@ -180,10 +181,6 @@ def _best(row: np.ndarray, allowed: np.ndarray, threshold: float) -> int | None:
 def _ious(gt: GroundTruth, results: list[dict[str, Any]], dets: list[int], anns: list[int], kind: IouType,
           rles: dict[int, Any]) -> np.ndarray:
     """[len(dets), len(anns)] COCO IoU; against crowd regions, intersection over the detection's area."""
-    if not dets or not anns:
-        return np.zeros((len(dets), len(anns)))
-    from pycocotools import mask as mask_utils
-
     crowd = [int(gt.annotations[a]["iscrowd"]) for a in anns]
     if kind == "bbox":
         d = [list(map(float, results[i]["bbox"])) for i in dets]
@@ -191,7 +188,7 @@ def _ious(gt: GroundTruth, results: list[dict[str, Any]], dets: list[int], anns:
     else:
         d = [results[i]["segmentation"] for i in dets]
         g = [rles[gt.annotations[a]["id"]] for a in anns]
-    return np.asarray(mask_utils.iou(d, g, crowd), dtype=float).reshape(len(dets), len(anns))
+    return coco_iou(d, g, crowd, kind)
 
 
 def _box(item: dict[str, Any], kind: IouType, rles: dict[int, Any] | None = None) -> list[float]:

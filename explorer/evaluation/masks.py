@@ -41,3 +41,15 @@ def boxes(rles: Sequence[dict[str, Any]]) -> np.ndarray:
     if not rles:
         return np.zeros((0, 4))
     return np.concatenate([mask_utils.toBbox(list(rles[i: i + _BATCH])) for i in range(0, len(rles), _BATCH)])
+
+
+def coco_iou(dets: Sequence[Any], gts: Sequence[Any], crowd: Sequence[int], iou_type: str) -> np.ndarray:
+    """[D, G] IoU as COCOeval computes it: boxes (x, y, w, h) for "bbox", compressed RLEs otherwise; for crowd
+    columns intersection over the detection's area (pycocotools' convention). TIDE and the confusion matrix."""
+    if not dets or not gts:
+        return np.zeros((len(dets), len(gts)))
+    from pycocotools import mask as mask_utils
+
+    if iou_type == "bbox":
+        dets, gts = np.asarray(dets, dtype=float), np.asarray(gts, dtype=float)
+    return np.asarray(mask_utils.iou(dets, gts, list(crowd)), dtype=float).reshape(len(dets), len(gts))

@@ -43,6 +43,7 @@ import pandas as pd
 from explorer.evaluation.errors import EvaluationInputError
 from explorer.evaluation.ground_truth import GroundTruth
 from explorer.evaluation.kinds import IouType, check_iou_type
+from explorer.evaluation.masks import coco_iou
 
 #: The six main error types, in TIDE's order, then the two special ones.
 MAIN_ERRORS: tuple[str, ...] = ("cls", "loc", "both", "dupe", "bkg", "miss")
@@ -144,7 +145,7 @@ def classify(gt: GroundTruth, results: Sequence[dict[str, Any]], iou_type: IouTy
         gt_rows = [*range(g0, g1)]
         gt_geoms = [geometry[objects.annotation[j]] for j in gt_rows]
         crowd_geoms = [geometry[objects.crowd_annotation[j]] for j in range(c0, c1)]
-        iou = _iou(det_geoms, gt_geoms + crowd_geoms, [0] * len(gt_geoms) + [1] * len(crowd_geoms), iou_type)
+        iou = coco_iou(det_geoms, gt_geoms + crowd_geoms, [0] * len(gt_geoms) + [1] * len(crowd_geoms), iou_type)
         out = _match_image(iou, dets.category[d0:d1], objects.category[g0:g1], objects.crowd_category[c0:c1],
                            len(gt_rows), pos_threshold, bg_threshold)
         label[d0:d1], ignored[d0:d1], local_target, used = out
@@ -237,17 +238,6 @@ def _gt_geometry(gt: GroundTruth, iou_type: IouType) -> list[Any]:
     gt.check_for("segm")
     rles = gt.mask_rles()
     return [rles[ann["id"]] for ann in gt.annotations]
-
-
-def _iou(dets: list[Any], gts: list[Any], crowd: list[int], iou_type: IouType) -> np.ndarray:
-    """[D, G] IoU; for crowd columns intersection over the detection's area (pycocotools' convention)."""
-    if not dets or not gts:
-        return np.zeros((len(dets), len(gts)))
-    from pycocotools import mask as mask_utils
-
-    if iou_type == "bbox":
-        dets, gts = np.asarray(dets, dtype=float), np.asarray(gts, dtype=float)
-    return np.asarray(mask_utils.iou(dets, gts, crowd), dtype=float).reshape(len(dets), len(gts))
 
 
 def _match_image(iou: np.ndarray, det_category: np.ndarray, gt_category: np.ndarray, crowd_category: np.ndarray,
