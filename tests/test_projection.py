@@ -92,6 +92,22 @@ def records(*rows: tuple[str, float], device: str = "CPU A", width: int = 640, *
     return pd.DataFrame([{**base, "model_uid": uid, "median_s": median} for uid, median in rows])
 
 
+def test_a_model_input_size_of_its_own_is_its_own_setting(zoo: pd.DataFrame) -> None:
+    """Same image, device and batch but the model resized to another input size: never mixed in, and told apart."""
+    store = pd.concat([
+        records(("detectron:1", 0.3), ("detectron:2", 0.6), ("detectron:3", 1.2), min_size=800, max_size=1333),
+        records(("detectron:1", 0.05), min_size=320, max_size=533),
+    ], ignore_index=True)
+    found = settings(latest_speeds(store))
+    assert [s.models for s in found] == [3, 1]
+    assert found[0].label == "CPU A, 640×480, batch 1, fp32, random weights, input 800/1333"
+    assert found[1].label.endswith("input 320/533")
+    table, machine = with_local_speeds(zoo, store)
+    assert machine == found[0].label and table.loc["detectron:1", "measured_s"] == 0.3
+    small, _ = with_local_speeds(zoo, store, found[1].label)
+    assert small.loc["detectron:1", "measured_s"] == 0.05 and math.isnan(small.loc["detectron:2", "measured_s"])
+
+
 def test_local_speeds_from_store_records(zoo: pd.DataFrame) -> None:
     store = pd.concat([
         records(("detectron:1", 0.5)),  # replaced by the newer record below

@@ -8,7 +8,8 @@ default the one with the most models measured, and every local speed belongs to 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -16,9 +17,10 @@ import pandas as pd
 from explorer.zoo.projection import project
 from explorer.zoo.speeds import published_timing
 
-#: What makes two measurements comparable; a column missing from the input counts as one shared value.
+#: What makes two measurements comparable (as the store's SETUP_KEYS, less the model and the device's short name);
+#: a column missing from the input counts as one shared value.
 SETTING_COLUMNS: tuple[str, ...] = ("device_name", "image_width", "image_height", "batch_size", "autocast",
-                                    "weights_kind")
+                                    "weights_kind", "min_size", "max_size", "weights_sha256")
 LOCAL_COLUMNS: tuple[str, ...] = ("measured_s", "measured_p90_s", "projected_s", "projected_lo_s",
                                   "projected_hi_s", "projection_n", "projection_scale", "projection_fit_s")
 
@@ -29,10 +31,11 @@ class Setting:
 
     values: tuple[object, ...]
     models: int
+    detailed: bool = False  # the label names the input size and weights file too (another setting shares the rest)
 
     @property
     def label(self) -> str:
-        device, width, height, batch, autocast, weights = self.values
+        device, width, height, batch, autocast, weights, min_size, max_size, sha256 = self.values
         parts = [str(device)]
         if width != "" and height != "":
             parts.append(f"{width}×{height}")
@@ -41,6 +44,8 @@ class Setting:
         parts.append(str(autocast) if autocast not in ("", None, "none") else "fp32")
         if weights != "":
             parts.append(f"{weights} weights")
+        if self.detailed:
+            parts.append(f"input {min_size}/{max_size}" + (f", file {str(sha256)[:12]}" if sha256 != "" else ""))
         return ", ".join(parts)
 
 
@@ -76,6 +81,8 @@ def settings(speeds: pd.DataFrame) -> list[Setting]:
         index=False, name=None))}
     counts = speeds.groupby(list(SETTING_COLUMNS), sort=False)["model_uid"].nunique()
     found = [Setting(values=tuple(values), models=int(n)) for values, n in counts.items()]
+    shared = Counter(setting.label for setting in found)
+    found = [replace(setting, detailed=shared[setting.label] > 1) for setting in found]
     return sorted(found, key=lambda s: (-s.models, -order[s.values]))
 
 
