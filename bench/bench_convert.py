@@ -25,8 +25,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from explorer.models.catalog import spec_for
-from explorer.models.detectron.convert import build_model, convert_pickle, load_converted, save_converted
-from explorer.models.detectron.loading import load_runner
+from explorer.models.detectron.checkpoint.convert import build_model, convert_pickle, load_converted, save_converted
+from explorer.models.detectron.checkpoint.loading import load_runner
 from explorer.zoo.table import load_zoo
 from tests.detectron_factory import checkpoint, write_pickle
 

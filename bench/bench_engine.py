@@ -23,7 +23,7 @@ def main() -> None:
     import numpy as np
     import torch
 
-    from explorer.engine import RANDOM_WEIGHTS, load_runner, predict_images
+    from explorer.engine.runners import RANDOM_WEIGHTS, load_runner, predict_images
     from explorer.models.catalog import spec_for
     from explorer.zoo.table import load_zoo
 

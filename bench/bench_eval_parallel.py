@@ -126,7 +126,7 @@ def main() -> None:
         worker(args.worker, args.data, args.out)
         return
 
-    from explorer.evaluation.parallel import cpu_count
+    from explorer.evaluation.coco.parallel import cpu_count
     from tests.coco_factory import bench_dataset
 
     started = time.perf_counter()

@@ -21,8 +21,8 @@ def main() -> None:
     import torch
     import torchvision
 
-    from explorer.benchmark import benchmark_runner
-    from explorer.engine import RANDOM_WEIGHTS, load_runner, resolve_device
+    from explorer.benchmarks.timing import benchmark_runner
+    from explorer.engine.runners import RANDOM_WEIGHTS, load_runner, resolve_device
     from explorer.models.catalog import spec_for
     from explorer.zoo.table import load_zoo
 

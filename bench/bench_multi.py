@@ -1,4 +1,4 @@
-"""Multi-model bench overhead: `explorer.multibench.run_models` vs timing the same runner's `predict` directly.
+"""Multi-model bench overhead: `explorer.benchmarks.many.run_models` vs timing the same runner's `predict` directly.
 
 Target (issue 13): the multi-model bench adds at most 2 % to what it measures. Both paths time the same loaded
 random-weight model on the same image, with the detections held at the model's maximum; rounds alternate
@@ -26,9 +26,9 @@ def main() -> None:
     import numpy as np
     import torch
 
-    from explorer.engine import RANDOM_WEIGHTS, load_runner
-    from explorer.multibench import BenchSettings, hold_max_detections, plan_models, run_models
-    from explorer.store import MeasurementStore
+    from explorer.benchmarks.many import BenchSettings, hold_max_detections, plan_models, run_models
+    from explorer.benchmarks.store import MeasurementStore
+    from explorer.engine.runners import RANDOM_WEIGHTS, load_runner
     from explorer.zoo.table import load_zoo
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -57,8 +57,8 @@ class FindsNothing:
 def small_runner():
     if os.environ.get("BENCH_MODEL", "stub") == "stub":
         return FindsNothing()
-    from explorer.engine import RANDOM_WEIGHTS, load_runner
-    from explorer.predict import resolve_spec
+    from explorer.engine.predict import resolve_spec
+    from explorer.engine.runners import RANDOM_WEIGHTS, load_runner
     from explorer.zoo.table import load_zoo
 
     return load_runner(resolve_spec(load_zoo(), MODEL).with_test(score_thresh=0.5), "cpu", RANDOM_WEIGHTS)
@@ -66,7 +66,7 @@ def small_runner():
 
 def streamed(images: Path, out: Path) -> None:
     """Today's `predict_files`: decode one batch, run it, write it, next batch."""
-    from explorer.predict import image_inputs, predict_files
+    from explorer.engine.predict import image_inputs, predict_files
 
     predict_files(small_runner(), image_inputs([images]), out, batch_size=BATCH)
 
@@ -75,10 +75,10 @@ def decode_all_first(images: Path, out: Path) -> None:
     """The old `predict_files`: decode every image, then run them all, then draw and write (the baseline)."""
     import json
 
-    from explorer.engine import predict_images
-    from explorer.images import load_image_file
-    from explorer.predict import image_paths
-    from explorer.render import RenderOptions, draw_detections, encode_png
+    from explorer.drawing.detections import RenderOptions, draw_detections, encode_png
+    from explorer.engine.predict import image_paths
+    from explorer.engine.runners import predict_images
+    from explorer.inputs.images import load_image_file
 
     runner = small_runner()
     loaded = [load_image_file(path) for path in image_paths([images])]

@@ -31,8 +31,8 @@ def main() -> None:
     import numpy as np
     import torch
 
-    from explorer.engine import RANDOM_WEIGHTS, ModelCache, predict_with_fallback
-    from explorer.inference_queue import InferenceJob, InferenceQueues
+    from explorer.engine.queue import InferenceJob, InferenceQueues
+    from explorer.engine.runners import RANDOM_WEIGHTS, ModelCache, predict_with_fallback
     from explorer.models.catalog import spec_for
     from explorer.zoo.table import load_zoo
 

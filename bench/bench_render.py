@@ -21,7 +21,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
 from explorer.detections import Detections
-from explorer.render import RenderOptions, draw_detections, instance_color
+from explorer.drawing.detections import RenderOptions, draw_detections, instance_color
 
 WIDTH, HEIGHT = 1333, 800
 TARGET_MS = 50.0

@@ -1,4 +1,4 @@
-"""TIDE error types: explorer.evaluation.tide vs the reference implementation `tidecv` 1.0.1, side by side.
+"""TIDE error types: explorer.evaluation.analyses.tide vs the reference implementation `tidecv` 1.0.1, side by side.
 
 Target (issue "Evaluation that explains the errors"): no slower than tidecv on the val2017-scale bench set, with
 the same numbers (within 0.5 dAP).
@@ -51,7 +51,7 @@ def run_tidecv(gt_path: Path, dt_path: Path, mode: str) -> tuple[float, dict[str
 
 
 def run_ours(gt_path: Path, dt_path: Path, mode: str) -> tuple[float, dict[str, float]]:
-    from explorer.evaluation.tide import tide
+    from explorer.evaluation.analyses.tide import tide
 
     start = time.perf_counter()
     result = tide(gt_path, dt_path, mode)

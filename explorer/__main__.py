@@ -1,5 +1,5 @@
-"""`python -m explorer ...`: see explorer/cli.py."""
+"""`python -m explorer ...`: see explorer/cli/main.py."""
 
-from explorer.cli import main
+from explorer.cli.main import main
 
 raise SystemExit(main())

@@ -489,7 +489,7 @@ def download(
 
 def write_atomic(path: Path, data: bytes) -> None:
     """Write `data` to `path` through a temporary file beside it: readers see the old file or the new, never a
-    part (sidecars here, uploaded weights in explorer.uploads)."""
+    part (sidecars here, uploaded weights in explorer.inputs.uploads)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f"{path.name}.part-", dir=path.parent)
     try:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from explorer import benchmark_memory
-from explorer.benchmark_memory import PeakMemory
+from explorer.benchmarks import memory as benchmark_memory
+from explorer.benchmarks.memory import PeakMemory
 
 
 def _touch(megabytes: int) -> float:

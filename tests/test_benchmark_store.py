@@ -7,9 +7,9 @@ import threading
 import pytest
 import torch
 
-from explorer.benchmark import BenchmarkResult, benchmark_runner, device_name
-from explorer.engine import RANDOM_WEIGHTS, load_runner
-from explorer.store import MeasurementStore, default_store_path
+from explorer.benchmarks.store import MeasurementStore, default_store_path
+from explorer.benchmarks.timing import BenchmarkResult, benchmark_runner, device_name
+from explorer.engine.runners import RANDOM_WEIGHTS, load_runner
 from tests.model_factory import random_image, torchvision_spec
 
 

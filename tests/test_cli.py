@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from explorer.cli import main
+from explorer.cli.main import main
 from explorer.zoo.schema import CORE_COLUMNS
 
 

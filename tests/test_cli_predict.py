@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from explorer.cli import main
-from explorer.store import MeasurementStore
+from explorer.benchmarks.store import MeasurementStore
+from explorer.cli.main import main
 from explorer.zoo.table import load_zoo
 
 MODEL = "MaskRCNN_ResNet50_FPN_Weights.COCO_V1"

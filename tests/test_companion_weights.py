@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from explorer.engine import load_runner
+from explorer.engine.runners import load_runner
 from explorer.models.catalog import ModelSpec, spec_for
 from explorer.weights import WeightsError, WeightsUnavailableError, detectron_source
 from explorer.zoo.table import load_zoo

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from torchvision.models import get_model_weights
 
-from explorer import plots
+from explorer.figures import zoo as plots
 from explorer.models.complexity import detectron_complexity, torchvision_complexity
 from explorer.models.detectron.family import arch_for_row
 from explorer.zoo.card import build_card

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from explorer.detections import empty_detections
-from explorer.engine import RANDOM_WEIGHTS, ModelCache, predict_images, predict_with_fallback
+from explorer.engine.runners import RANDOM_WEIGHTS, ModelCache, predict_images, predict_with_fallback
 from tests.model_factory import random_image, torchvision_spec
 
 MODEL = "FasterRCNN_MobileNet_V3_Large_320_FPN_Weights.COCO_V1"

@@ -15,8 +15,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from explorer.detections import empty_detections
-from explorer.engine import RANDOM_WEIGHTS
-from explorer.inference_queue import InferenceJob, RequestState
+from explorer.engine.queue import InferenceJob, RequestState
+from explorer.engine.runners import RANDOM_WEIGHTS
 from explorer.models.catalog import spec_for
 from explorer.pages import common, detections
 from tests.test_detections_page import APP, MODEL, PAGE, choose_random_small_model, png_bytes
@@ -79,8 +79,7 @@ def page() -> AppTest:
 
 def spy_on_places(monkeypatch) -> tuple[threading.Event, list[str]]:
     """Record what the page tells a waiting user (the real `status_text` still answers)."""
-    from explorer import inference_queue
-
+    from explorer.engine import queue as inference_queue
     real = inference_queue.status_text
     shown: list[str] = []
     waiting = threading.Event()

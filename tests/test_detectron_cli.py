@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from explorer.cli.detectron import VerifyError, add_convert_parser, add_verify_parser
 from explorer.detections import Detections
-from explorer.models.detectron.cli import VerifyError, add_convert_parser, add_verify_parser
 
 BOXES = {1: [10.0, 12.0, 30.0, 40.0], 2: [5.0, 6.0, 50.0, 20.0]}  # image id -> one car box [x, y, w, h]
 SIZES = {1: (60, 80), 2: (50, 70)}  # image id -> (height, width)
@@ -63,7 +63,7 @@ def test_verify_evaluates_the_found_images_against_the_published_ap(tmp_path: Pa
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     folder, gt = _dataset(tmp_path)
     seen: list[Any] = []
-    monkeypatch.setattr("explorer.engine.load_runner",
+    monkeypatch.setattr("explorer.engine.runners.load_runner",
                         lambda spec, device, weights, progress=None: seen.append(spec) or _PerfectRunner())
     out = _run(["verify", "--model", "35857345", "--images", str(folder), "--annotations", str(gt),
                 "--device", "cpu"])

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 import torch
 
-from explorer.models.detectron import convert as convert_module
-from explorer.models.detectron.cli import add_convert_parser
-from explorer.models.detectron.convert import (
+from explorer.cli.detectron import add_convert_parser
+from explorer.models.detectron.checkpoint import convert as convert_module
+from explorer.models.detectron.checkpoint.convert import (
     UNIT_BBOX_REG_WEIGHTS,
     build_model,
     cache_path,
@@ -31,7 +31,7 @@ from explorer.models.detectron.errors import (
     UnexpectedBlobError,
 )
 from explorer.models.detectron.family import _arch
-from explorer.models.detectron.layers import blob_map
+from explorer.models.detectron.network.layers import blob_map
 from explorer.zoo.table import UnknownModelError
 from tests.detectron_factory import checkpoint, leftovers, model_shapes, write_pickle
 

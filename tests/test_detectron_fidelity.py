@@ -15,16 +15,17 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from explorer.engine import RANDOM_WEIGHTS, load_runner
+from explorer.engine.runners import RANDOM_WEIGHTS, load_runner
 from explorer.models.catalog import ModelSpec, spec_for
-from explorer.models.detectron import boxes as box_ops
-from explorer.models.detectron import pipeline, rpn
-from explorer.models.detectron.anchors import retinanet_cell_anchors
 from explorer.models.detectron.arch import DetectronArch
-from explorer.models.detectron.postprocess import heatmaps_to_keypoints, paste_masks
-from explorer.models.detectron.preprocess import make_blob, to_tensor
-from explorer.models.detectron.retinanet import RetinaNetDecoder
-from explorer.models.detectron.rpn import ImageInfo, proposals_one_level
+from explorer.models.detectron.inference import boxes as box_ops
+from explorer.models.detectron.inference import pipeline
+from explorer.models.detectron.inference.postprocess import heatmaps_to_keypoints, paste_masks
+from explorer.models.detectron.inference.preprocess import make_blob, to_tensor
+from explorer.models.detectron.network import rpn
+from explorer.models.detectron.network.anchors import retinanet_cell_anchors
+from explorer.models.detectron.network.retinanet import RetinaNetDecoder
+from explorer.models.detectron.network.rpn import ImageInfo, proposals_one_level
 from explorer.zoo.table import load_zoo
 from tests.model_factory import random_image
 

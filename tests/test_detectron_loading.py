@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from explorer.models.detectron.checkpoint.pickle_safe import RestrictedUnpickler, load_checkpoint
 from explorer.models.detectron.errors import CheckpointFormatError, UnsafePickleError
-from explorer.models.detectron.pickle_safe import RestrictedUnpickler, load_checkpoint
 from explorer.weights import WeightsError
 from tests.detectron_factory import CFG_TEXT, python2_pickle, write_pickle
 

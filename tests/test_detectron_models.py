@@ -16,10 +16,10 @@ import pytest
 import torch
 
 from explorer.detections import Detections
-from explorer.engine import RANDOM_WEIGHTS, load_runner
+from explorer.engine.runners import RANDOM_WEIGHTS, load_runner
 from explorer.models.catalog import ModelSpec, is_runnable, spec_for
+from explorer.models.detectron.checkpoint.loading import runtime_config
 from explorer.models.detectron.coco import COCO_CATEGORY_IDS, COCO_NAMES
-from explorer.models.detectron.loading import runtime_config
 from explorer.zoo.table import load_zoo
 from tests.detectron_factory import checkpoint, write_pickle
 from tests.model_factory import random_image
@@ -141,7 +141,7 @@ def test_generated_checkpoint_runs_through_the_engine(specs: dict[str, ModelSpec
 def test_tta_transforms_come_in_detectrons_order() -> None:
     from types import SimpleNamespace
 
-    from explorer.models.detectron.tta import _transforms
+    from explorer.models.detectron.inference.tta import _transforms
 
     pipe = SimpleNamespace(config=SimpleNamespace(scale=800, max_size=1333, tta_scales=(400, 1200), tta_max_size=2000))
     assert _transforms(pipe, True, True) == [(800, 1333, True), (400, 2000, False), (400, 2000, True),

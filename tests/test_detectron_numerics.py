@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 import torch
 
-from explorer.models.detectron import boxes as box_ops
-from explorer.models.detectron.anchors import cell_anchors
-from explorer.models.detectron.layers import AffineChannel
-from explorer.models.detectron.postprocess import box_results, heatmaps_to_keypoints, paste_masks
-from explorer.models.detectron.preprocess import image_scale, make_blob, to_tensor
-from explorer.models.detectron.resnet import Bottleneck, block_stride
+from explorer.models.detectron.inference import boxes as box_ops
+from explorer.models.detectron.inference.postprocess import box_results, heatmaps_to_keypoints, paste_masks
+from explorer.models.detectron.inference.preprocess import image_scale, make_blob, to_tensor
+from explorer.models.detectron.network.anchors import cell_anchors
+from explorer.models.detectron.network.layers import AffineChannel
+from explorer.models.detectron.network.resnet import Bottleneck, block_stride
 
 MEANS = (102.9801, 115.9465, 122.7717)
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from explorer.engine import (
+from explorer.engine.runners import (
     RANDOM_WEIGHTS,
     DeviceError,
     ModelCache,

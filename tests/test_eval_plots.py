@@ -1,4 +1,5 @@
-"""explorer.eval_plots: figures from generated evaluations with known numbers (perfect = 100, absent = no bar)."""
+"""explorer.figures.evaluation: figures from generated evaluations with known numbers (perfect = 100, absent = no
+bar)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ import math
 import plotly.graph_objects as go
 import pytest
 
-from explorer import eval_plots
 from explorer.evaluation import Evaluation, evaluate
+from explorer.figures import evaluation as eval_plots
 from tests.coco_factory import ABSENT_CATEGORY_ID, CATEGORIES, make_ground_truth, perfect_results
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from explorer.evaluation import available_backends, evaluate
-from explorer.evaluation.backends import get_backend
+from explorer.evaluation.coco.backends import get_backend
 from tests.coco_factory import make_ground_truth, perfect_results
 from tests.test_evaluation import noisy_results
 

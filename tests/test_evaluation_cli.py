@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
+from explorer.cli.evaluate import add_eval_parser, per_category_paths
 from explorer.evaluation import CATEGORY_COLUMNS, EvaluationInputError
 from explorer.evaluation.__main__ import main
-from explorer.evaluation.cli import add_eval_parser, per_category_paths
 from tests.coco_factory import ABSENT_CATEGORY_ID, make_ground_truth, perfect_results
 from tests.test_evaluation import noisy_results, reference_eval
 
@@ -143,13 +143,12 @@ def test_module_runs_as_a_program(files) -> None:
 
 
 def test_wired_into_the_explorer_cli(capsys, files) -> None:
-    """Once explorer/cli.py adds the command: `python -m explorer eval` behaves the same."""
-    from explorer import cli
-
+    """Once explorer/cli/main.py adds the command: `python -m explorer eval` behaves the same."""
+    from explorer.cli import main as cli
     parser = cli.build_parser()
     choices = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
     if "eval" not in choices:
-        pytest.skip("explorer/cli.py does not wire `eval` yet")
+        pytest.skip("explorer/cli/main.py does not wire `eval` yet")
     assert cli.main(["eval", "--gt", str(files["gt"]), "--dt", str(files["perfect"]), "--iou-type", "bbox"]) == 0
     assert "= 1.000" in capsys.readouterr().out
     assert cli.main(["eval", "--gt", str(files["gt"]), "--dt", str(files["gt"]), "--iou-type", "bbox"]) == 2

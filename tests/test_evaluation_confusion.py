@@ -1,4 +1,4 @@
-"""The confusion matrix (explorer.evaluation.confusion) on a hand-made set whose matrix is known, and its CSV.
+"""The confusion matrix (explorer.evaluation.analyses.confusion) on a hand-made set whose matrix is known, and its CSV.
 
 One 200x200 image, classes cat, dog, bird:
   A cat [10, 10, 40, 40]    detected as cat (0.9) and again as cat (0.6: a duplicate -> background / cat)
@@ -23,7 +23,7 @@ import pytest
 
 from explorer.evaluation import EvaluationInputError
 from explorer.evaluation.__main__ import main
-from explorer.evaluation.confusion import BACKGROUND, confusion_matrix
+from explorer.evaluation.analyses.confusion import BACKGROUND, confusion_matrix
 from tests.coco_factory import make_ground_truth, octagon, perfect_results
 
 LABELS = ["cat", "dog", "bird", BACKGROUND]
@@ -173,7 +173,7 @@ def test_cli_refuses_bad_thresholds_before_evaluating(tmp_path: Path, capsys: py
 
 
 def test_figure_shows_counts_or_row_percent_and_reports_the_clicked_cell() -> None:
-    from explorer.eval_plots import confusion_cell_from_selection, confusion_figure
+    from explorer.figures.evaluation import confusion_cell_from_selection, confusion_figure
 
     matrix = confusion_matrix(GT, RESULTS, "bbox")
     counts = confusion_figure(matrix)
@@ -190,7 +190,7 @@ def test_figure_shows_counts_or_row_percent_and_reports_the_clicked_cell() -> No
 
 
 def test_drawing_a_cell_marks_both_boxes() -> None:
-    from explorer.confusion_images import DETECTION_COLOUR, GROUND_TRUTH_COLOUR, draw_cell_items
+    from explorer.drawing.confusion import DETECTION_COLOUR, GROUND_TRUTH_COLOUR, draw_cell_items
 
     matrix = confusion_matrix(GT, RESULTS, "bbox")
     image = np.zeros((200, 200, 3), np.uint8)

@@ -1,4 +1,5 @@
-"""Evaluation split over worker processes by category gives exactly the serial numbers (explorer.evaluation.parallel).
+"""Evaluation split over worker processes by category gives exactly the serial numbers
+(explorer.evaluation.coco.parallel).
 
 Exactly means bit for bit: the summary stats, every per-category number, the PR curves, AP by size and the
 error breakdown, on both backends, for bbox, segm and keypoints, with tied scores and duplicate detections
@@ -14,8 +15,8 @@ import numpy as np
 import pytest
 
 from explorer.evaluation import EvaluationInputError, available_backends, evaluate
-from explorer.evaluation.backends import EvalArrays
-from explorer.evaluation.parallel import merge, split_categories
+from explorer.evaluation.coco.backends import EvalArrays
+from explorer.evaluation.coco.parallel import merge, split_categories
 from tests.coco_factory import make_ground_truth, perfect_results
 from tests.test_evaluation import noisy_results
 

@@ -25,10 +25,10 @@ import numpy as np
 import pytest
 import torch
 
-from explorer import engine
-from explorer.engine import RANDOM_WEIGHTS
+from explorer.engine import runners as engine
+from explorer.engine.runners import RANDOM_WEIGHTS
 from explorer.models.catalog import ModelSpec, spec_for
-from explorer.models.detectron.convert import FORMAT, cache_path
+from explorer.models.detectron.checkpoint.convert import FORMAT, cache_path
 from explorer.models.detectron.errors import UnsafePickleError
 from explorer.models.torchvision_zoo import WeightsMismatchError
 from explorer.weights import WeightsError
@@ -370,7 +370,7 @@ def test_ragged_list_blob_is_a_clear_error(d_spec: ModelSpec, env: Env) -> None:
 
 def test_malformed_converted_file_is_a_clear_error(d_spec: ModelSpec, env: Env) -> None:
     """Regression: a converted (zip) file with non-tensor state values raised AttributeError."""
-    from explorer.models.detectron.convert import build_empty
+    from explorer.models.detectron.checkpoint.convert import build_empty
 
     keys = build_empty(d_spec.extra["arch"]).state_dict()
     path = env.root / "conv_ints.pkl"

@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 import pytest
 
+from explorer.evaluation.coco.pipeline import evaluate, load_ground_truth
+from explorer.evaluation.coco.results import Evaluation
 from explorer.evaluation.errors import EvaluationInputError
-from explorer.evaluation.pipeline import evaluate, load_ground_truth
-from explorer.evaluation.results import Evaluation
 from tests.coco_factory import make_ground_truth, perfect_results
 
 SEED = 20261129
@@ -243,7 +243,7 @@ def test_malformed_rle_string_does_not_hang_pycocotools() -> None:
     import subprocess
     import sys
 
-    code = ("import sys, json; from explorer.evaluation.pipeline import evaluate; "
+    code = ("import sys, json; from explorer.evaluation.coco.pipeline import evaluate; "
             "evaluate(sys.stdin.buffer.read(), json.dumps(json.loads(sys.argv[1])).encode(), 'segm', "
             "backend='pycocotools')")
     gt, results = _segm_with_counts("garbage")

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import numpy as np
 from PIL import Image
 
-from explorer.images import ImageError, LoadedImage, load_images
+from explorer.inputs.images import ImageError, LoadedImage, load_images
 
 SEED = 20261127
 FORMATS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "BMP": "bmp", "TIFF": "tif"}

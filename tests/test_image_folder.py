@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from explorer.image_folder import FolderError, image_files
+from explorer.inputs.image_folder import FolderError, image_files
 
 
 def touch(path: Path) -> Path:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from explorer.images import (
+from explorer.inputs.images import (
     DEFAULT_MAX_PIXELS,
     MAX_PIXELS_ENV,
     ImageError,
@@ -327,7 +327,7 @@ def test_load_images_passes_the_limit_on() -> None:
 
 
 def test_load_image_file_reads_a_file_and_reports_an_unreadable_one_as_an_image_error(tmp_path: Path) -> None:
-    from explorer.images import load_image_file
+    from explorer.inputs.images import load_image_file
 
     path = tmp_path / "small.png"
     Image.fromarray(np.full((5, 7, 3), 9, dtype=np.uint8)).save(path)

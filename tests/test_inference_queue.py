@@ -14,8 +14,7 @@ import pytest
 import torch
 
 from explorer.detections import empty_detections
-from explorer.engine import RANDOM_WEIGHTS, ModelCache
-from explorer.inference_queue import (
+from explorer.engine.queue import (
     InferenceJob,
     InferenceQueue,
     InferenceQueues,
@@ -24,6 +23,7 @@ from explorer.inference_queue import (
     configure_torch_threads,
     status_text,
 )
+from explorer.engine.runners import RANDOM_WEIGHTS, ModelCache
 from tests.model_factory import torchvision_spec
 
 MODEL = "FasterRCNN_MobileNet_V3_Large_320_FPN_Weights.COCO_V1"

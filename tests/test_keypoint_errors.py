@@ -14,8 +14,7 @@ import numpy as np
 import pytest
 
 from explorer.evaluation import EvaluationInputError
-from explorer.evaluation.ground_truth import COCO_KEYPOINT_SIGMAS
-from explorer.evaluation.keypoint_errors import (
+from explorer.evaluation.analyses.keypoint_errors import (
     CORRECTED_TYPES,
     ERROR_TYPES,
     analyse_keypoint_errors,
@@ -24,6 +23,7 @@ from explorer.evaluation.keypoint_errors import (
     parse_flip_pairs,
     parse_sigmas,
 )
+from explorer.evaluation.inputs.ground_truth import COCO_KEYPOINT_SIGMAS
 from tests.coco_factory import KEYPOINT_NAMES, PERSON, make_ground_truth, perfect_results
 
 AREA = 10_000.0

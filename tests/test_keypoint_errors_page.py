@@ -13,8 +13,8 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from explorer.detections import Detections
-from explorer.evaluation.keypoint_errors import analyse_keypoint_errors
-from explorer.keypoint_plots import ap_gain_figure, error_share_figure, keypoint_heatmap_figure
+from explorer.evaluation.analyses.keypoint_errors import analyse_keypoint_errors
+from explorer.figures.keypoints import ap_gain_figure, error_share_figure, keypoint_heatmap_figure
 from explorer.zoo.paths import REPO_ROOT
 from tests.test_evaluation_page import FakeImage, FakeRun, panel_script
 from tests.test_keypoint_errors import ANIMAL, ANIMAL_SIGMAS, NAMES, detection, people_gt, person_points

@@ -10,8 +10,8 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from explorer.benchmark import BenchmarkResult
-from explorer.store import MeasurementStore
+from explorer.benchmarks.store import MeasurementStore
+from explorer.benchmarks.timing import BenchmarkResult
 from explorer.zoo.paths import REPO_ROOT
 from explorer.zoo.table import load_zoo
 

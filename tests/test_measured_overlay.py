@@ -7,9 +7,9 @@ import dataclasses
 import pandas as pd
 from streamlit.testing.v1 import AppTest
 
-from explorer import plots
+from explorer.benchmarks.store import MeasurementStore
+from explorer.figures import zoo as plots
 from explorer.models.catalog import runnable_mask
-from explorer.store import MeasurementStore
 from explorer.zoo.paths import REPO_ROOT
 from explorer.zoo.table import load_zoo
 from tests.test_benchmark_store import result

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from explorer import plots
+from explorer.figures import zoo as plots
 from explorer.zoo import schedules
 from explorer.zoo.card import build_card
 from explorer.zoo.ranking import Constraints, rank_models, recommend

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 import torch
 
-from explorer import plots
-from explorer.benchmark import weights_identity
-from explorer.cli import main
-from explorer.engine import RANDOM_WEIGHTS, RandomWeights, load_runner
-from explorer.multibench import BenchPlanError, BenchSettings, hold_max_detections, plan_models, run_models
-from explorer.store import LATEST_COLUMNS, MeasurementStore
+from explorer.benchmarks.many import BenchPlanError, BenchSettings, hold_max_detections, plan_models, run_models
+from explorer.benchmarks.store import LATEST_COLUMNS, MeasurementStore
+from explorer.benchmarks.timing import weights_identity
+from explorer.cli.main import main
+from explorer.engine.runners import RANDOM_WEIGHTS, RandomWeights, load_runner
+from explorer.figures import zoo as plots
 from explorer.zoo.table import load_zoo
 from tests.model_factory import torchvision_spec
 
@@ -83,16 +83,16 @@ def test_ctrl_c_keeps_the_models_that_finished(tmp_path) -> None:
 
 
 def test_ctrl_c_from_the_command_line_keeps_finished_and_says_so(caches, monkeypatch, capsys) -> None:
-    import explorer.engine
+    import explorer.engine.runners
 
-    real = explorer.engine.load_runner
+    real = explorer.engine.runners.load_runner
 
     def interrupting(spec, device, weights, progress=None):
         if spec.uid.endswith(FASTER):
             raise KeyboardInterrupt
         return real(spec, device, weights)
 
-    monkeypatch.setattr(explorer.engine, "load_runner", interrupting)
+    monkeypatch.setattr(explorer.engine.runners, "load_runner", interrupting)
     code = main(["bench", "--models", SSD, FASTER, "--random-weights", *SMALL])
     stdout, stderr = capsys.readouterr()
     assert code == 2 and "interrupted: 1 of 2 models timed and stored" in stderr

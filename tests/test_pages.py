@@ -18,7 +18,7 @@ import streamlit as st
 from streamlit.proto.WidgetStates_pb2 import WidgetStates
 from streamlit.testing.v1 import AppTest
 
-from explorer import plots
+from explorer.figures import zoo as plots
 from explorer.pages import common
 from explorer.zoo import schedules
 from explorer.zoo.paths import ZOO_DATA_DIR

@@ -1,4 +1,4 @@
-"""explorer.plots: the figures are pure functions of a zoo frame, so each promise is checked on the figure."""
+"""explorer.figures.zoo: the figures are pure functions of a zoo frame, so each promise is checked on the figure."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-from explorer import plots
+from explorer.figures import zoo as plots
 from explorer.zoo import schedules
 from explorer.zoo.pareto import pareto_mask
 from explorer.zoo.table import load_notes, load_zoo

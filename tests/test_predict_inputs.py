@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from explorer.cli import main
+from explorer.cli.main import main
 
 MODEL = "SSDLite320_MobileNet_V3_Large_Weights.COCO_V1"
 
@@ -66,7 +66,7 @@ def test_help_says_folders_are_recursed(capsys) -> None:
 
 
 def test_naming_rule_for_files_folders_and_repeats(tmp_path: Path) -> None:
-    from explorer.image_inputs import image_inputs
+    from explorer.inputs.predict_files import image_inputs
 
     one = write_image(tmp_path / "x" / "images" / "img.jpg")
     two = write_image(tmp_path / "y" / "images" / "img.jpg", 1)
@@ -79,8 +79,8 @@ def test_naming_rule_for_files_folders_and_repeats(tmp_path: Path) -> None:
 
 def test_images_are_decoded_per_batch_not_all_before_the_first_runs(tmp_path: Path, monkeypatch) -> None:
     """Decoding interleaves with inference: at most one batch of decoded images is alive at a time."""
-    from explorer import images as images_module
-    from explorer.predict import predict_files
+    from explorer.engine.predict import predict_files
+    from explorer.inputs import images as images_module
 
     paths = [write_image(tmp_path / "in" / f"{i}.png", i) for i in range(5)]
     events: list[str] = []

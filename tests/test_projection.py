@@ -167,8 +167,7 @@ def test_published_ranks_restart_per_hardware(zoo: pd.DataFrame) -> None:
 # ---- on the plot: measured solid, projected hollow with error bars -----------------------------------------
 
 def test_plot_draws_measured_solid_and_projected_hollow_with_intervals(zoo: pd.DataFrame) -> None:
-    from explorer import plots
-
+    from explorer.figures import zoo as plots
     store = records(("detectron:1", 0.3), ("detectron:2", 0.66), ("detectron:3", 1.1), ("torchvision:Tv", 0.37))
     table, machine = with_local_speeds(zoo, store)
     fig = plots.speed_accuracy_figure(table, "projected_s", "box_ap", machine=machine)

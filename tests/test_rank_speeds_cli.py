@@ -7,9 +7,9 @@ import io
 
 import pytest
 
-from explorer.benchmark import BenchmarkResult
-from explorer.cli import main
-from explorer.store import MeasurementStore
+from explorer.benchmarks.store import MeasurementStore
+from explorer.benchmarks.timing import BenchmarkResult
+from explorer.cli.main import main
 
 #: Detectron end-to-end Faster R-CNN rows (published 0.093 / 0.096 / 0.119 ... s/im) and a torchvision model.
 MEASURED = {"detectron:35857197": 0.4, "detectron:35857345": 0.4, "detectron:35857389": 0.4,

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from explorer.detections import COCO_SKELETON, Detections, empty_detections
-from explorer.render import (
+from explorer.drawing.detections import (
     RenderOptions,
     auto_line_width,
     draw_detections,

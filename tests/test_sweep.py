@@ -100,8 +100,8 @@ def reference(model: str, images_dir: Path, out: Path) -> dict[str, list[tuple]]
     """What `explorer predict` gives in one process: same seed, one thread as in each actor."""
     import torch
 
-    from explorer.engine import RANDOM_WEIGHTS, load_runner
-    from explorer.predict import image_paths, predict_files
+    from explorer.engine.predict import image_paths, predict_files
+    from explorer.engine.runners import RANDOM_WEIGHTS, load_runner
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -186,7 +186,7 @@ def test_rerun_resumes_from_written_shards(dataset: tuple[Path, Path], swept: Pa
 
 def test_cli_sweep_runs_and_reports(dataset: tuple[Path, Path], tmp_path: Path,
                                     capsys: pytest.CaptureFixture[str]) -> None:
-    from explorer.sweep.cli import add_sweep_parser
+    from explorer.cli.sweep import add_sweep_parser
 
     parser = argparse.ArgumentParser()
     add_sweep_parser(parser.add_subparsers(dest="command"))

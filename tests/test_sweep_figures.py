@@ -7,7 +7,7 @@ import math
 import pandas as pd
 import pytest
 
-from explorer.sweep.figures import evaluated_metrics, measured_vs_published, sweep_accuracy_figure
+from explorer.figures.sweep import evaluated_metrics, measured_vs_published, sweep_accuracy_figure
 from explorer.zoo.table import load_zoo
 
 

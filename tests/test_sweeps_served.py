@@ -138,7 +138,7 @@ def test_library_refusals(root: Path) -> None:
 
 
 def test_the_sweep_command_says_when_its_output_will_not_be_served(root: Path, capsys) -> None:
-    from explorer.sweep.cli import note_if_not_served
+    from explorer.cli.sweep import note_if_not_served
 
     note_if_not_served(root / "new-sweep")
     assert capsys.readouterr().err == ""

@@ -8,9 +8,7 @@ import numpy as np
 import pytest
 
 from explorer.evaluation import EvaluationInputError
-from explorer.evaluation.ground_truth import check_ground_truth
-from explorer.evaluation.result_checks import check_results
-from explorer.evaluation.tide import (
+from explorer.evaluation.analyses.tide import (
     ERRORS,
     classify,
     segment_ap,
@@ -18,6 +16,8 @@ from explorer.evaluation.tide import (
     tide_difference,
     tide_errors,
 )
+from explorer.evaluation.inputs.ground_truth import check_ground_truth
+from explorer.evaluation.inputs.result_checks import check_results
 
 CATEGORIES = [{"id": 1, "name": "cat", "supercategory": "animal"},
               {"id": 2, "name": "dog", "supercategory": "animal"},

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from explorer.evaluation.__main__ import main
-from explorer.evaluation.per_image import PER_IMAGE_COLUMNS
-from explorer.evaluation.tide import ERRORS, tide
+from explorer.evaluation.analyses.per_image import PER_IMAGE_COLUMNS
+from explorer.evaluation.analyses.tide import ERRORS, tide
 from tests.coco_factory import make_ground_truth, perfect_results
 from tests.test_tide_reference import noisy_results
 

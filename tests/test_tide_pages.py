@@ -13,7 +13,7 @@ import streamlit as st
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from explorer.evaluation.tide import tide
+from explorer.evaluation.analyses.tide import tide
 from explorer.zoo.paths import REPO_ROOT
 from tests.coco_factory import make_ground_truth, perfect_results
 from tests.test_evaluation_page import FakeRun, perfect_detections

@@ -7,11 +7,16 @@ from typing import Any
 import numpy as np
 import pytest
 
-from explorer.evaluation.ground_truth import check_ground_truth
-from explorer.evaluation.per_image import PER_IMAGE_COLUMNS, image_overlay, per_image_csv_frame, per_image_table
-from explorer.evaluation.result_checks import check_results
-from explorer.evaluation.tide import classify
-from explorer.gt_render import KIND_COLORS, draw_ground_truth
+from explorer.drawing.ground_truth import KIND_COLORS, draw_ground_truth
+from explorer.evaluation.analyses.per_image import (
+    PER_IMAGE_COLUMNS,
+    image_overlay,
+    per_image_csv_frame,
+    per_image_table,
+)
+from explorer.evaluation.analyses.tide import classify
+from explorer.evaluation.inputs.ground_truth import check_ground_truth
+from explorer.evaluation.inputs.result_checks import check_results
 from tests.coco_factory import make_ground_truth, perfect_results
 
 CATS = [{"id": 1, "name": "cat"}, {"id": 2, "name": "dog"}]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 
-from explorer.evaluation.tide import ERRORS, tide
-from explorer.tide_plots import tide_comparison_figure, tide_figure
+from explorer.evaluation.analyses.tide import ERRORS, tide
+from explorer.figures.tide import tide_comparison_figure, tide_figure
 from tests.coco_factory import make_ground_truth, perfect_results
 from tests.test_tide_reference import noisy_results
 

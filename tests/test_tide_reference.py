@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script
     sys.path.insert(0, str(ROOT))
 
-from explorer.evaluation.tide import ERRORS, tide  # noqa: E402
+from explorer.evaluation.analyses.tide import ERRORS, tide  # noqa: E402
 from tests.coco_factory import bench_dataset, make_ground_truth, octagon, polygon_rle  # noqa: E402
 
 RECORDED = Path(__file__).with_name("tide_reference.json")

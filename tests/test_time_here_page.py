@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from explorer.store import MeasurementStore
+from explorer.benchmarks.store import MeasurementStore
 from explorer.zoo.paths import REPO_ROOT
 
 PAGE = "explorer/pages/time_here.py"

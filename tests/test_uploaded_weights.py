@@ -11,7 +11,7 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from explorer.engine import RANDOM_WEIGHTS, ModelCache, cache_key, load_runner
+from explorer.engine.runners import RANDOM_WEIGHTS, ModelCache, cache_key, load_runner
 from explorer.zoo.paths import REPO_ROOT
 from tests.model_factory import torchvision_spec
 
@@ -45,7 +45,7 @@ def test_a_rewritten_weights_file_is_a_new_model(tmp_path: Path) -> None:
 
 
 def test_same_name_other_bytes_are_two_files_and_two_models() -> None:
-    from explorer.uploads import save_uploaded_weights
+    from explorer.inputs.uploads import save_uploaded_weights
 
     spec = torchvision_spec(SSD)
     first = save_uploaded_weights("model_final.pth", b"weights of session one")
@@ -60,14 +60,14 @@ def test_same_name_other_bytes_are_two_files_and_two_models() -> None:
 
 @pytest.mark.parametrize("name", ["../../escape.pth", "/etc/passwd", "..", "", "dir\\win.pth"])
 def test_upload_names_never_leave_the_upload_folder(name: str) -> None:
-    from explorer.uploads import save_uploaded_weights, uploads_dir
+    from explorer.inputs.uploads import save_uploaded_weights, uploads_dir
 
     path = save_uploaded_weights(name, b"some bytes")
     assert path.resolve().is_relative_to(uploads_dir().resolve()) and path.read_bytes() == b"some bytes"
 
 
 def test_an_empty_upload_is_refused() -> None:
-    from explorer.uploads import save_uploaded_weights
+    from explorer.inputs.uploads import save_uploaded_weights
     from explorer.weights import LocalWeightsError
 
     with pytest.raises(LocalWeightsError, match="empty"):
@@ -75,7 +75,7 @@ def test_an_empty_upload_is_refused() -> None:
 
 
 def test_an_oversize_upload_is_refused_before_it_is_written(monkeypatch: pytest.MonkeyPatch) -> None:
-    from explorer.uploads import save_uploaded_weights, uploads_dir
+    from explorer.inputs.uploads import save_uploaded_weights, uploads_dir
     from explorer.weights import LocalWeightsError
 
     monkeypatch.setenv("EXPLORER_MAX_CHECKPOINT_MB", "0.001")  # 1000 bytes
@@ -126,7 +126,7 @@ def page_spec():
 
 
 def test_two_sessions_uploading_the_same_file_name_each_get_their_own_model(tmp_path: Path) -> None:
-    from explorer.images import load_image
+    from explorer.inputs.images import load_image
     from explorer.pages import detections
     from tests.test_detections_page import png_bytes
 

@@ -13,17 +13,17 @@ before pycocotools, normalised copies; checks: their shared predicates), masks (
 keypoint_errors (good / jitter / inversion / swap / miss per keypoint, and the AP each costs; keypoint_cli).
 """
 
-from explorer.evaluation.backends import available_backends
-from explorer.evaluation.breakdown import LABELS as BREAKDOWN_LABELS
-from explorer.evaluation.breakdown import ErrorBreakdown
+from explorer.evaluation.analyses.breakdown import LABELS as BREAKDOWN_LABELS
+from explorer.evaluation.analyses.breakdown import ErrorBreakdown
+from explorer.evaluation.analyses.keypoint_errors import KeypointErrors, analyse_keypoint_errors
+from explorer.evaluation.coco.backends import available_backends
+from explorer.evaluation.coco.kinds import IOU_TYPES, IouType
+from explorer.evaluation.coco.pipeline import ProgressCallback, evaluate, load_ground_truth
+from explorer.evaluation.coco.results import CATEGORY_COLUMNS, CategoryMetrics, Evaluation, SummaryStat, percent_table
 from explorer.evaluation.errors import EvaluationInputError
-from explorer.evaluation.ground_truth import GroundTruth
-from explorer.evaluation.keypoint_errors import KeypointErrors, analyse_keypoint_errors
-from explorer.evaluation.kinds import IOU_TYPES, IouType
-from explorer.evaluation.loading import DEFAULT_MAX_BYTES
-from explorer.evaluation.matching import Match, match_images
-from explorer.evaluation.pipeline import ProgressCallback, evaluate, load_ground_truth
-from explorer.evaluation.results import CATEGORY_COLUMNS, CategoryMetrics, Evaluation, SummaryStat, percent_table
+from explorer.evaluation.inputs.ground_truth import GroundTruth
+from explorer.evaluation.inputs.loading import DEFAULT_MAX_BYTES
+from explorer.evaluation.inputs.matching import Match, match_images
 
 __all__ = [
     "BREAKDOWN_LABELS",

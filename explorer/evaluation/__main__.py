@@ -1,7 +1,7 @@
 """`python -m explorer.evaluation --gt ... --dt ... --iou-type ...`: the `eval` command on its own.
 
 The same parser and run function `python -m explorer eval` uses, with the same error handling (one line on
-stderr, exit code 2), so the command works and is testable whether or not explorer/cli.py wires it in.
+stderr, exit code 2), so the command works and is testable whether or not explorer/cli/main.py wires it in.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from explorer.evaluation.cli import add_eval_parser
+from explorer.cli.evaluate import add_eval_parser
 from explorer.evaluation.errors import EvaluationInputError
 
 EXIT_USAGE = 2

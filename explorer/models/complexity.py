@@ -51,7 +51,7 @@ def detectron_complexity(arch: Any, detections: int | None = None) -> Complexity
     """Count a Detectron architecture at its test scale; a TTA architecture sums every transform it runs."""
     import torch
 
-    from explorer.models.detectron.model import DetectronModel
+    from explorer.models.detectron.network.model import DetectronModel
 
     with torch.device("meta"):
         model = DetectronModel(arch).eval()
@@ -114,7 +114,7 @@ def _roi_channels(arch: Any, features: dict[int, Any]) -> int:
 
 def _pooled_channels(arch: Any) -> int:
     """The same without running the body: the FPN's width, or res4's (what the RPN head also reads)."""
-    from explorer.models.detectron.resnet import STAGE_DIMS
+    from explorer.models.detectron.network.resnet import STAGE_DIMS
 
     return arch.fpn_dim if arch.fpn else STAGE_DIMS[2]
 

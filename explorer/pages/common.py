@@ -14,7 +14,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from explorer import plots
+from explorer.figures import zoo as plots
 from explorer.zoo import schedules
 from explorer.zoo.card import ModelCard, build_card
 from explorer.zoo.ranking import Constraints, rank_models, ranking_view, recommend
@@ -73,7 +73,7 @@ def speed_figure(x: str, y: str, log_x: bool, colour_by: str, zoos: tuple[str, .
 @st.cache_data(show_spinner=False, ttl=10)
 def measurements() -> pd.DataFrame:
     """Speeds measured on this machine (Detections page or `explorer bench`), re-read at most every 10 s."""
-    from explorer.store import MeasurementStore
+    from explorer.benchmarks.store import MeasurementStore
 
     return MeasurementStore().frame()
 

@@ -16,11 +16,17 @@ from typing import Any, Final
 import numpy as np
 import streamlit as st
 
-from explorer import eval_plots
-from explorer.confusion_images import draw_cell_items
-from explorer.evaluation.confusion import BACKGROUND, DEFAULT_IOU, DEFAULT_SCORE, ConfusionMatrix, confusion_matrix
+from explorer.drawing.confusion import draw_cell_items
+from explorer.evaluation.analyses.confusion import (
+    BACKGROUND,
+    DEFAULT_IOU,
+    DEFAULT_SCORE,
+    ConfusionMatrix,
+    confusion_matrix,
+)
 from explorer.evaluation.errors import EvaluationInputError
-from explorer.evaluation.matching import match_images
+from explorer.evaluation.inputs.matching import match_images
+from explorer.figures import evaluation as eval_plots
 
 #: Columns of the cell's list, in order.
 LISTED_COLUMNS: Final[list[str]] = ["ground_truth", "predicted", "file_name", "image_id", "score", "iou",
@@ -45,7 +51,7 @@ def confusion_cached(ground_truth: bytes, ground_truth_name: str, results: bytes
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def _decoded(files: tuple[tuple[str, bytes], ...]) -> tuple[list[Any], list[str]]:
-    from explorer.images import load_images
+    from explorer.inputs.images import load_images
 
     loaded, errors = load_images(files)
     return loaded, [str(error) for error in errors]

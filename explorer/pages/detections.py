@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from explorer.images import UPLOAD_TYPES
+from explorer.inputs.images import UPLOAD_TYPES
 from explorer.pages import common
 from explorer.pages.run_resources import inference_queues, model_cache
 
@@ -54,7 +54,7 @@ def max_images_per_run() -> int:
 @st.cache_data(show_spinner=False, max_entries=32)
 def decode_uploads(files: tuple[tuple[str, bytes], ...]) -> tuple[list[Any], list[str]]:
     """Uploaded bytes -> decoded RGB images and one message per file that could not be used."""
-    from explorer.images import load_images
+    from explorer.inputs.images import load_images
 
     loaded, errors = load_images(files)
     return loaded, [str(error) for error in errors]
@@ -138,8 +138,8 @@ def _run_settings(table: pd.DataFrame, options: list[str]) -> dict[str, Any]:
 
 def _weights_choice(settings: dict[str, Any]) -> Any:
     """What the engine should load: random, an uploaded file (stored by its sha256) or the published file."""
-    from explorer.engine import RANDOM_WEIGHTS
-    from explorer.uploads import save_uploaded_weights
+    from explorer.engine.runners import RANDOM_WEIGHTS
+    from explorer.inputs.uploads import save_uploaded_weights
 
     if settings["weights"] == "random":
         return RANDOM_WEIGHTS
@@ -166,8 +166,8 @@ def _queue_run(table: pd.DataFrame, uid: str, images: list[Any], settings: dict[
 
     Loading happens here, not in the queue, so that a download never holds up other sessions' runs.
     """
-    from explorer.engine import resolve_device
-    from explorer.inference_queue import InferenceJob
+    from explorer.engine.queue import InferenceJob
+    from explorer.engine.runners import resolve_device
     from explorer.models.catalog import spec_for
 
     name = str(table.at[uid, "name"])
@@ -236,7 +236,7 @@ class PendingRun:
 
     uid: str
     name: str
-    request: Any  # explorer.inference_queue.InferenceRequest
+    request: Any  # explorer.engine.queue.InferenceRequest
     settings: dict[str, Any]
 
     def result(self) -> ModelRun:
@@ -256,7 +256,7 @@ class _QueuedRunView:
 
     def update(self) -> bool:
         """Show the current state (each poll: the label's clock also lets a rerun stop the loop); True when done."""
-        from explorer.inference_queue import status_text
+        from explorer.engine.queue import status_text
 
         request = self.run.request
         if request.finished:
@@ -292,7 +292,7 @@ class _QueuedRunView:
 
 def _explain(error: Exception) -> str:
     """A user-facing message: ours are written for people; anything else gets its type for a bug report."""
-    from explorer.engine import DeviceError
+    from explorer.engine.runners import DeviceError
     from explorer.models.catalog import NotRunnableError
     from explorer.weights import WeightsError
 
@@ -308,7 +308,7 @@ def _render_options(runs: list[ModelRun]) -> Any:
 
     Mask and keypoint controls appear only when some result has masks or keypoints.
     """
-    from explorer.render import RenderOptions
+    from explorer.drawing.detections import RenderOptions
 
     found = [detections for run in runs for detections in run.detections]
     has_masks = any(d.masks is not None for d in found)
@@ -330,7 +330,7 @@ def _render_options(runs: list[ModelRun]) -> Any:
 
 
 def _show_results(images: list[Any], runs: list[ModelRun]) -> None:
-    from explorer.render import draw_detections, encode_png
+    from explorer.drawing.detections import draw_detections, encode_png
 
     options = _render_options(runs)
     for index, image in enumerate(images):
@@ -360,7 +360,7 @@ def _show_results(images: list[Any], runs: list[ModelRun]) -> None:
 
 
 def _results_json(images: list[Any], run: ModelRun) -> str:
-    from explorer.predict import coco_results
+    from explorer.engine.predict import coco_results
 
     results, _ = coco_results(run.detections)
     return json.dumps(results)
@@ -369,7 +369,7 @@ def _results_json(images: list[Any], run: ModelRun) -> str:
 @contextmanager
 def _device_to_myself(device: str) -> Iterator[None]:
     """Wait in the device's queue (showing the place), then time with no other session's run beside ours."""
-    from explorer.inference_queue import status_text
+    from explorer.engine.queue import status_text
 
     place = st.empty()
     with inference_queues().queue(device).hold(_session_id(), on_wait=lambda ticket: place.caption(
@@ -384,10 +384,10 @@ def _benchmark_section(table: pd.DataFrame, settings: dict[str, Any], images: li
         runs = st.number_input("Timed runs", 1, 100, 5, key="detections:bench_runs")
         if not st.button("Benchmark", key="detections:bench"):
             return
-        from explorer.benchmark import benchmark_runner, weights_identity
-        from explorer.engine import resolve_device
+        from explorer.benchmarks.store import MeasurementStore
+        from explorer.benchmarks.timing import benchmark_runner, weights_identity
+        from explorer.engine.runners import resolve_device
         from explorer.models.catalog import spec_for
-        from explorer.store import MeasurementStore
 
         try:
             spec = spec_for(table.loc[settings["uid"]].to_dict())

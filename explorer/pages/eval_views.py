@@ -17,12 +17,12 @@ from typing import Any, Final, Protocol
 import numpy as np
 import streamlit as st
 
-from explorer import eval_plots
-from explorer.evaluation import pipeline
+from explorer.evaluation.analyses.keypoint_errors import with_keypoint_errors
+from explorer.evaluation.coco import pipeline
+from explorer.evaluation.coco.results import METRIC_COLUMNS, Evaluation, percent_table
 from explorer.evaluation.errors import EvaluationInputError
-from explorer.evaluation.keypoint_errors import with_keypoint_errors
-from explorer.evaluation.matching import Match, match_images
-from explorer.evaluation.results import METRIC_COLUMNS, Evaluation, percent_table
+from explorer.evaluation.inputs.matching import Match, match_images
+from explorer.figures import evaluation as eval_plots
 
 #: The summary numbers shown as metrics, where the iou type has them (keypoints have no APs).
 KEY_STATS: Final[tuple[str, ...]] = ("AP", "AP50", "AP75", "APs", "APm", "APl")

@@ -12,8 +12,8 @@ from typing import Any, Final
 
 import streamlit as st
 
-from explorer import eval_plots
-from explorer.evaluation.kinds import IOU_TYPES
+from explorer.evaluation.coco.kinds import IOU_TYPES
+from explorer.figures import evaluation as eval_plots
 from explorer.pages import confusion_view, eval_views, keypoint_views, tide_views
 
 REQUEST_KEY: Final[str] = "evaluation:request"

@@ -1,16 +1,16 @@
 """The "Keypoint errors" section of an evaluation (Evaluation page, Detections page): what share of the matched
 people's keypoints are good, jitter, inversion, swap or miss, the AP each correction gains, and which joints fail.
 
-Draws a cached `KeypointErrors` only (explorer.evaluation.keypoint_errors computes it); nothing here evaluates.
+Draws a cached `KeypointErrors` only (explorer.evaluation.analyses.keypoint_errors computes it); nothing here evaluates.
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
-from explorer import keypoint_plots
+from explorer.evaluation.analyses.keypoint_errors import ERROR_TYPES, KeypointErrors, parse_flip_pairs, parse_sigmas
 from explorer.evaluation.errors import EvaluationInputError
-from explorer.evaluation.keypoint_errors import ERROR_TYPES, KeypointErrors, parse_flip_pairs, parse_sigmas
+from explorer.figures import keypoints as keypoint_plots
 
 CSV_NAME = "keypoint_errors.csv"
 

@@ -7,7 +7,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from explorer import plots
+from explorer.figures import zoo as plots
 from explorer.pages import common
 from explorer.zoo.derived import PER_SECOND
 from explorer.zoo.ranking import METRIC_LABELS, Constraints

@@ -14,7 +14,7 @@ import streamlit as st
 @st.cache_resource(show_spinner=False)
 def model_cache() -> Any:
     """One bounded model cache for the whole server: every session shares loaded models."""
-    from explorer.engine import ModelCache
+    from explorer.engine.runners import ModelCache
 
     return ModelCache()
 
@@ -22,6 +22,6 @@ def model_cache() -> Any:
 @st.cache_resource(show_spinner=False)
 def inference_queues() -> Any:
     """One inference queue per device for the whole server, over the shared model cache (see inference_queue)."""
-    from explorer.inference_queue import InferenceQueues
+    from explorer.engine.queue import InferenceQueues
 
     return InferenceQueues(model_cache())

@@ -7,7 +7,7 @@ from typing import Final
 import pandas as pd
 import streamlit as st
 
-from explorer import plots
+from explorer.figures import zoo as plots
 from explorer.pages import common
 
 #: Metrics for the schedule comparison; "ap" is each model's own main metric (box AP for Faster, ...).

@@ -10,7 +10,7 @@ from typing import Final
 import pandas as pd
 import streamlit as st
 
-from explorer import plots
+from explorer.figures import zoo as plots
 from explorer.pages import common
 
 PLOT_KEY: Final[str] = "speed_plot"

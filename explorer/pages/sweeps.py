@@ -12,9 +12,9 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from explorer import plots
+from explorer.figures import zoo as plots
+from explorer.figures.sweep import SWEEP_METRICS, evaluated_metrics, measured_vs_published, sweep_accuracy_figure
 from explorer.pages import common
-from explorer.sweep.figures import SWEEP_METRICS, evaluated_metrics, measured_vs_published, sweep_accuracy_figure
 from explorer.sweep.served import (
     SweepAccessError,
     file_in_sweep,

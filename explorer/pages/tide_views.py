@@ -16,13 +16,20 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from explorer import tide_plots
-from explorer.evaluation import pipeline
+from explorer.evaluation.analyses.per_image import image_overlay, per_image_table
+from explorer.evaluation.analyses.tide import (
+    ERROR_DESCRIPTIONS,
+    ERRORS,
+    classify,
+    load_for_tide,
+    tide_difference,
+    tide_errors,
+)
+from explorer.evaluation.coco import pipeline
 from explorer.evaluation.errors import EvaluationInputError
-from explorer.evaluation.matching import match_images
-from explorer.evaluation.per_image import image_overlay, per_image_table
-from explorer.evaluation.tide import ERROR_DESCRIPTIONS, ERRORS, classify, load_for_tide, tide_difference, tide_errors
-from explorer.images import UPLOAD_TYPES
+from explorer.evaluation.inputs.matching import match_images
+from explorer.figures import tide as tide_plots
+from explorer.inputs.images import UPLOAD_TYPES
 
 #: (name, bytes) of an uploaded (or generated) file.
 Source = tuple[str, bytes]
@@ -170,8 +177,8 @@ def render_ground_truth(gt: Source, results: Source, iou_type: str, key_prefix: 
 
 def _draw(gt: Source, results: Source, iou_type: str, ids: tuple[int, ...] | None, classification: Any,
           loader: ImageLoader, image_id: int, row: pd.Series, key_prefix: str) -> None:
-    from explorer.gt_render import draw_ground_truth
-    from explorer.images import ImageError
+    from explorer.drawing.ground_truth import draw_ground_truth
+    from explorer.inputs.images import ImageError
 
     truth, checked = _loaded(gt, results, iou_type, ids)
     try:
@@ -192,8 +199,8 @@ def _draw(gt: Source, results: Source, iou_type: str, ids: tuple[int, ...] | Non
 def image_sources(gt: Source, results: Source, iou_type: str, key_prefix: str) -> dict[int, ImageLoader]:
     """The Evaluation page's images for the ground-truth view: uploaded, or a folder on the server; matched to
     the annotations by file name. Shows what was matched and what is wrong (one line each)."""
-    from explorer.image_folder import FolderError, image_files
-    from explorer.images import load_image, load_image_file
+    from explorer.inputs.image_folder import FolderError, image_files
+    from explorer.inputs.images import load_image, load_image_file
 
     loaded = _loaded(gt, results, iou_type, None)
     if isinstance(loaded, str):

@@ -44,8 +44,8 @@ def _choices(table: pd.DataFrame) -> dict[str, Any]:
 
 
 def _settings(choice: dict[str, Any]) -> Any:
-    from explorer.engine import resolve_device
-    from explorer.multibench import BenchSettings
+    from explorer.benchmarks.many import BenchSettings
+    from explorer.engine.runners import resolve_device
 
     size = choice["size"]
     return BenchSettings(device=resolve_device(choice["device"]), width=round(size * 4 / 3), height=size,
@@ -55,9 +55,9 @@ def _settings(choice: dict[str, Any]) -> Any:
 
 
 def _run(table: pd.DataFrame, choice: dict[str, Any]) -> None:
+    from explorer.benchmarks.many import report_table, run_models
+    from explorer.benchmarks.store import MeasurementStore
     from explorer.models.catalog import spec_for
-    from explorer.multibench import report_table, run_models
-    from explorer.store import MeasurementStore
 
     try:
         settings = _settings(choice)
@@ -87,7 +87,7 @@ def _run(table: pd.DataFrame, choice: dict[str, Any]) -> None:
 
 
 def _stored(machine: str) -> None:
-    from explorer.store import latest_measurements
+    from explorer.benchmarks.store import latest_measurements
 
     stored = latest_measurements(common.measurements(), device_name=machine)
     st.subheader("Measured on this machine")
@@ -117,8 +117,8 @@ def render() -> None:
 
 
 def _machine(requested: str) -> str:
-    from explorer.benchmark import device_name
-    from explorer.engine import DeviceError, resolve_device
+    from explorer.benchmarks.timing import device_name
+    from explorer.engine.runners import DeviceError, resolve_device
 
     try:
         return device_name(resolve_device(requested))

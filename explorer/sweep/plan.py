@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from explorer.engine.predict import image_paths, resolve_spec
 from explorer.models.catalog import ModelSpec, runnable_mask
-from explorer.predict import image_paths, resolve_spec
 
 
 class SweepPlanError(ValueError):

@@ -144,7 +144,7 @@ def prefetch_weights(spec: ModelSpec,
     lock). Unavailable weights fail the sweep here with the weights manager's message, not as a crash
     loop of actors.
     """
-    from explorer.engine import checkpoint_limit_bytes
+    from explorer.engine.runners import checkpoint_limit_bytes
     from explorer.weights import ensure_weights
 
     paths = []
@@ -262,8 +262,8 @@ def _evaluate(spec: ModelSpec, config: SweepConfig, model_dir: Path, results_pat
         return {}, "", []
     import pandas as pd
 
+    from explorer.evaluation.coco.pipeline import evaluate, load_ground_truth
     from explorer.evaluation.errors import EvaluationInputError
-    from explorer.evaluation.pipeline import evaluate, load_ground_truth
 
     gt = load_ground_truth(config.annotations)
     image_ids = [image["id"] for record in records for image in record["images"]]

@@ -27,7 +27,7 @@ NO_PIXELS = np.zeros((0, 0, 3), dtype=np.uint8)
 
 def decode_batch(batch: Batch, max_pixels: int | None = None) -> Batch:
     """Read and decode each row's `path`; adds `name`, `pixels` and `error` ('' when decoding worked)."""
-    from explorer.images import ImageError, load_image_file
+    from explorer.inputs.images import ImageError, load_image_file
 
     names, pixels, errors = [], [], []
     for path in map(Path, batch["path"]):
@@ -63,8 +63,8 @@ class ModelPredictor:
                  score_thresh: float, autocast: str | None) -> None:
         import torch
 
-        from explorer.benchmark import device_name
-        from explorer.engine import RANDOM_WEIGHTS, load_runner, resolve_device
+        from explorer.benchmarks.timing import device_name
+        from explorer.engine.runners import RANDOM_WEIGHTS, load_runner, resolve_device
 
         torch.set_num_threads(max(1, threads))
         torch.manual_seed(seed)

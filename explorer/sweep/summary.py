@@ -23,7 +23,7 @@ COLUMNS: tuple[str, ...] = (
     "model_uid", "model_name", "device_name", "workers", "batch_size", "images", "errors", "image_width",
     "image_height", "autocast", "weights", "seconds", "median_s", "images_per_s", "sweep_images_per_s",
     "box_ap", "mask_ap", "kp_ap", "per_category", "results")
-#: Columns `explorer.plots.speed_accuracy_figure(..., measured=...)` needs.
+#: Columns `explorer.figures.zoo.speed_accuracy_figure(..., measured=...)` needs.
 MEASURED_COLUMNS: tuple[str, ...] = ("model_uid", "device_name", "image_width", "image_height", "batch_size",
                                      "autocast", "weights", "median_s")
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from explorer.benchmark import BenchmarkResult
-from explorer.plots import X_AXES
-from explorer.store import MeasurementStore
+from explorer.benchmarks.store import MeasurementStore
+from explorer.benchmarks.timing import BenchmarkResult
+from explorer.figures.zoo import X_AXES
 from tests.browser.test_app import PLOT, choose_option, expect_, save_screenshot
 
 pytest.importorskip("playwright.sync_api", reason="playwright is not installed (requirements-dev.txt has it)")

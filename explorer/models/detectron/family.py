@@ -107,7 +107,7 @@ class DetectronFamily:
         )
 
     def load(self, spec: ModelSpec, device: str, weights_path: Path | None) -> Any:
-        from explorer.models.detectron.loading import load_runner
+        from explorer.models.detectron.checkpoint.loading import load_runner
 
         return load_runner(spec, device, weights_path)
 

@@ -18,12 +18,12 @@ import torch
 
 from explorer.detections import Detections
 from explorer.models.catalog import ModelSpec
-from explorer.models.detectron import tta
 from explorer.models.detectron.arch import MASK_THRESH_BINARIZE
 from explorer.models.detectron.coco import PROPOSAL_NAME, class_table
-from explorer.models.detectron.pipeline import Pipeline, prepare_proposals
-from explorer.models.detectron.postprocess import BoxResults, heatmaps_to_keypoints, paste_masks
-from explorer.models.detectron.preprocess import to_tensor
+from explorer.models.detectron.inference import tta
+from explorer.models.detectron.inference.pipeline import Pipeline, prepare_proposals
+from explorer.models.detectron.inference.postprocess import BoxResults, heatmaps_to_keypoints, paste_masks
+from explorer.models.detectron.inference.preprocess import to_tensor
 from explorer.models.runtime import autocast_context, synchronized_clock
 
 

@@ -1,0 +1,238 @@
+"""The ground truth: check a COCO annotation file once, then hand each evaluation fresh normalised copies.
+
+pycocotools reports bad ground truth as a KeyError deep in evaluateImg, or computes silently wrong numbers: an
+annotation with id 0 counts as "unmatched", duplicate ids overwrite each other. Every check here raises
+EvaluationInputError naming the file, the problem and the first offending entry (``annotations[12]``).
+
+Normalisation (on copies; the caller's data is never modified): annotation ids become 1..N (the file's own id
+is kept as `source_id`, for reports that name annotations), `iscrowd` is 0
+where missing (evaluateImg needs it), `num_keypoints` is filled from the visibility flags where missing.
+`dataset(iou_type)` gives each evaluation its own shallow copies, since pycocotools' _prepare writes into them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from explorer.evaluation.coco.kinds import IouType
+from explorer.evaluation.errors import EvaluationInputError
+from explorer.evaluation.inputs.checks import few, is_int, is_number, numbers_ok, segmentation_problem, short
+from explorer.evaluation.masks import to_rle
+
+#: pycocotools' OKS sigmas for COCO's 17 person keypoints (Params.setKpParams).
+COCO_KEYPOINT_SIGMAS: tuple[float, ...] = tuple(v / 10.0 for v in (
+    0.26, 0.25, 0.25, 0.35, 0.35, 0.79, 0.79, 0.72, 0.72, 0.62, 0.62, 1.07, 1.07, 0.87, 0.87, 0.89, 0.89))
+
+
+@dataclass(frozen=True)
+class GroundTruth:
+    """A checked COCO annotation file. Build it with `check_ground_truth`; `dataset()` gives evaluator input."""
+
+    images: list[dict[str, Any]]
+    annotations: list[dict[str, Any]]
+    categories: list[dict[str, Any]]
+    category_names: dict[int, str]
+    supercategories: dict[int, str]
+    keypoint_counts: dict[int, int]  # category id -> K, for categories that name their keypoints
+    image_sizes: dict[int, tuple[int, int]]  # image id -> (height, width), where both are given
+    image_ids: frozenset[int] = field(repr=False)
+    name: str = "ground truth"
+    passed: set[str] = field(default_factory=set, repr=False, compare=False)  # iou types check_for accepted
+    rle_cache: dict[int, dict[str, Any]] = field(default_factory=dict, repr=False, compare=False)
+
+    def category_ids(self, iou_type: IouType) -> list[int]:
+        """The categories evaluated: all of them, or for keypoints those that name keypoints (sorted, as
+        pycocotools sorts them)."""
+        if iou_type == "keypoints":
+            return sorted(self.keypoint_counts)
+        return sorted(self.category_names)
+
+    def restricted_to(self, image_ids: Iterable[int]) -> GroundTruth:
+        """The same ground truth with only these images (e.g. the ones a user uploaded), for evaluating a model
+        on part of a dataset without counting every other image's objects as missed."""
+        wanted = set(image_ids)
+        unknown = wanted - self.image_ids
+        if unknown:
+            raise EvaluationInputError(f"image ids not in {self.name}: {few(unknown)}")
+        return replace(self, images=[image for image in self.images if image["id"] in wanted],
+                       annotations=[ann for ann in self.annotations if ann["image_id"] in wanted],
+                       image_sizes={i: size for i, size in self.image_sizes.items() if i in wanted},
+                       image_ids=frozenset(wanted))
+
+    def mask_rles(self) -> dict[int, dict[str, Any]]:
+        """Annotation id -> its mask as compressed RLE, converted once (as pycocotools' annToRLE converts it) and
+        shared by every evaluation of this ground truth. Call check_for("segm") first."""
+        for ann in self.annotations:
+            if ann["id"] not in self.rle_cache:
+                height, width = self.image_sizes[ann["image_id"]]
+                self.rle_cache[ann["id"]] = to_rle(ann["segmentation"], height, width)
+        return self.rle_cache
+
+    def dataset(self, iou_type: IouType) -> dict[str, Any]:
+        """A fresh COCO dict for one evaluation: shallow copies the evaluator may write into, without the fields
+        this iou type does not read (masks are not copied for bbox). For segm each annotation also carries its
+        mask as compressed RLE in `rle` (see mask_rles; pycocotools ignores the field, faster-coco-eval reads
+        it)."""
+        drop = {"bbox": ("segmentation", "keypoints"), "segm": ("keypoints",), "keypoints": ("segmentation",)}[
+            iou_type]
+        keep = set(self.category_ids(iou_type))
+        annotations = [{k: v for k, v in ann.items() if k not in drop} for ann in self.annotations
+                       if ann["category_id"] in keep]
+        if iou_type == "segm":
+            rles = self.mask_rles()
+            for ann in annotations:
+                ann["rle"] = rles[ann["id"]]
+        categories = [cat for cat in self.categories if cat["id"] in keep]
+        return {"images": self.images, "annotations": annotations, "categories": categories}
+
+    def check_for(self, iou_type: IouType) -> None:
+        """Raise EvaluationInputError if the file lacks what `iou_type` evaluates (masks, image sizes, keypoints).
+        Remembered, so evaluating many results files against one ground truth checks it once."""
+        if iou_type in self.passed:
+            return
+        if iou_type == "segm":
+            self._check_masks()
+        elif iou_type == "keypoints":
+            self._check_keypoints()
+        else:
+            for i, ann in enumerate(self.annotations):
+                if "bbox" not in ann:
+                    raise EvaluationInputError(f"{self.name} annotations[{i}] has no 'bbox' (needed for bbox)")
+        self.passed.add(iou_type)
+
+    def _check_masks(self) -> None:
+        for i, image in enumerate(self.images):
+            if image["id"] not in self.image_sizes:
+                raise EvaluationInputError(
+                    f"{self.name} images[{i}] (id {image['id']}) has no 'height' and 'width' (needed for masks)")
+        for i, ann in enumerate(self.annotations):
+            problem = segmentation_problem(ann.get("segmentation"), self.image_sizes[ann["image_id"]])
+            if problem:
+                raise EvaluationInputError(f"{self.name} annotations[{i}] (image {ann['image_id']}): {problem}")
+
+    def _check_keypoints(self) -> None:
+        if not self.keypoint_counts:
+            raise EvaluationInputError(
+                "ground truth has no category with 'keypoints' names: keypoint evaluation needs a "
+                "person_keypoints-style file")
+        for i, ann in enumerate(self.annotations):
+            k = self.keypoint_counts.get(ann["category_id"])
+            if k is None:
+                continue
+            if not numbers_ok(ann.get("keypoints"), 3 * k):
+                raise EvaluationInputError(
+                    f"{self.name} annotations[{i}] (image {ann['image_id']}): keypoints must be {3 * k} numbers "
+                    f"(x, y, v for each of the category's {k} keypoints), got {short(ann.get('keypoints'))}")
+            if "bbox" not in ann:
+                raise EvaluationInputError(
+                    f"{self.name} annotations[{i}] has no 'bbox' (OKS uses it for people without keypoints)")
+
+
+def check_ground_truth(data: Any, what: str = "ground truth") -> GroundTruth:
+    """Check the parts every evaluation needs and return the normalised GroundTruth (see the module docstring)."""
+    if not isinstance(data, dict):
+        got = "a list (is this a results file?)" if isinstance(data, list) else type(data).__name__
+        raise EvaluationInputError(
+            f"{what} must be a JSON object with 'images', 'annotations' and 'categories', got {got}")
+    for key in ("images", "annotations", "categories"):
+        if key not in data:
+            raise EvaluationInputError(
+                f"{what} has no '{key}' (a COCO annotation file has 'images', 'annotations' and 'categories')")
+        if not isinstance(data[key], list):
+            raise EvaluationInputError(f"{what} '{key}' must be a list, got {type(data[key]).__name__}")
+    images = _check_images(data["images"], what)
+    categories, names, supers, keypoint_counts = _check_categories(data["categories"], what)
+    image_ids = frozenset(image["id"] for image in images)
+    annotations = _check_annotations(data["annotations"], image_ids, names, keypoint_counts, what)
+    sizes = {image["id"]: (image["height"], image["width"]) for image in images
+             if is_int(image.get("height")) and is_int(image.get("width"))
+             and image["height"] > 0 and image["width"] > 0}
+    return GroundTruth(images=images, annotations=annotations, categories=categories, category_names=names,
+                       supercategories=supers, keypoint_counts=keypoint_counts, image_sizes=sizes,
+                       image_ids=image_ids, name=what)
+
+
+def _check_images(images: list[Any], what: str) -> list[dict[str, Any]]:
+    seen: set[int] = set()
+    for i, image in enumerate(images):
+        if not isinstance(image, dict):
+            raise EvaluationInputError(f"{what} images[{i}] is not an object: {short(image)}")
+        if not is_int(image.get("id")):
+            raise EvaluationInputError(f"{what} images[{i}]: 'id' must be an integer, got {short(image.get('id'))}")
+        if image["id"] in seen:
+            raise EvaluationInputError(f"{what} images[{i}]: image id {image['id']} appears twice")
+        seen.add(image["id"])
+    return images
+
+
+def _check_categories(categories: list[Any], what: str
+                      ) -> tuple[list[dict[str, Any]], dict[int, str], dict[int, str], dict[int, int]]:
+    names: dict[int, str] = {}
+    supers: dict[int, str] = {}
+    keypoint_counts: dict[int, int] = {}
+    for i, cat in enumerate(categories):
+        if not isinstance(cat, dict) or not is_int(cat.get("id")):
+            raise EvaluationInputError(f"{what} categories[{i}] needs an integer 'id', got {short(cat)}")
+        if cat["id"] in names:
+            raise EvaluationInputError(f"{what} categories[{i}]: category id {cat['id']} appears twice")
+        names[cat["id"]] = str(cat.get("name", cat["id"]))
+        # No supercategory: the category is its own, so the error breakdown's Sim step changes nothing for it.
+        supers[cat["id"]] = str(cat.get("supercategory") or f"({names[cat['id']]})")
+        if isinstance(cat.get("keypoints"), list) and cat["keypoints"]:
+            keypoint_counts[cat["id"]] = len(cat["keypoints"])
+    if not names:
+        raise EvaluationInputError(f"{what} has no categories")
+    return categories, names, supers, keypoint_counts
+
+
+def _check_annotations(annotations: list[Any], image_ids: frozenset[int], names: dict[int, str],
+                       keypoint_counts: dict[int, int], what: str) -> list[dict[str, Any]]:
+    checked: list[dict[str, Any]] = []
+    for i, ann in enumerate(annotations):
+        where = f"{what} annotations[{i}]"
+        if not isinstance(ann, dict):
+            raise EvaluationInputError(f"{where} is not an object: {short(ann)}")
+        if not is_int(ann.get("image_id")) or ann["image_id"] not in image_ids:
+            raise EvaluationInputError(f"{where}: image_id {short(ann.get('image_id'))} is not in 'images'")
+        if not is_int(ann.get("category_id")) or ann["category_id"] not in names:
+            raise EvaluationInputError(
+                f"{where}: category_id {short(ann.get('category_id'))} is not in 'categories'")
+        if "bbox" in ann and not (numbers_ok(ann["bbox"], 4) and ann["bbox"][2] >= 0 and ann["bbox"][3] >= 0):
+            raise EvaluationInputError(f"{where}: bbox must be 4 numbers [x, y, width >= 0, height >= 0], "
+                                       f"got {short(ann['bbox'])}")
+        if not (is_number(ann.get("area")) and math.isfinite(ann["area"])):
+            raise EvaluationInputError(
+                f"{where}: 'area' must be a number (the object's pixel area; COCO's area ranges use it), "
+                f"got {short(ann.get('area'))}")
+        crowd = ann.get("iscrowd", 0)
+        if crowd not in (0, 1):
+            raise EvaluationInputError(f"{where}: iscrowd must be 0 or 1, got {short(crowd)}")
+        normalised = dict(ann, id=i + 1, iscrowd=int(crowd), source_id=ann.get("id"))  # the file's own id, for reports
+        keypoints = ann.get("keypoints")
+        if ann["category_id"] in keypoint_counts and "num_keypoints" not in ann and numbers_ok(keypoints):
+            normalised["num_keypoints"] = sum(1 for v in keypoints[2::3] if v > 0)
+        checked.append(normalised)
+    return checked
+
+
+def keypoint_sigmas(gt: GroundTruth, sigmas: Sequence[float] | None) -> np.ndarray:
+    """OKS sigmas for the ground truth's keypoints: given ones, or COCO's for 17 keypoints."""
+    counts = set(gt.keypoint_counts.values())
+    if len(counts) > 1:
+        raise EvaluationInputError(
+            f"ground truth categories name different numbers of keypoints ({few(counts)}); OKS needs one")
+    k = counts.pop() if counts else len(COCO_KEYPOINT_SIGMAS)
+    if sigmas is None:
+        if k != len(COCO_KEYPOINT_SIGMAS):
+            raise EvaluationInputError(
+                f"ground truth has {k} keypoints per object; COCO's OKS sigmas are for its 17 person keypoints, "
+                f"so pass kpt_sigmas (one per keypoint)")
+        return np.array(COCO_KEYPOINT_SIGMAS)
+    if len(sigmas) != k or not all(is_number(s) and s > 0 for s in sigmas):
+        raise EvaluationInputError(f"kpt_sigmas must be {k} positive numbers, got {short(list(sigmas))}")
+    return np.array(sigmas, dtype=float)

@@ -1,0 +1,183 @@
+"""Check a results file against the ground truth before pycocotools sees it; return normalised copies.
+
+pycocotools reports bad results as a bare `assert` ("Results do not correspond to current coco set") or a
+traceback from inside its C code, and picks loadRes's branch from the *first* entry's keys. Every check here
+raises EvaluationInputError naming the problem and the first offending entry, e.g. ``results[17]: ...``.
+
+Each returned result keeps only what its iou type evaluates: bbox results lose masks and keypoints; segm
+results lose their box, as Detectron2's evaluator does (otherwise loadRes takes the box's area for the mask);
+keypoint results lose box and mask, so loadRes takes the area from the keypoints as for Detectron's keypoint
+files. Polygon and uncompressed-RLE masks become compressed RLE (loadRes accepts only that). The copies are
+what the evaluators may write into (ids, areas), so the caller's list is never modified.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from typing import Any
+
+import numpy as np
+
+from explorer.evaluation.coco.kinds import IouType
+from explorer.evaluation.errors import EvaluationInputError
+from explorer.evaluation.inputs.checks import (
+    few,
+    int_types,
+    is_int,
+    is_number,
+    number_types,
+    numbers_ok,
+    segmentation_problem,
+    short,
+)
+from explorer.evaluation.inputs.ground_truth import GroundTruth
+from explorer.evaluation.masks import to_rle
+
+
+def check_results(data: Any, gt: GroundTruth, iou_type: IouType, what: str = "results") -> list[dict[str, Any]]:
+    """Checked, normalised copies of the detections in `data` (see the module docstring).
+
+    Written for 500,000 detections: each check is one pass in C (set of types, numpy), and only when it fails
+    does a Python loop look for the first offending entry to name.
+    """
+    if isinstance(data, dict):
+        hint = (" (it has 'annotations': is this the ground-truth file?)" if "annotations" in data else "")
+        raise EvaluationInputError(f"{what} must be a JSON list of detections, got an object{hint}")
+    if not isinstance(data, list):
+        raise EvaluationInputError(f"{what} must be a JSON list of detections, got {type(data).__name__}")
+    if not data:
+        raise EvaluationInputError(f"{what} has no detections (an empty list): nothing to evaluate")
+    if set(map(type, data)) != {dict}:
+        i = next(i for i, entry in enumerate(data) if not isinstance(entry, dict))
+        raise EvaluationInputError(f"{what}[{i}] is not an object: {short(data[i])}")
+    image_ids = _int_field(data, "image_id", what)
+    _check_same_dataset(data, image_ids, gt, what)
+    category_ids = _int_field(data, "category_id", what)
+    _check_categories_known(category_ids, gt, iou_type, what)
+    scores = _field(data, "score", what)
+    if not number_types(set(map(type, scores))) or not np.isfinite(np.asarray(scores, dtype=float)).all():
+        i = next(i for i, s in enumerate(scores) if not (is_number(s) and math.isfinite(s)))
+        raise EvaluationInputError(f"{what}[{i}]: score must be a number, got {short(scores[i])}")
+    if iou_type == "bbox":
+        values = _boxes(data, what)
+    elif iou_type == "segm":
+        values = _masks(data, image_ids, gt, what)
+    else:
+        values = _keypoints(data, category_ids, gt, what)
+    return [{"image_id": i, "category_id": c, "score": s, iou_type if iou_type != "segm" else "segmentation": v}
+            for i, c, s, v in zip(image_ids, category_ids, scores, values, strict=True)]
+
+
+def _field(data: list[dict[str, Any]], key: str, what: str) -> list[Any]:
+    try:
+        return [entry[key] for entry in data]
+    except KeyError:
+        i = next(i for i, entry in enumerate(data) if key not in entry)
+        raise EvaluationInputError(f"{what}[{i}] has no '{key}'") from None
+
+
+def _int_field(data: list[dict[str, Any]], key: str, what: str) -> list[Any]:
+    values = _field(data, key, what)
+    if not int_types(set(map(type, values))):
+        i = next(i for i, v in enumerate(values) if not is_int(v))
+        raise EvaluationInputError(f"{what}[{i}]: {key} must be an integer, got {short(values[i])}")
+    return values
+
+
+def _check_same_dataset(data: list[dict[str, Any]], image_ids: list[Any], gt: GroundTruth, what: str) -> None:
+    distinct = set(image_ids)
+    unknown = distinct - gt.image_ids
+    if unknown == distinct:
+        raise EvaluationInputError(
+            f"{what} are for another dataset: none of their {len(distinct)} image ids ({few(distinct)}) is in the "
+            f"ground truth's {len(gt.image_ids)} images (ids like {few(gt.image_ids)})")
+    if unknown:
+        i = next(i for i, image_id in enumerate(image_ids) if image_id in unknown)
+        n = sum(1 for image_id in image_ids if image_id in unknown)
+        raise EvaluationInputError(
+            f"{what}[{i}]: image_id {image_ids[i]} is not in the ground truth ({n} detections on "
+            f"{len(unknown)} unknown image id(s): {few(unknown)})")
+
+
+def _check_categories_known(category_ids: list[Any], gt: GroundTruth, iou_type: IouType, what: str) -> None:
+    allowed = set(gt.category_ids(iou_type))
+    unknown = set(category_ids) - allowed
+    if not unknown:
+        return
+    i = next(i for i, c in enumerate(category_ids) if c in unknown)
+    c = category_ids[i]
+    if c in gt.category_names:
+        raise EvaluationInputError(
+            f"{what}[{i}]: category_id {c} ({gt.category_names[c]}) has no keypoints in the ground truth")
+    raise EvaluationInputError(
+        f"{what}[{i}]: category_id {c} is not a category of the ground truth (its ids: {few(allowed, 8)}); "
+        f"results must carry the dataset's category ids")
+
+
+def _boxes(data: list[dict[str, Any]], what: str) -> list[Any]:
+    boxes = [entry.get("bbox") for entry in data]
+
+    def first_bad() -> EvaluationInputError:
+        i = next(i for i, b in enumerate(boxes) if not (numbers_ok(b, 4) and b[2] >= 0 and b[3] >= 0))
+        if boxes[i] is None:
+            return EvaluationInputError(f"{what}[{i}] has no 'bbox' (needed for bbox evaluation)")
+        return EvaluationInputError(
+            f"{what}[{i}]: bbox must be 4 numbers [x, y, width >= 0, height >= 0], got {short(boxes[i])}")
+
+    if not set(map(type, boxes)) <= {list, tuple} or set(map(len, boxes)) != {4}:
+        raise first_bad()
+    if not number_types(set(map(type, itertools.chain.from_iterable(boxes)))):
+        raise first_bad()
+    array = np.asarray(boxes, dtype=float)
+    if not (np.isfinite(array).all() and (array[:, 2:] >= 0).all()):
+        raise first_bad()
+    return boxes
+
+
+def _masks(data: list[dict[str, Any]], image_ids: list[Any], gt: GroundTruth, what: str) -> list[Any]:
+    sizes = {image_id: list(size) for image_id, size in gt.image_sizes.items()}
+    masks = []
+    for i, (entry, image_id) in enumerate(zip(data, image_ids, strict=True)):
+        segmentation = entry.get("segmentation")
+        size = sizes.get(image_id)
+        if size is None:
+            raise EvaluationInputError(
+                f"{what}[{i}]: image {image_id} has no 'height' and 'width' in the ground truth (needed for masks)")
+        # The common case (compressed RLE of the right size) in as few operations as possible.
+        if (type(segmentation) is dict and segmentation.get("size") == size
+                and type(segmentation.get("counts")) in (str, bytes)):
+            masks.append(segmentation)
+            continue
+        if segmentation is None:
+            raise EvaluationInputError(f"{what}[{i}] has no 'segmentation' (needed for segm evaluation)")
+        problem = segmentation_problem(segmentation, (size[0], size[1]))
+        if problem:
+            raise EvaluationInputError(f"{what}[{i}] (image {image_id}): {problem}")
+        masks.append({"size": size, "counts": to_rle(segmentation, size[0], size[1])["counts"]})
+    return masks
+
+
+def _keypoints(data: list[dict[str, Any]], category_ids: list[Any], gt: GroundTruth, what: str) -> list[Any]:
+    keypoints = [entry.get("keypoints") for entry in data]
+    expected = [3 * gt.keypoint_counts[c] for c in category_ids]
+
+    def first_bad() -> EvaluationInputError:
+        i = next(i for i, (k, n) in enumerate(zip(keypoints, expected, strict=True)) if not numbers_ok(k, n))
+        if keypoints[i] is None:
+            return EvaluationInputError(f"{what}[{i}] has no 'keypoints' (needed for keypoint evaluation)")
+        got = len(keypoints[i]) if isinstance(keypoints[i], list | tuple) else None
+        return EvaluationInputError(
+            f"{what}[{i}]: keypoints must be {expected[i]} numbers (x, y, v for each of the "
+            f"{expected[i] // 3} keypoints of category {category_ids[i]}), got "
+            f"{f'{got} values' if got is not None else short(keypoints[i])}")
+
+    if not set(map(type, keypoints)) <= {list, tuple}:
+        raise first_bad()
+    if [len(k) for k in keypoints] != expected:
+        raise first_bad()
+    if not number_types(set(map(type, itertools.chain.from_iterable(keypoints)))):
+        raise first_bad()
+    if not np.isfinite(np.fromiter(itertools.chain.from_iterable(keypoints), dtype=float)).all():
+        raise first_bad()
+    return keypoints
