@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import threading
 
+import pandas as pd
 import pytest
 import torch
 
-from explorer.benchmarks.store import MeasurementStore, default_store_path
+from explorer.benchmarks.store import MeasurementStore, default_store_path, latest_measurements
 from explorer.benchmarks.timing import BenchmarkResult, benchmark_runner, device_name
 from explorer.engine.runners import RANDOM_WEIGHTS, load_runner
+from explorer.zoo.local_speeds import SETTING_COLUMNS, latest_speeds
 from tests.model_factory import random_image, torchvision_spec
 
 
@@ -67,3 +69,19 @@ def test_store_accepts_concurrent_writers(tmp_path) -> None:
 def test_default_store_lives_in_the_cache(monkeypatch, tmp_path) -> None:
     monkeypatch.setenv("EXPLORER_CACHE", str(tmp_path))
     assert default_store_path() == tmp_path / "measurements.sqlite"
+
+
+@pytest.mark.parametrize("column", SETTING_COLUMNS)
+def test_store_and_speed_pages_agree_on_what_makes_a_setting(column: str) -> None:
+    """Two timings that differ in one setting column are two setups to the store and two settings to the pages.
+
+    Before the store and the speed pages shared one key list, the store's "latest" could drop a timing the pages
+    kept apart (or merge two the pages would rank separately).
+    """
+    base = {"model_uid": "torchvision:m", "device": "cpu", "median_s": 0.5, "p90_s": 0.6}
+    base.update({name: "x" for name in SETTING_COLUMNS})
+    rows = pd.DataFrame([base, {**base, column: "y", "median_s": 0.7}])
+    for name in ("peak_mem_mb", "torch_version", "measured_at", "detections_held"):
+        rows[name] = None
+    assert len(latest_measurements(rows)) == 2
+    assert len(latest_speeds(rows)) == 2

@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from explorer.benchmarks.timing import BenchmarkResult
+from explorer.zoo.local_speeds import SETTING_COLUMNS
 
 _COLUMNS = [f.name for f in fields(BenchmarkResult)]
 _NUMERIC = {"image_width", "image_height", "min_size", "batch_size", "runs", "warmup", "max_size", "detections_held"}
@@ -98,9 +99,10 @@ class MeasurementStore:
         return latest_measurements(self.frame(), device_name=device_name, **settings)
 
 
-#: What makes two measurements the same experiment: a newer one replaces an older one of the same setup.
-SETUP_KEYS: tuple[str, ...] = ("model_uid", "device", "device_name", "image_width", "image_height", "min_size",
-                               "max_size", "batch_size", "autocast", "weights_kind", "weights_sha256")
+#: What makes two measurements the same experiment: a newer one replaces an older one of the same setup. The
+#: setting is the one the speed pages compare within (one definition, so the store and the pages agree), plus the
+#: model and the device's short name.
+SETUP_KEYS: tuple[str, ...] = ("model_uid", "device", *SETTING_COLUMNS)
 #: The columns `latest_measurements` returns, in the words the speed pages use.
 LATEST_COLUMNS: tuple[str, ...] = ("uid", "device", "device_name", "median_s", "p90_s", "peak_mem_mb",
                                    "weights_kind", "weights_sha256", "input_size", "max_size", "image_width",

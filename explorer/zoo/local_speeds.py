@@ -17,8 +17,8 @@ import pandas as pd
 from explorer.zoo.projection import project
 from explorer.zoo.speeds import published_timing
 
-#: What makes two measurements comparable (as the store's SETUP_KEYS, less the model and the device's short name);
-#: a column missing from the input counts as one shared value.
+#: What makes two measurements comparable (the store's SETUP_KEYS are these plus the model and the device's short
+#: name); a column missing from the input counts as one shared value.
 SETTING_COLUMNS: tuple[str, ...] = ("device_name", "image_width", "image_height", "batch_size", "autocast",
                                     "weights_kind", "min_size", "max_size", "weights_sha256")
 LOCAL_COLUMNS: tuple[str, ...] = ("measured_s", "measured_p90_s", "projected_s", "projected_lo_s",
