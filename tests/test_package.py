@@ -108,6 +108,10 @@ def _csv_rows(text: str) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(text)))
 
 
+def test_the_build_writes_the_folder_the_readers_read() -> None:
+    assert Path(str(ZOO_DATA)).resolve() == ZOO_DATA_DIR
+
+
 def test_wheel_ships_the_zoo_data_and_the_console_script(wheel: Path) -> None:
     with zipfile.ZipFile(wheel) as archive:
         names = archive.namelist()

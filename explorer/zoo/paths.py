@@ -14,7 +14,7 @@ from pathlib import Path
 
 #: The committed tables as package data: what the library, the pages and the command line read.
 ZOO_DATA: Traversable = files("explorer") / "zoo_data"
-#: The same folder on disk, where `python -m explorer.zoo.build` writes by default.
+#: The same folder on disk, where the zoo build writes by default.
 ZOO_DATA_DIR: Path = Path(__file__).resolve().parents[1] / "zoo_data"
 #: The checkout holding the package (the folder above `explorer/`) when run from source.
 REPO_ROOT: Path = Path(__file__).resolve().parents[2]
