@@ -59,10 +59,10 @@ def _run(command: list[str], cwd: Path, env: dict[str, str] | None = None) -> su
     return done
 
 
-def _clean_env(**extra: str) -> dict[str, str]:
-    """This process's environment without anything that would put the checkout on sys.path."""
+def _clean_env() -> dict[str, str]:
+    """This process's environment without anything that would put the checkout on sys.path, pip kept offline."""
     env = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "PYTHONHOME")}
-    return {**env, **OFFLINE_PIP, **extra}
+    return {**env, **OFFLINE_PIP}
 
 
 def _site_folders() -> list[str]:
