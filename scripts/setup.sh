@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Create .venv and install what the app needs; with --dev also the test tools and headless Chromium.
-# Safe to re-run: pip skips what is already installed.
+# Create .venv and install what the app needs, then this checkout as an editable package (`.venv/bin/explorer`);
+# with --dev also the test tools and headless Chromium. Safe to re-run: pip skips what is already installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,3 +23,5 @@ if [ "${1:-}" = "--dev" ]; then
 else
     .venv/bin/python -m pip install --quiet -r requirements.txt
 fi
+# After the pins, so pip finds every dependency pyproject.toml declares already installed.
+.venv/bin/python -m pip install --quiet -e .

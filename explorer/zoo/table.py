@@ -2,18 +2,21 @@
 
 Two views of the same rows share one index: `load_zoo_text` keeps every value exactly as the source
 printed it (for export), `load_zoo` converts numbers and adds derived columns (for plots and ranking).
+The folder is the package's own (`explorer.zoo.paths.ZOO_DATA`, read through importlib.resources) unless a
+caller passes another; any `Traversable` works, a plain `Path` included.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from pathlib import Path
+from importlib.resources.abc import Traversable
+from typing import Any
 
 import pandas as pd
 
 from explorer.zoo.derived import add_derived_columns
-from explorer.zoo.paths import ZOO_DATA_DIR
+from explorer.zoo.paths import ZOO_DATA
 from explorer.zoo.schema import NUMERIC_COLUMNS, ZOO_COLUMNS, ZOOS
 
 
@@ -32,10 +35,16 @@ def check_zoos(zoos: Iterable[str]) -> list[str]:
     return names
 
 
-def load_zoo_text(zoos: Iterable[str] = ZOOS, data_dir: Path = ZOO_DATA_DIR) -> pd.DataFrame:
+def _read_csv(data_dir: Traversable, name: str, **options: Any) -> pd.DataFrame:
+    """One CSV of the folder, opened through the Traversable API (pandas only takes paths or open files)."""
+    with (data_dir / name).open("rb") as handle:
+        return pd.read_csv(handle, **options)
+
+
+def load_zoo_text(zoos: Iterable[str] = ZOOS, data_dir: Traversable = ZOO_DATA) -> pd.DataFrame:
     """All rows of the chosen zoos, every value the source's text ('' when missing)."""
     frames = [
-        pd.read_csv(data_dir / f"{zoo}.csv", dtype=str, keep_default_na=False, na_filter=False)
+        _read_csv(data_dir, f"{zoo}.csv", dtype=str, keep_default_na=False, na_filter=False)
         for zoo in check_zoos(zoos)
     ]
     table = pd.concat(frames, ignore_index=True)
@@ -55,26 +64,25 @@ def to_numbers(text: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-def load_notes(data_dir: Path = ZOO_DATA_DIR) -> dict[str, dict]:
+def load_notes(data_dir: Traversable = ZOO_DATA) -> dict[str, dict]:
     """Per-zoo notes: hardware, common settings, schedules and per-table notes."""
     return json.loads((data_dir / "notes.json").read_text("utf-8"))
 
 
-def load_zoo(zoos: Iterable[str] = ZOOS, data_dir: Path = ZOO_DATA_DIR) -> pd.DataFrame:
+def load_zoo(zoos: Iterable[str] = ZOOS, data_dir: Traversable = ZOO_DATA) -> pd.DataFrame:
     """The zoo table for analysis: numbers as floats plus the derived metrics of `explorer.zoo.derived`."""
     return add_derived_columns(with_complexity(to_numbers(load_zoo_text(zoos, data_dir)), data_dir),
                                load_notes(data_dir))
 
 
-def load_complexity(data_dir: Path = ZOO_DATA_DIR) -> pd.DataFrame:
+def load_complexity(data_dir: Traversable = ZOO_DATA) -> pd.DataFrame:
     """GFLOPs and parameters counted with our own builds (`complexity.csv`), indexed by uid; empty if absent."""
-    path = data_dir / "complexity.csv"
-    if not path.is_file():
+    if not (data_dir / "complexity.csv").is_file():
         return pd.DataFrame(columns=["gflops", "params_m"], index=pd.Index([], name="uid"))
-    return pd.read_csv(path, dtype={"model_id": str, "tta": str}).set_index("uid")
+    return _read_csv(data_dir, "complexity.csv", dtype={"model_id": str, "tta": str}).set_index("uid")
 
 
-def with_complexity(table: pd.DataFrame, data_dir: Path = ZOO_DATA_DIR) -> pd.DataFrame:
+def with_complexity(table: pd.DataFrame, data_dir: Traversable = ZOO_DATA) -> pd.DataFrame:
     """Fill the GFLOPs and parameters a zoo does not publish from `complexity.csv`, saying so in the row's notes.
 
     A published figure is never replaced; only empty ones are filled.
@@ -97,9 +105,9 @@ def with_complexity(table: pd.DataFrame, data_dir: Path = ZOO_DATA_DIR) -> pd.Da
     return table
 
 
-def load_configs(data_dir: Path = ZOO_DATA_DIR) -> pd.DataFrame:
+def load_configs(data_dir: Traversable = ZOO_DATA) -> pd.DataFrame:
     """Config facts of every Detectron model, indexed by config name (values as text)."""
-    configs = pd.read_csv(data_dir / "detectron_configs.csv", dtype=str, keep_default_na=False, na_filter=False)
+    configs = _read_csv(data_dir, "detectron_configs.csv", dtype=str, keep_default_na=False, na_filter=False)
     return configs.set_index("config", drop=False)
 
 

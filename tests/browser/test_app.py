@@ -76,7 +76,7 @@ def model_count(page: Page) -> tuple[int, int]:
 
 def csv_rows(name: str) -> int:
     """Rows in one zoo's CSV: the expected count when the Zoo filter keeps just that zoo."""
-    with (REPO_ROOT / "zoo_data" / f"{name}.csv").open(newline="") as handle:
+    with (REPO_ROOT / "explorer" / "zoo_data" / f"{name}.csv").open(newline="") as handle:
         return sum(1 for _ in csv.DictReader(handle))
 
 
