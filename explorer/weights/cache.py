@@ -21,7 +21,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from explorer.weights.checksums import Checksum, parse_md5sum, verify_cached
+from explorer.weights.checksums import Checksum, md5_sidecar, md5sum_text, read_md5_sidecar, verify_cached
 from explorer.weights.errors import (
     ChecksumError,
     DownloadError,
@@ -38,18 +38,11 @@ log = logging.getLogger(__name__)
 NoticeCallback = Callable[[str], None]
 
 
-def _sidecar(source: WeightsSource) -> Path:
-    """Where a fetched md5 is kept beside the cached file, so the file can be re-checked offline."""
-    return source.path.with_name(source.filename + ".md5sum")
-
-
 def _known_checksum(source: WeightsSource) -> Checksum | None:
+    """The published checksum, or for a file whose md5 is fetched at download time, the md5 kept beside it."""
     if source.checksum or not source.checksum_url:
         return source.checksum
-    try:
-        return Checksum("md5", parse_md5sum(_sidecar(source).read_text(encoding="utf-8")))
-    except (OSError, ValueError):
-        return None
+    return read_md5_sidecar(source.path)
 
 
 def _use_local(path: Path, source: WeightsSource) -> Path:
@@ -107,12 +100,12 @@ def _download_source(
             if err.status != 404:
                 raise
             notice(f"No md5sum is published at {source.checksum_url}; the download cannot be verified.")
-            _sidecar(source).unlink(missing_ok=True)  # an older md5 must not judge the new, unverified file
+            md5_sidecar(source.path).unlink(missing_ok=True)  # an older md5 must not judge the new, unverified file
     path = download(source.url, source.path, checksum=checksum, progress=progress, timeout=timeout,
                     max_bytes=max_bytes, max_seconds=max_seconds)
     if checksum and source.checksum is None:
         with contextlib.suppress(OSError):  # only costs the offline re-check; the file itself was verified
-            write_atomic(_sidecar(source), f"{checksum.value}  {source.filename}\n".encode())
+            write_atomic(md5_sidecar(source.path), md5sum_text(checksum.value, source.filename).encode())
     return path
 
 

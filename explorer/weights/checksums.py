@@ -3,7 +3,8 @@
 * torchvision names its files ``<name>-<sha256 prefix>.pth``; the prefix is checked exactly as ``torch.hub`` does
   (``HASH_REGEX`` below is torch.hub's), so we accept what torch would accept.
 * Detectron publishes an md5 beside each file at ``<url>.md5sum``; `explorer.weights.cache` fetches it before the
-  download and keeps it as ``<file>.md5sum`` next to the cached file so the cached copy can be re-checked offline.
+  download and keeps it as ``<file>.md5sum`` (the "sidecar") next to the cached file so the cached copy can be
+  re-checked offline.
 
 A file is hashed once per process per file version (path, size, mtime, inode), so a Streamlit rerun does not re-hash
 a 170 MB checkpoint every time while a rewritten file is always checked again.
@@ -149,3 +150,21 @@ def parse_md5sum(text: str) -> str:
 def md5sum_url(url: str) -> str:
     """Detectron publishes each file's md5 at the same URL with ``.md5sum`` appended."""
     return url + ".md5sum"
+
+
+def md5sum_text(md5: str, filename: str) -> str:
+    """An ``md5sum`` line, as the tool writes it and `parse_md5sum` reads it."""
+    return f"{md5}  {filename}\n"
+
+
+def md5_sidecar(path: Path) -> Path:
+    """Where a fetched md5 is kept beside the cached file ``path``, so the file can be re-checked offline."""
+    return path.with_name(path.name + ".md5sum")
+
+
+def read_md5_sidecar(path: Path) -> Checksum | None:
+    """The md5 kept beside ``path``, or None when there is none (or it is unreadable: the file is then unchecked)."""
+    try:
+        return Checksum("md5", parse_md5sum(md5_sidecar(path).read_text(encoding="utf-8")))
+    except (OSError, ValueError):
+        return None
