@@ -159,19 +159,21 @@ def cache_lock(path: Path) -> Iterator[None]:
     lock can be taken (a read-only cache) it goes on without one: concurrent downloads are still safe (atomic
     renames), only wasteful.
     """
-    lock = _lock_for(path)
-    try:
-        lock.acquire()
-    except OSError:
-        yield
-        return
+    lock = _acquired_lock(path)
     try:
         yield
     finally:
-        lock.release()
+        if lock is not None:
+            lock.release()
 
 
-def _lock_for(path: Path) -> FileLock:
-    """One fresh lock per hold, named by the locked path's hash (paths may be long or hold any character)."""
+def _acquired_lock(path: Path) -> FileLock | None:
+    """A fresh lock on `path`, held; None where none can be taken. Named by the path's hash (any length, any
+    character)."""
     name = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:32] + ".lock"
-    return FileLock(explorer_cache_dir() / "locks" / name)
+    lock = FileLock(explorer_cache_dir() / "locks" / name)
+    try:
+        lock.acquire()
+    except OSError:
+        return None
+    return lock
