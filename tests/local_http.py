@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from explorer import weights
+from explorer.weights import checksums
 
 
 class LocalServer(ThreadingHTTPServer):
@@ -56,4 +56,4 @@ def private_weights_caches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     monkeypatch.setenv("EXPLORER_CACHE", str(tmp_path / "explorer"))
     monkeypatch.delenv("EXPLORER_OFFLINE", raising=False)
-    monkeypatch.setattr(weights, "_verified", set())
+    monkeypatch.setattr(checksums, "_verified", set())

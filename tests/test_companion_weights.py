@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import re
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
@@ -15,7 +16,8 @@ import pytest
 
 from explorer.engine.runners import load_runner
 from explorer.models.catalog import ModelSpec, spec_for
-from explorer.weights import WeightsError, WeightsUnavailableError, detectron_source
+from explorer.weights.errors import WeightsError, WeightsUnavailableError
+from explorer.weights.sources import detectron_source
 from explorer.zoo.table import load_zoo
 from tests.local_http import LocalServer, private_weights_caches, serving
 
@@ -77,11 +79,12 @@ def test_one_cli_progress_bar_draws_every_file_of_a_load() -> None:
     """The CLI passes one callback for a whole load; the companion's download must be drawn too."""
     import io
 
-    from explorer.weights import cli_progress
+    from explorer.cli.progress import download_bar
 
     out = io.StringIO()
-    report = cli_progress(out)
+    report = download_bar(stream=out)
     for done, total in [(0, 2_000_000), (2_000_000, 2_000_000), (0, 3_000_000), (3_000_000, 3_000_000)]:
         report(done, total)
-    finished = [line for line in out.getvalue().splitlines() if "100%" in line]
-    assert [line.split()[-2] for line in finished] == ["2.0/2.0", "3.0/3.0"]
+    bars = out.getvalue().split("\n")[:-1]  # tqdm ends each finished bar with a newline
+    assert len(bars) == 2 and all("100%" in bar.split("\r")[-1] for bar in bars)
+    assert [re.findall(r"\S+/\S+ \[", bar.split("\r")[-1]) for bar in bars] == [["2.00M/2.00M ["], ["3.00M/3.00M ["]]

@@ -12,7 +12,7 @@ import pytest
 
 from explorer.models.detectron.checkpoint.pickle_safe import RestrictedUnpickler, load_checkpoint
 from explorer.models.detectron.errors import CheckpointFormatError, UnsafePickleError
-from explorer.weights import WeightsError
+from explorer.weights.errors import WeightsError
 from tests.detectron_factory import CFG_TEXT, python2_pickle, write_pickle
 
 BLOBS = {"conv1_w": np.arange(24, dtype=np.float32).reshape(2, 3, 2, 2), "res_conv1_bn_s": np.ones(2, np.float32),

@@ -171,7 +171,7 @@ def test_autocast_on_cpu_is_refused(mask_runner) -> None:
 
 
 def test_oversized_local_checkpoint_is_refused(tmp_path, monkeypatch) -> None:
-    from explorer.weights import LocalWeightsError
+    from explorer.weights.errors import LocalWeightsError
 
     monkeypatch.setenv("EXPLORER_MAX_CHECKPOINT_MB", "0.001")  # 1 kB
     path = tmp_path / "big.pth"

@@ -14,8 +14,11 @@ from typing import Any
 
 import pytest
 
-from explorer import weights
-from explorer.weights import WeightsError, ensure_weights, torchvision_source, verify
+from explorer.weights import checksums, transport
+from explorer.weights.cache import ensure_weights
+from explorer.weights.checksums import verify
+from explorer.weights.errors import WeightsError
+from explorer.weights.sources import torchvision_source
 from tests.local_http import LocalServer, private_weights_caches, serving
 
 PAYLOAD = random.Random(1).randbytes(200_000)
@@ -94,8 +97,8 @@ def _disk_full(monkeypatch: pytest.MonkeyPatch, directory: Path) -> Callable[[],
         def __getattr__(self, name: str) -> Any:
             return getattr(self.file, name)
 
-    monkeypatch.setattr(weights.os, "fdopen", lambda *a, **k: Full(real_fdopen(*a, **k)))
-    return lambda: monkeypatch.setattr(weights.os, "fdopen", real_fdopen)
+    monkeypatch.setattr(transport.os, "fdopen", lambda *a, **k: Full(real_fdopen(*a, **k)))
+    return lambda: monkeypatch.setattr(transport.os, "fdopen", real_fdopen)
 
 
 def _read_only(monkeypatch: pytest.MonkeyPatch, directory: Path) -> Callable[[], None]:
@@ -107,8 +110,8 @@ def _read_only(monkeypatch: pytest.MonkeyPatch, directory: Path) -> Callable[[],
     def replace(*args: Any, **kwargs: Any) -> None:
         raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
 
-    monkeypatch.setattr(weights.os, "replace", replace)
-    return lambda: monkeypatch.setattr(weights.os, "replace", real_replace)
+    monkeypatch.setattr(transport.os, "replace", replace)
+    return lambda: monkeypatch.setattr(transport.os, "replace", real_replace)
 
 
 #: fault -> (how the server misbehaves, or how to break the disk; words the message must contain)
@@ -142,7 +145,7 @@ def test_fault_is_clear_leaves_nothing_and_retry_works(fault: str, server: _Serv
     path = ensure_weights(source, timeout=5)
     assert path == source.path and path.read_bytes() == PAYLOAD
     assert source.checksum is not None
-    weights._verified.clear()
+    checksums._verified.clear()
     verify(path, source.checksum)
     assert sorted(p.name for p in cache.iterdir()) == [NAME]
     with capsys.disabled():

@@ -31,7 +31,7 @@ from explorer.models.catalog import ModelSpec, spec_for
 from explorer.models.detectron.checkpoint.convert import FORMAT, cache_path
 from explorer.models.detectron.errors import UnsafePickleError
 from explorer.models.torchvision_zoo import WeightsMismatchError
-from explorer.weights import WeightsError
+from explorer.weights.errors import WeightsError
 from explorer.zoo.table import load_zoo
 from tests.detectron_factory import CFG_TEXT, checkpoint, model_shapes, python2_pickle
 from tests.model_factory import torchvision_spec

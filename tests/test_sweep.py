@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -195,7 +196,7 @@ def test_cli_sweep_runs_and_reports(dataset: tuple[Path, Path], tmp_path: Path,
                               "--shard-size", "8", "--workers", "1", "--limit", "10"])
     output = args.run(args)
     assert "9 images, 1 skipped" in output and "2 shards run, 0 resumed" in output  # broken.png sorts first
-    assert "10/10 images" in capsys.readouterr().err
+    assert re.search(rf"{re.escape(MODELS[0])}: 100%\|[^\r\n]*\| 10/10 \[", capsys.readouterr().err)  # its bar ended
     assert (tmp_path / SUMMARY_NAME).is_file()
 
 
@@ -271,7 +272,7 @@ def test_published_weights_are_fetched_once_by_the_driver_before_any_actor(datas
                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     """Unavailable weights stop the sweep with the weights manager's message before Ray Data starts actors."""
     from explorer.sweep import run
-    from explorer.weights import WeightsUnavailableError
+    from explorer.weights.errors import WeightsUnavailableError
 
     def no_dataset(*args: Any) -> None:
         raise AssertionError("actors were started although the weights are unavailable")
@@ -290,7 +291,7 @@ def test_prefetch_downloads_the_checkpoint_into_the_cache_with_progress(tmp_path
     from http.server import BaseHTTPRequestHandler
 
     from explorer.sweep.run import prefetch_weights
-    from explorer.weights import torchvision_source
+    from explorer.weights.sources import torchvision_source
     from tests.local_http import LocalServer, private_weights_caches, serving
 
     payload = b"checkpoint bytes " * 1000

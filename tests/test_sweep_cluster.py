@@ -10,6 +10,7 @@ a task in the cluster and relays progress). Skipped when Ray (the optional extra
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -107,7 +108,8 @@ def test_sweep_runs_on_a_cluster_given_its_address(cluster: dict[str, int], imag
     done = sweep(f"{scheme}127.0.0.1:{port}", images, tmp_path / "out")
     assert done.returncode == 0, done.stderr[-3000:]
     assert f"{N_IMAGES} images, 0 skipped" in done.stdout and "3 shards run, 0 resumed" in done.stdout
-    assert f"{N_IMAGES}/{N_IMAGES} images" in done.stderr  # progress reached the user's terminal
+    # progress reached the user's terminal: the model's bar ended at every image
+    assert re.search(rf"{re.escape(MODEL)}: 100%\|[^\r\n]*\| {N_IMAGES}/{N_IMAGES} \[", done.stderr)
     summary = pd.read_csv(tmp_path / "out" / "summary.csv")
     assert summary.loc[0, "images"] == N_IMAGES and summary.loc[0, "workers"] == 2
     shards = sorted((tmp_path / "out").glob("*/shards/shard-*.json"))

@@ -68,7 +68,7 @@ def test_upload_names_never_leave_the_upload_folder(name: str) -> None:
 
 def test_an_empty_upload_is_refused() -> None:
     from explorer.inputs.uploads import save_uploaded_weights
-    from explorer.weights import LocalWeightsError
+    from explorer.weights.errors import LocalWeightsError
 
     with pytest.raises(LocalWeightsError, match="empty"):
         save_uploaded_weights("model.pth", b"")
@@ -76,7 +76,7 @@ def test_an_empty_upload_is_refused() -> None:
 
 def test_an_oversize_upload_is_refused_before_it_is_written(monkeypatch: pytest.MonkeyPatch) -> None:
     from explorer.inputs.uploads import save_uploaded_weights, uploads_dir
-    from explorer.weights import LocalWeightsError
+    from explorer.weights.errors import LocalWeightsError
 
     monkeypatch.setenv("EXPLORER_MAX_CHECKPOINT_MB", "0.001")  # 1000 bytes
     with pytest.raises(LocalWeightsError, match="checkpoint limit"):

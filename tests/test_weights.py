@@ -6,8 +6,9 @@ Every test points TORCH_HOME and EXPLORER_CACHE at tmp_path, so the real caches 
 from __future__ import annotations
 
 import hashlib
-import io
 import random
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -16,25 +17,18 @@ from pathlib import Path
 
 import pytest
 
-from explorer import weights
-from explorer.weights import (
-    Checksum,
-    ChecksumError,
-    DownloadError,
-    LocalWeightsError,
+from explorer.weights import checksums
+from explorer.weights.cache import ensure_weights
+from explorer.weights.checksums import Checksum, checksum_from_filename, verify
+from explorer.weights.errors import ChecksumError, DownloadError, LocalWeightsError, WeightsUnavailableError
+from explorer.weights.sources import (
     WeightsSource,
-    WeightsUnavailableError,
-    checksum_from_filename,
-    cli_progress,
     detectron_source,
-    download,
-    ensure_weights,
     explorer_cache_dir,
-    fetch_md5sum,
     torch_hub_checkpoint_dir,
     torchvision_source,
-    verify,
 )
+from explorer.weights.transport import download, fetch_md5sum
 from tests.local_http import LocalServer, private_weights_caches, serving
 
 PAYLOAD = random.Random(0).randbytes(300_000)
@@ -143,7 +137,7 @@ def test_same_rules_as_torch_hub() -> None:
     """Guards against drift: torch's own regex and directory (imported only here; it takes a second or two)."""
     import torch.hub
 
-    assert weights.HASH_REGEX.pattern == torch.hub.HASH_REGEX.pattern
+    assert checksums.HASH_REGEX.pattern == torch.hub.HASH_REGEX.pattern
     assert torch_hub_checkpoint_dir() == Path(torch.hub.get_dir()) / "checkpoints"
 
 
@@ -252,7 +246,7 @@ def test_cached_file_is_used_without_the_network(server: _Server) -> None:
     ensure_weights(source)
     hits = len(server.hits)
     server.stop()
-    weights._verified.clear()  # as in a new process: the cached file is hashed again
+    checksums._verified.clear()  # as in a new process: the cached file is hashed again
     assert ensure_weights(source) == source.path
     assert ensure_weights(source, offline=True) == source.path
     assert len(server.hits) == hits
@@ -266,6 +260,46 @@ def test_concurrent_requests_for_one_file_download_it_once(server: _Server) -> N
     assert paths == [source.path] * 4 and source.path.read_bytes() == PAYLOAD
     assert server.hits == [f"/drip/{GOOD_NAME}"]
     assert _files(source.cache_dir) == [GOOD_NAME]  # the lock files live elsewhere
+
+
+def test_without_a_place_for_lock_files_the_download_still_works(server: _Server, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A read-only or broken explorer cache must not block torchvision files, which live in torch.hub's cache."""
+    not_a_folder = tmp_path / "not-a-folder"
+    not_a_folder.write_text("a file where the explorer cache should be")
+    monkeypatch.setenv("EXPLORER_CACHE", str(not_a_folder))
+    source = _tv_source(server)
+    assert ensure_weights(source).read_bytes() == PAYLOAD
+
+
+#: A process asking for one file: it says when it is ready, then waits for "go" so that all start together.
+_FETCH_IN_A_PROCESS = """
+import sys
+from explorer.weights.cache import ensure_weights
+from explorer.weights.sources import torchvision_source
+print("ready", flush=True)
+sys.stdin.readline()
+print(ensure_weights(torchvision_source(sys.argv[1], "tiny_rcnn COCO_V1")), flush=True)
+"""
+
+
+def test_concurrent_processes_for_one_file_download_it_once(server: _Server) -> None:
+    """As sweep actors do, in processes of their own: the inter-process lock lets one download (0.5 s of drip)."""
+    url = server.url(f"/drip/{GOOD_NAME}")
+    children = [subprocess.Popen([sys.executable, "-c", _FETCH_IN_A_PROCESS, url], cwd=Path(__file__).parents[1],
+                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) for _ in range(3)]
+    try:
+        assert [child.stdout.readline() for child in children] == ["ready\n"] * 3  # type: ignore[union-attr]
+        for child in children:
+            child.stdin.write("go\n")  # type: ignore[union-attr]
+            child.stdin.flush()  # type: ignore[union-attr]
+        outputs = [child.communicate(timeout=60)[0] for child in children]
+    finally:
+        for child in children:
+            child.kill()
+    source = torchvision_source(url, "tiny_rcnn COCO_V1")
+    assert [child.returncode for child in children] == [0] * 3 and outputs == [f"{source.path}\n"] * 3
+    assert server.hits == [f"/drip/{GOOD_NAME}"] and source.path.read_bytes() == PAYLOAD
 
 
 def test_corrupt_cached_file_is_moved_aside_and_downloaded_again(server: _Server) -> None:
@@ -352,31 +386,7 @@ def test_md5_mismatch_and_missing_md5sum(server: _Server, tmp_path: Path) -> Non
 
 
 def test_parse_md5sum_forms() -> None:
-    assert weights.parse_md5sum(f"{MD5}\n") == MD5
-    assert weights.parse_md5sum(f"{MD5.upper()}  model_final.pkl\n") == MD5
+    assert checksums.parse_md5sum(f"{MD5}\n") == MD5
+    assert checksums.parse_md5sum(f"{MD5.upper()}  model_final.pkl\n") == MD5
     with pytest.raises(ValueError):
-        weights.parse_md5sum("<html>Not Found</html>")
-
-
-# --------------------------------------------------------------------------------------------------- CLI progress
-
-
-def test_cli_progress_in_a_log_prints_tenths() -> None:
-    out = io.StringIO()
-    progress = cli_progress(out, label="tiny")
-    for done in range(0, 2_000_001, 100_000):
-        progress(done, 2_000_000)
-    lines = out.getvalue().splitlines()
-    assert len(lines) == 11 and lines[-1] == f"tiny [{'#' * 30}] 100%  2.0/2.0 MB"
-
-
-def test_cli_progress_on_a_terminal_redraws_one_line() -> None:
-    class Tty(io.StringIO):
-        def isatty(self) -> bool:
-            return True
-
-    out = Tty()
-    progress = cli_progress(out)
-    progress(0, 1_000_000)
-    progress(1_000_000, 1_000_000)
-    assert out.getvalue().startswith("\r[") and out.getvalue().endswith("100%  1.0/1.0 MB\n")
+        checksums.parse_md5sum("<html>Not Found</html>")

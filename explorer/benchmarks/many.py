@@ -179,7 +179,7 @@ def _time_one(spec: ModelSpec, settings: BenchSettings, image: np.ndarray, machi
               stored: set[tuple[Any, ...]], store: MeasurementStore, report: BenchReport,
               loader: Callable[..., Any] | None, say: Callable[[str], None]) -> None:
     from explorer.engine.runners import RANDOM_WEIGHTS, is_out_of_memory
-    from explorer.weights import WeightsError
+    from explorer.weights.errors import WeightsError
 
     choice: Any = RANDOM_WEIGHTS if settings.weights == "random" else None
     if setup_key(spec, settings, machine, weights_identity(choice)) in stored:

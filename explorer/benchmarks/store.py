@@ -27,7 +27,7 @@ _LEGACY_KIND = ("CASE weights WHEN 'published' THEN 'published' WHEN 'random' TH
 
 def default_store_path() -> Path:
     """`$EXPLORER_CACHE/measurements.sqlite` (default ~/.cache/detectron-zoo-explorer)."""
-    from explorer.weights import explorer_cache_dir
+    from explorer.weights.sources import explorer_cache_dir
 
     return explorer_cache_dir() / "measurements.sqlite"
 

@@ -86,7 +86,7 @@ def weights_identity(choice: Any) -> WeightsIdentity:
         return WeightsIdentity("published", "published")
     if not isinstance(choice, (str, Path)):
         return WeightsIdentity("random", "random")
-    from explorer.weights import content_digest
+    from explorer.weights.checksums import content_digest
 
     path = Path(choice)  # hashed once per file version, shared with the engine's model-cache key
     return WeightsIdentity(path.name, "file", content_digest(path))

@@ -71,9 +71,9 @@ def _bench_one(args: argparse.Namespace) -> str:
 def _load_one(args: argparse.Namespace) -> tuple[Any, Any]:
     """The runner `predict` would load, except that random weights hold the detections at the maximum."""
     from explorer.benchmarks.many import hold_max_detections
+    from explorer.cli.progress import download_bar
     from explorer.engine.predict import resolve_spec
     from explorer.engine.runners import RANDOM_WEIGHTS, load_runner, resolve_device
-    from explorer.weights import cli_progress
     from explorer.zoo.table import load_zoo
 
     spec = resolve_spec(load_zoo(), args.model)
@@ -83,7 +83,7 @@ def _load_one(args: argparse.Namespace) -> tuple[Any, Any]:
     choice = RANDOM_WEIGHTS if args.random_weights else args.weights
     if args.random_weights:
         spec = hold_max_detections(spec)
-    return load_runner(spec, device, choice, progress=cli_progress()), choice
+    return load_runner(spec, device, choice, progress=download_bar()), choice
 
 
 def _weights_words(result: Any) -> str:

@@ -8,8 +8,9 @@
 its blob and writes a `torch.save` checkpoint that `predict --weights` (and the page) load without
 conversion. `verify` runs a zoo model on annotated images and COCO-evaluates it (explorer.evaluation), next
 to the zoo's published AP. Both set `run` on their parser; errors a user can cause derive from
-`explorer.weights.WeightsError`, `explorer.zoo.table.UnknownModelError`, `explorer.models.catalog.NotRunnableError`,
-`explorer.evaluation.EvaluationInputError` or `VerifyError` below, plus FileNotFoundError.
+`explorer.weights.errors.WeightsError`, `explorer.zoo.table.UnknownModelError`,
+`explorer.models.catalog.NotRunnableError`, `explorer.evaluation.EvaluationInputError` or `VerifyError` below, plus
+FileNotFoundError.
 """
 
 from __future__ import annotations
@@ -95,11 +96,11 @@ def _images_to_run(ground_truth: Any, folder: Path, limit: int | None) -> list[t
 
 
 def run_verify(args: argparse.Namespace) -> str:
+    from explorer.cli.progress import download_bar
     from explorer.engine.predict import resolve_spec
     from explorer.engine.runners import load_runner, resolve_device
     from explorer.evaluation import evaluate, load_ground_truth
     from explorer.inputs.images import ImageError, load_image_file
-    from explorer.weights import cli_progress
     from explorer.zoo.table import load_zoo
 
     table = load_zoo()
@@ -109,7 +110,7 @@ def run_verify(args: argparse.Namespace) -> str:
         raise VerifyError(f"{spec.name} outputs proposals only; verify evaluates boxes, masks and keypoints")
     ground_truth = load_ground_truth(args.annotations)
     todo = _images_to_run(ground_truth, args.images, args.limit)
-    runner = load_runner(spec, resolve_device(args.device), args.weights, progress=cli_progress())
+    runner = load_runner(spec, resolve_device(args.device), args.weights, progress=download_bar())
     results: list[dict[str, Any]] = []
     ids: list[int] = []
     skipped: list[str] = []

@@ -82,9 +82,9 @@ def _card_command(args: argparse.Namespace) -> str:
 
 def _runner_for(args: argparse.Namespace) -> Any:
     """Resolve the model, device and weights the way `predict` and `bench` share."""
+    from explorer.cli.progress import download_bar
     from explorer.engine.predict import resolve_spec
     from explorer.engine.runners import RANDOM_WEIGHTS, load_runner, resolve_device
-    from explorer.weights import cli_progress
     from explorer.zoo.table import load_zoo
 
     spec = resolve_spec(load_zoo(), args.model)
@@ -92,10 +92,11 @@ def _runner_for(args: argparse.Namespace) -> Any:
         spec = spec.with_sizes(args.min_size, args.max_size or max(args.min_size, spec.preprocessing.max_size))
     device = resolve_device(args.device)
     weights = RANDOM_WEIGHTS if args.random_weights else args.weights
-    return load_runner(spec, device, weights, progress=cli_progress())
+    return load_runner(spec, device, weights, progress=download_bar())
 
 
 def _predict_command(args: argparse.Namespace) -> str:
+    from explorer.cli.progress import count_bar
     from explorer.engine.predict import image_inputs, predict_files
 
     runner = _runner_for(args)
@@ -103,7 +104,7 @@ def _predict_command(args: argparse.Namespace) -> str:
     if not paths:
         raise CliError("no images found in the given paths")
     summary = predict_files(runner, paths, args.out, batch_size=args.batch_size, score_thresh=args.score_thresh,
-                            draw_thresh=args.draw_thresh, progress=_count_progress("images"))
+                            draw_thresh=args.draw_thresh, progress=count_bar("image"))
     for error in summary.errors:
         print(f"skipped: {error}", file=sys.stderr)
     if not summary.counts:
@@ -111,13 +112,6 @@ def _predict_command(args: argparse.Namespace) -> str:
     lines = [f"{name}: {count} detections" for name, count in summary.counts.items()]
     lines += [f"wrote {summary.results_path}, {summary.images_path} and {len(summary.annotated)} annotated images"]
     return "\n".join(lines) + "\n"
-
-
-def _count_progress(unit: str) -> Any:
-    def report(done: int, total: int) -> None:
-        print(f"\r{done}/{total} {unit}", end="\n" if done == total else "", file=sys.stderr, flush=True)
-
-    return report
 
 
 def _add_model_options(parser: argparse.ArgumentParser, model_required: bool = True) -> None:
@@ -196,7 +190,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from explorer.evaluation.errors import EvaluationInputError
     from explorer.models.catalog import NotRunnableError
     from explorer.sweep.plan import SweepPlanError
-    from explorer.weights import WeightsError
+    from explorer.weights.errors import WeightsError
     from explorer.zoo.ranking import RankingError
     from explorer.zoo.table import UnknownModelError, UnknownZooError
 

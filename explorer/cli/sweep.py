@@ -37,14 +37,20 @@ def _require_ray() -> None:
                                    f"it with `{INSTALL_HINT}`") from None
 
 
-def _progress(event: object) -> None:
+def _progress_bars() -> Any:
+    """The `on_event` callback of one sweep: a bar of images per model, and each skipped image on a line above it."""
+    from explorer.cli.progress import ProgressBars
     from explorer.sweep.run import SweepEvent
 
-    assert isinstance(event, SweepEvent)
-    for error in event.errors:
-        print(f"\nskipped: {error}", file=sys.stderr)
-    print(f"\r{event.model_uid}: {event.done}/{event.total} images", end="\n" if event.done == event.total else "",
-          file=sys.stderr, flush=True)
+    bars = ProgressBars(unit="image")
+
+    def draw(event: object) -> None:
+        assert isinstance(event, SweepEvent)
+        for error in event.errors:
+            bars.write(f"skipped: {error}")
+        bars.update(event.done, event.total, event.model_uid)
+
+    return draw
 
 
 def check_reachable(address: str, timeout_s: float = 5.0) -> None:
@@ -62,9 +68,9 @@ def check_reachable(address: str, timeout_s: float = 5.0) -> None:
 
 
 def _download_bar(label: str) -> Any:
-    from explorer.weights import cli_progress
+    from explorer.cli.progress import download_bar
 
-    return cli_progress(label=f"weights of {label}")
+    return download_bar(label=f"weights of {label}")
 
 
 def _connect(address: str | None) -> None:
@@ -156,7 +162,7 @@ def run_in_cluster(args: argparse.Namespace, specs: list[Any], on_event: Any = N
                 try:
                     return ray.get(task)
                 except ray.exceptions.RayTaskError as error:  # bad input stays a one-line message, not a trace
-                    from explorer.weights import WeightsError
+                    from explorer.weights.errors import WeightsError
 
                     cause = error.cause
                     if isinstance(cause, SweepPlanError | FileNotFoundError | WeightsError):
@@ -183,11 +189,11 @@ def sweep_command(args: argparse.Namespace) -> str:
     if args.address and args.address.startswith(CLIENT_SCHEME):  # the images are listed where they are read
         _connect(args.address)
         plain = argparse.Namespace(**{key: value for key, value in vars(args).items() if key != "run"})
-        return run_in_cluster(plain, specs, on_event=_progress)
+        return run_in_cluster(plain, specs, on_event=_progress_bars())
     items = chosen_items(args)  # before starting Ray: a wrong folder fails at once
     note_if_not_served(args.out)
     _connect(args.address)
-    return execute(args, specs, items, on_event=_progress, download_progress=_download_bar)
+    return execute(args, specs, items, on_event=_progress_bars(), download_progress=_download_bar)
 
 
 def add_sweep_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:

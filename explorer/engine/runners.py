@@ -20,7 +20,7 @@ import numpy as np
 
 from explorer.detections import Detections
 from explorer.models.catalog import FAMILIES, ModelSpec, Runner, _load_families
-from explorer.weights import checkpoint_limit_bytes
+from explorer.weights.sources import checkpoint_limit_bytes
 
 DEFAULT_MAX_MODELS = int(os.environ.get("EXPLORER_MAX_MODELS", "2"))
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
@@ -66,7 +66,7 @@ def _weights_path(spec: ModelSpec, weights: WeightsChoice, progress: Callable[[i
         return None
     if spec.weights is None and weights is None:
         raise ValueError(f"{spec.name} has no published weights; pass a weights file")
-    from explorer.weights import ensure_weights
+    from explorer.weights.cache import ensure_weights
 
     limit = checkpoint_limit_bytes()
     if weights is not None:
@@ -77,7 +77,7 @@ def _weights_path(spec: ModelSpec, weights: WeightsChoice, progress: Callable[[i
 
 
 def _check_local_size(path: Path, limit: int) -> None:
-    from explorer.weights import LocalWeightsError
+    from explorer.weights.errors import LocalWeightsError
 
     if path.is_file() and path.stat().st_size > limit:
         raise LocalWeightsError(f"Weights file {path.name} is {path.stat().st_size / 1e6:.0f} MB, over the "
@@ -98,7 +98,7 @@ def load_runner(spec: ModelSpec, device: str = "cpu", weights: WeightsChoice = N
 def _fetch_companions(spec: ModelSpec, progress: Callable[[int, int | None], None] | None) -> None:
     """The proposal model's checkpoint, under the checkpoint limit and with progress; the family finds it cached."""
     from explorer.models.catalog import companion_specs
-    from explorer.weights import ensure_weights
+    from explorer.weights.cache import ensure_weights
 
     for companion in companion_specs(spec):
         if companion.weights is not None:
@@ -119,7 +119,7 @@ def weights_identity(weights: WeightsChoice) -> str:
         return "random"
     if weights is None:
         return "published"
-    from explorer.weights import content_digest
+    from explorer.weights.checksums import content_digest
 
     try:
         return f"sha256:{content_digest(Path(weights))}"

@@ -3,7 +3,7 @@
 Every session of the server shares one upload folder, and any two users may call their file `model_final.pth`.
 So a file lives at ``$EXPLORER_CACHE/uploads/<sha256>/<its name>``: the same name with other bytes is another
 file (never overwritten), the same bytes under any name are one folder, and the engine's model cache keys a
-weights file by the same sha256 (`explorer.weights.content_digest`), so one session is never served a model
+weights file by the same sha256 (`explorer.weights.checksums.content_digest`), so one session is never served a model
 loaded from another session's file. The name is kept (only its last component) because the loaders tell a
 Detectron ``.pkl`` from a PyTorch ``.pth`` by it and messages name the file the user chose.
 """
@@ -13,14 +13,10 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path, PureWindowsPath
 
-from explorer.weights import (
-    LocalWeightsError,
-    checkpoint_limit_bytes,
-    content_digest,
-    explorer_cache_dir,
-    remember_digest,
-    write_atomic,
-)
+from explorer.weights.checksums import content_digest, remember_digest
+from explorer.weights.errors import LocalWeightsError
+from explorer.weights.sources import checkpoint_limit_bytes, explorer_cache_dir
+from explorer.weights.transport import write_atomic
 
 FALLBACK_NAME = "weights.pth"
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from explorer.detections import Detections
-    from explorer.weights import WeightsSource
+    from explorer.weights.sources import WeightsSource
 
 OUTPUTS: tuple[str, ...] = ("proposals", "boxes", "masks", "keypoints")
 

@@ -55,7 +55,7 @@ class TorchvisionFamily:
         return row.get("zoo") == "torchvision" and row.get("type") in _TYPE_OUTPUTS
 
     def spec(self, row: Mapping[str, Any]) -> ModelSpec:
-        from explorer.weights import torchvision_source
+        from explorer.weights.sources import torchvision_source
 
         fixed = str(row["config"]).startswith(_FIXED_SIZE_PREFIX)
         return ModelSpec(

@@ -294,7 +294,7 @@ def _explain(error: Exception) -> str:
     """A user-facing message: ours are written for people; anything else gets its type for a bug report."""
     from explorer.engine.runners import DeviceError
     from explorer.models.catalog import NotRunnableError
-    from explorer.weights import WeightsError
+    from explorer.weights.errors import WeightsError
 
     if isinstance(error, (WeightsError, DeviceError, NotRunnableError, ValueError)):
         return str(error)

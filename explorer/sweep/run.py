@@ -145,7 +145,7 @@ def prefetch_weights(spec: ModelSpec,
     loop of actors.
     """
     from explorer.engine.runners import checkpoint_limit_bytes
-    from explorer.weights import ensure_weights
+    from explorer.weights.cache import ensure_weights
 
     paths = []
     for model in (spec, spec.extra.get("proposals")):

@@ -37,7 +37,7 @@ class SweepAccessError(ValueError):
 
 def sweeps_root() -> Path:
     """The folder every served sweep lies under: ``$EXPLORER_SWEEPS_ROOT``, else ``$EXPLORER_CACHE/sweeps``."""
-    from explorer.weights import explorer_cache_dir
+    from explorer.weights.sources import explorer_cache_dir
 
     configured = os.environ.get(ENV_SWEEPS_ROOT, "").strip()
     return (Path(configured).expanduser() if configured else explorer_cache_dir() / "sweeps").resolve()

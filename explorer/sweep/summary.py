@@ -118,7 +118,7 @@ def measured_frame(summary: pd.DataFrame) -> pd.DataFrame:
 
 
 def registry_path() -> Path:
-    from explorer.weights import explorer_cache_dir
+    from explorer.weights.sources import explorer_cache_dir
 
     return explorer_cache_dir() / "sweeps.json"
 

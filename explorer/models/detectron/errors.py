@@ -1,6 +1,6 @@
 """Errors raised while reading or converting a Detectron checkpoint; each `str()` is a sentence for the user.
 
-They derive from `explorer.weights.WeightsError`, so the CLI and the Detections page, which already report
+They derive from `explorer.weights.errors.WeightsError`, so the CLI and the Detections page, which already report
 weights problems as one line, report these the same way.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from explorer.weights import WeightsError
+from explorer.weights.errors import WeightsError
 
 
 class DetectronWeightsError(WeightsError):

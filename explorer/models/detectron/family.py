@@ -83,7 +83,7 @@ class DetectronFamily:
         return True
 
     def spec(self, row: Mapping[str, Any]) -> ModelSpec:
-        from explorer.weights import detectron_source
+        from explorer.weights.sources import detectron_source
 
         arch = arch_for_row(row)
         model_id = _text(row.get("model_id"))

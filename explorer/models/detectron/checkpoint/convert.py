@@ -49,7 +49,8 @@ from explorer.models.detectron.errors import (
 )
 from explorer.models.detectron.network.layers import bias_free_convs, blob_map, fold_affines
 from explorer.models.detectron.network.model import DetectronModel
-from explorer.weights import cache_lock, explorer_cache_dir
+from explorer.weights.cache import cache_lock
+from explorer.weights.sources import explorer_cache_dir
 
 FORMAT = "explorer.detectron/1"
 IMAGENET_LEFTOVERS = frozenset({"fc1000_w", "fc1000_b", "pred_w", "pred_b"})

@@ -57,7 +57,8 @@ def _proposal_runner(spec: ModelSpec, device: str, *, random: bool,
     proposal_spec = proposal_spec.with_sizes(spec.preprocessing.min_size, spec.preprocessing.max_size)
     path = None
     if not random:
-        from explorer.weights import checkpoint_limit_bytes, ensure_weights
+        from explorer.weights.cache import ensure_weights
+        from explorer.weights.sources import checkpoint_limit_bytes
 
         assert proposal_spec.weights is not None
         path = ensure_weights(proposal_spec.weights, notice=notice, max_bytes=checkpoint_limit_bytes())
