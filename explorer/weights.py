@@ -703,3 +703,76 @@ def cli_progress(stream: IO[str] | None = None, *, label: str = "", width: int =
     elsewhere (a log file, CI) it prints a line at every 10 %, so logs stay short. No tqdm needed.
     """
     return _CliProgress(stream if stream is not None else sys.stderr, label, width)
+
+
+# --------------------------------------------------------------------------------------------------- model files
+# Self-contained: every file one model load needs (its own, its companions'), fetched by one function with the
+# checkpoint size limit and progress. Its imports sit here, not at the top, so the block moves as a whole.
+
+from collections.abc import Sequence  # noqa: E402
+from typing import Protocol  # noqa: E402
+
+
+class DeclaredFile(Protocol):
+    """One file of a model load (`explorer.models.catalog.WeightsFile`): whose it is and where it comes from."""
+
+    @property
+    def uid(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def source(self) -> WeightsSource: ...
+
+
+class DeclaresWeights(Protocol):
+    """What `fetch_model_files` needs of a model spec (`explorer.models.catalog.ModelSpec` has it)."""
+
+    @property
+    def uid(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def weights(self) -> WeightsSource | None: ...
+
+    def weights_files(self) -> Sequence[DeclaredFile]: ...
+
+
+def check_local_size(path: Path, limit: int) -> None:
+    """A user's weights file over the checkpoint limit is refused before anything reads it."""
+    if path.is_file() and path.stat().st_size > limit:
+        raise LocalWeightsError(f"Weights file {path.name} is {path.stat().st_size / 1e6:.0f} MB, over the "
+                                f"{limit / 1e6:.0f} MB checkpoint limit; raise it with EXPLORER_MAX_CHECKPOINT_MB.")
+
+
+def fetch_model_files(
+    spec: DeclaresWeights,
+    *,
+    local_path: Path | str | None = None,
+    progress: Callable[[str], ProgressCallback | None] | None = None,
+    max_bytes: int | None = None,
+    notice: NoticeCallback | None = None,
+) -> dict[str, Path]:
+    """Every file `spec.weights_files()` declares, fetched (or found cached), keyed by the uid of its model.
+
+    ``local_path`` (the user's file) stands for the model's own published weights, which are then not fetched;
+    its companions' files still are. Every file, a companion's too, obeys ``max_bytes`` (default: the
+    EXPLORER_MAX_CHECKPOINT_MB limit) and reports to ``progress(model name)``, the callback for that file's
+    download (one callback for all: ``lambda name: bar``). A spec without published weights needs a local file.
+    """
+    limit = checkpoint_limit_bytes() if max_bytes is None else max_bytes
+    paths: dict[str, Path] = {}
+    if local_path is not None:
+        check_local_size(Path(local_path), limit)
+        paths[spec.uid] = Path(local_path) if spec.weights is None else ensure_weights(spec.weights,
+                                                                                        local_path=local_path)
+    elif spec.weights is None:
+        raise ValueError(f"{spec.name} has no published weights; pass a weights file")
+    for file in spec.weights_files():
+        if file.uid not in paths:
+            paths[file.uid] = ensure_weights(file.source, progress=progress(file.name) if progress else None,
+                                             max_bytes=limit, notice=notice)
+    return paths

@@ -82,8 +82,8 @@ def _card_command(args: argparse.Namespace) -> str:
 
 def _runner_for(args: argparse.Namespace) -> Any:
     """Resolve the model, device and weights the way `predict` and `bench` share."""
-    from explorer.engine.predict import resolve_spec
     from explorer.engine.runners import RANDOM_WEIGHTS, load_runner, resolve_device
+    from explorer.models.catalog import resolve_spec
     from explorer.weights import cli_progress
     from explorer.zoo.table import load_zoo
 
