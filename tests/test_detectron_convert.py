@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from explorer.cli.detectron import add_convert_parser
+from explorer.models.catalog import UnknownModelError
 from explorer.models.detectron.arch import DetectronArch, arch_from_config
 from explorer.models.detectron.checkpoint import convert as convert_module
 from explorer.models.detectron.checkpoint.convert import (
@@ -33,7 +34,7 @@ from explorer.models.detectron.errors import (
     UnexpectedBlobError,
 )
 from explorer.models.detectron.network.layers import blob_map
-from explorer.zoo.table import UnknownModelError, load_configs
+from explorer.zoo.table import load_configs
 from tests.detectron_factory import checkpoint, leftovers, model_shapes, write_pickle
 
 FAMILIES = [

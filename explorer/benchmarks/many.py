@@ -22,7 +22,7 @@ import pandas as pd
 
 from explorer.benchmarks.store import MeasurementStore
 from explorer.benchmarks.timing import BenchmarkResult, WeightsIdentity, benchmark_runner, weights_identity
-from explorer.models.catalog import ModelSpec, NotRunnableError, resolve_spec, spec_for_uid
+from explorer.models.catalog import ModelSpec, NotRunnableError, UnknownModelError, resolve_spec, spec_for_uid
 
 #: How the weights of each model are chosen: the published file when it is cached or can be downloaded
 #: (random otherwise, said in the report), the published file or an error, or random weights.
@@ -84,8 +84,6 @@ def plan_models(table: pd.DataFrame, models: Sequence[str] = (), zoo: str | None
     Named models must all exist and run (else BenchPlanError: nothing runs on a typo); a zoo (optionally
     one of its tables) takes its runnable plain rows and reports the others. Duplicates are timed once.
     """
-    from explorer.zoo.table import UnknownModelError
-
     specs: list[ModelSpec] = []
     left_out: list[str] = []
     if models:

@@ -8,7 +8,7 @@
 its blob and writes a `torch.save` checkpoint that `predict --weights` (and the page) load without
 conversion. `verify` runs a zoo model on annotated images and COCO-evaluates it (explorer.evaluation), next
 to the zoo's published AP. Both set `run` on their parser; errors a user can cause derive from
-`explorer.weights.WeightsError`, `explorer.zoo.table.UnknownModelError`, `explorer.models.catalog.NotRunnableError`,
+`explorer.weights.WeightsError`, `explorer.models.catalog` (UnknownModelError, NotRunnableError),
 `explorer.evaluation.EvaluationInputError` or `VerifyError` below, plus FileNotFoundError.
 """
 

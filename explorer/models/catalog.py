@@ -133,6 +133,13 @@ class NotRunnableError(ValueError):
     """A zoo row no family can run (yet); the message says why."""
 
 
+class UnknownModelError(KeyError):
+    """A model id or uid that no loaded zoo has (raised by the catalog's look-ups and the zoo table's)."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; we want it plain
+        return str(self.args[0])
+
+
 FAMILIES: dict[str, ModelFamily] = {}
 
 
@@ -170,9 +177,7 @@ def runnable_mask(table: Any) -> Any:
     return pd.Series([is_runnable(row) for row in table.to_dict("records")], index=table.index, dtype=bool)
 
 
-def _unknown_model(model: str) -> Exception:
-    from explorer.zoo.table import UnknownModelError  # the zoo table's "no such row", wherever a look-up fails
-
+def _unknown_model(model: str) -> UnknownModelError:
     return UnknownModelError(f"unknown model {model!r}; `python -m explorer zoo` lists model ids")
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from explorer.models.catalog import UnknownModelError
 from explorer.zoo.derived import add_derived_columns
 from explorer.zoo.paths import ZOO_DATA_DIR
 from explorer.zoo.schema import NUMERIC_COLUMNS, ZOO_COLUMNS, ZOOS
@@ -123,13 +124,6 @@ def load_configs(data_dir: Path = ZOO_DATA_DIR) -> pd.DataFrame:
     """Config facts of every Detectron model, indexed by config name (values as text)."""
     configs = pd.read_csv(data_dir / "detectron_configs.csv", dtype=str, keep_default_na=False, na_filter=False)
     return configs.set_index("config", drop=False)
-
-
-class UnknownModelError(KeyError):
-    """A model id that no loaded zoo has."""
-
-    def __str__(self) -> str:  # KeyError quotes its message; we want it plain
-        return str(self.args[0])
 
 
 def find_model(table: pd.DataFrame, model_id: str) -> pd.DataFrame:
