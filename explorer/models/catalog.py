@@ -78,10 +78,11 @@ class ModelSpec:
         One declaration for every caller that fetches weights (engine, sweep driver), so that companions'
         files get the same size limit and progress as the model's own (`explorer.weights.fetch_model_files`).
         """
-        files = [WeightsFile(self.uid, self.name, self.weights)] if self.weights is not None else []
+        files = {self.uid: WeightsFile(self.uid, self.name, self.weights)} if self.weights is not None else {}
         for companion in self.companions():
-            files += [file for file in companion.weights_files() if file.uid not in {f.uid for f in files}]
-        return tuple(files)
+            for file in companion.weights_files():
+                files.setdefault(file.uid, file)
+        return tuple(files.values())
 
 
 @dataclass(frozen=True)
