@@ -24,9 +24,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from explorer.models.catalog import spec_for
+from explorer.models.catalog import spec_for_uid
 from explorer.models.detectron.checkpoint.convert import build_model, convert_pickle, load_converted, save_converted
 from explorer.models.detectron.checkpoint.loading import load_runner
+from explorer.models.detectron.family import detectron_config
 from explorer.zoo.table import load_zoo
 from tests.detectron_factory import checkpoint, write_pickle
 
@@ -42,8 +43,8 @@ def _timed(fn: object, *args: object, **kwargs: object) -> tuple[object, float]:
 
 
 def bench_conversion(workdir: Path) -> list[tuple[str, float, str]]:
-    spec = spec_for(load_zoo(["detectron"]).loc[f"detectron:{MODEL_ID}"].to_dict())
-    arch = spec.extra["arch"]
+    spec = spec_for_uid(load_zoo(["detectron"]), f"detectron:{MODEL_ID}")
+    arch = detectron_config(spec).arch
     blobs = checkpoint(arch.config)
     pkl = write_pickle(workdir / "model_final.pkl", blobs)
     del blobs
@@ -65,8 +66,8 @@ def bench_inference(height: int, width: int, min_size: int, max_size: int, runs:
     from torchvision.models.detection import maskrcnn_resnet50_fpn
 
     torch.manual_seed(0)
-    spec = spec_for(load_zoo(["detectron"]).loc[f"detectron:{MODEL_ID}"].to_dict()).with_sizes(min_size, max_size)
-    ours = load_runner(spec, "cpu", None)
+    spec = spec_for_uid(load_zoo(["detectron"]), f"detectron:{MODEL_ID}").with_sizes(min_size, max_size)
+    ours = load_runner(spec, "cpu", {})  # no files: random weights
     theirs = maskrcnn_resnet50_fpn(weights=None, weights_backbone=None, min_size=min_size, max_size=max_size).eval()
     image = np.random.default_rng(0).integers(0, 256, (height, width, 3), dtype=np.uint8)
     tensor = torch.from_numpy(image).permute(2, 0, 1).float().div(255)

@@ -24,7 +24,7 @@ def main() -> None:
     import torch
 
     from explorer.engine.runners import RANDOM_WEIGHTS, load_runner, predict_images
-    from explorer.models.catalog import spec_for
+    from explorer.models.catalog import resolve_spec
     from explorer.zoo.table import load_zoo
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -35,7 +35,7 @@ def main() -> None:
     args = parser.parse_args()
 
     table = load_zoo(["torchvision"])
-    spec = spec_for(table[table["model_id"] == args.model].iloc[0].to_dict())
+    spec = resolve_spec(table, args.model)
     spec = spec.with_sizes(args.size, max(1333, args.size)).with_test(detections_per_image=100)
     torch.manual_seed(0)
     runner = load_runner(spec, args.device, RANDOM_WEIGHTS)

@@ -57,8 +57,8 @@ class FindsNothing:
 def small_runner():
     if os.environ.get("BENCH_MODEL", "stub") == "stub":
         return FindsNothing()
-    from explorer.engine.predict import resolve_spec
     from explorer.engine.runners import RANDOM_WEIGHTS, load_runner
+    from explorer.models.catalog import resolve_spec
     from explorer.zoo.table import load_zoo
 
     return load_runner(resolve_spec(load_zoo(), MODEL).with_test(score_thresh=0.5), "cpu", RANDOM_WEIGHTS)

@@ -33,7 +33,7 @@ def main() -> None:
 
     from explorer.engine.queue import InferenceJob, InferenceQueues
     from explorer.engine.runners import RANDOM_WEIGHTS, ModelCache, predict_with_fallback
-    from explorer.models.catalog import spec_for
+    from explorer.models.catalog import resolve_spec
     from explorer.zoo.table import load_zoo
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -45,7 +45,7 @@ def main() -> None:
     args = parser.parse_args()
 
     table = load_zoo(["torchvision"])
-    spec = spec_for(table[table["model_id"] == args.model].iloc[0].to_dict())
+    spec = resolve_spec(table, args.model)
     spec = spec.with_sizes(args.size, max(args.size, round(args.size * 1333 / 800)))
     torch.manual_seed(0)
     cache = ModelCache(max_models=1)

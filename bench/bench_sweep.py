@@ -26,7 +26,7 @@ def main() -> None:
     import ray
     from PIL import Image
 
-    from explorer.engine.predict import resolve_spec
+    from explorer.models.catalog import resolve_spec
     from explorer.sweep.plan import image_items
     from explorer.sweep.run import SweepConfig, run_sweep
     from explorer.zoo.table import load_zoo

@@ -86,8 +86,7 @@ def test_counts_follow_the_architecture() -> None:
 
 
 def test_fewer_detections_count_less_in_the_heads() -> None:
-    table = load_zoo_text(["detectron"])
-    arch = arch_for_row(table.loc["detectron:35858933"].to_dict())
+    arch = arch_for_row(load_zoo(["detectron"]).loc["detectron:35858933"].to_dict())
     full, half = detectron_complexity(arch), detectron_complexity(arch, detections=50)
     assert full.gflops == half.gflops
     assert half.detection_heads_gflops == pytest.approx(full.detection_heads_gflops / 2)

@@ -17,7 +17,7 @@ from streamlit.testing.v1 import AppTest
 from explorer.detections import empty_detections
 from explorer.engine.queue import InferenceJob, RequestState
 from explorer.engine.runners import RANDOM_WEIGHTS
-from explorer.models.catalog import spec_for
+from explorer.models.catalog import spec_for_uid
 from explorer.pages import common, detections
 from tests.test_detections_page import APP, MODEL, PAGE, choose_random_small_model, png_bytes
 
@@ -42,7 +42,7 @@ class GatedRunner:
 
 def page_spec(uid: str, min_size: int = 128):
     """The spec the page builds for `uid` at input size `min_size` (same cache key)."""
-    spec = spec_for(common.zoo_table().loc[uid].to_dict())
+    spec = spec_for_uid(common.zoo_table(), uid)
     return spec.with_sizes(min_size, max(spec.preprocessing.max_size, min_size))
 
 

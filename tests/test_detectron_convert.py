@@ -4,6 +4,7 @@ unknown blobs, the cache of converted files, and the `convert` command."""
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -14,6 +15,8 @@ import pytest
 import torch
 
 from explorer.cli.detectron import add_convert_parser
+from explorer.models.catalog import UnknownModelError
+from explorer.models.detectron.arch import DetectronArch, arch_from_config
 from explorer.models.detectron.checkpoint import convert as convert_module
 from explorer.models.detectron.checkpoint.convert import (
     UNIT_BBOX_REG_WEIGHTS,
@@ -30,9 +33,8 @@ from explorer.models.detectron.errors import (
     MissingBlobError,
     UnexpectedBlobError,
 )
-from explorer.models.detectron.family import _arch
 from explorer.models.detectron.network.layers import blob_map
-from explorer.zoo.table import UnknownModelError
+from explorer.zoo.table import load_configs
 from tests.detectron_factory import checkpoint, leftovers, model_shapes, write_pickle
 
 FAMILIES = [
@@ -43,6 +45,12 @@ FAMILIES = [
     "mask_rcnn_R-50-C4_1x",
 ]
 SMALL = "rpn_R-50-C4_1x"  # the smallest checkpoint, for file-level tests
+
+
+@functools.cache
+def _arch(config: str) -> DetectronArch:
+    """The architecture of a config row of `detectron_configs.csv`."""
+    return arch_from_config(load_configs().loc[config].to_dict())
 
 
 @pytest.mark.parametrize("config", FAMILIES)

@@ -16,8 +16,9 @@ import torch
 from torch.nn import functional as F
 
 from explorer.engine.runners import RANDOM_WEIGHTS, load_runner
-from explorer.models.catalog import ModelSpec, spec_for
+from explorer.models.catalog import ModelSpec, spec_for_uid
 from explorer.models.detectron.arch import DetectronArch
+from explorer.models.detectron.family import detectron_config
 from explorer.models.detectron.inference import boxes as box_ops
 from explorer.models.detectron.inference import pipeline
 from explorer.models.detectron.inference.postprocess import heatmaps_to_keypoints, paste_masks
@@ -35,12 +36,14 @@ FASTER_FPN, MASK_FPN = "detectron:35857345", "detectron:35858933"
 @pytest.fixture(scope="module")
 def specs() -> dict[str, ModelSpec]:
     table = load_zoo(["detectron"])
-    return {row["uid"]: spec_for(row) for row in table.to_dict("records")}
+    return {uid: spec_for_uid(table, uid) for uid in table["uid"]}
 
 
 def _small(spec: ModelSpec) -> ModelSpec:
-    arch = dataclasses.replace(spec.extra["arch"], rpn_pre_nms_top_n=200, rpn_post_nms_top_n=50)
-    return dataclasses.replace(spec, extra=dict(spec.extra, arch=arch)).with_sizes(96, 128).with_test(
+    config = detectron_config(spec)
+    config = dataclasses.replace(config, arch=dataclasses.replace(config.arch, rpn_pre_nms_top_n=200,
+                                                                  rpn_post_nms_top_n=50))
+    return dataclasses.replace(spec, family_config=config).with_sizes(96, 128).with_test(
         detections_per_image=8, score_thresh=0.0)
 
 

@@ -17,9 +17,10 @@ import torch
 
 from explorer.detections import Detections
 from explorer.engine.runners import RANDOM_WEIGHTS, load_runner
-from explorer.models.catalog import ModelSpec, is_runnable, spec_for
+from explorer.models.catalog import ModelSpec, is_runnable, spec_for_uid
 from explorer.models.detectron.checkpoint.loading import runtime_config
 from explorer.models.detectron.coco import COCO_CATEGORY_IDS, COCO_NAMES
+from explorer.models.detectron.family import detectron_config
 from explorer.zoo.table import load_zoo
 from tests.detectron_factory import checkpoint, write_pickle
 from tests.model_factory import random_image
@@ -30,18 +31,18 @@ MASK_FPN, TTA_UID = "35858933", "detectron:37129812:tta"
 @pytest.fixture(scope="module")
 def specs() -> dict[str, ModelSpec]:
     table = load_zoo(["detectron"])
-    return {row["uid"]: spec_for(row) for row in table.to_dict("records")}
+    return {uid: spec_for_uid(table, uid) for uid in table["uid"]}
 
 
 def small(spec: ModelSpec, **arch_changes: object) -> ModelSpec:
     """The spec at input size 96/128, 8 detections, RPN cut to 50 proposals (and its proposal model too)."""
-    arch = dataclasses.replace(spec.extra["arch"], rpn_pre_nms_top_n=200, rpn_post_nms_top_n=50,
+    config = detectron_config(spec)
+    arch = dataclasses.replace(config.arch, rpn_pre_nms_top_n=200, rpn_post_nms_top_n=50,
                                proposal_limit=50, **arch_changes)
-    extra = dict(spec.extra, arch=arch)
-    if extra.get("proposals") is not None:
-        extra["proposals"] = small(extra["proposals"])
-    return dataclasses.replace(spec, extra=extra).with_sizes(96, 128).with_test(detections_per_image=8,
-                                                                                score_thresh=0.0)
+    proposals = small(config.proposals) if config.proposals is not None else None
+    config = dataclasses.replace(config, arch=arch, proposals=proposals)
+    return dataclasses.replace(spec, family_config=config).with_sizes(96, 128).with_test(detections_per_image=8,
+                                                                                         score_thresh=0.0)
 
 
 def test_every_detectron_row_is_runnable(specs: dict[str, ModelSpec]) -> None:
@@ -56,23 +57,24 @@ def test_every_detectron_row_is_runnable(specs: dict[str, ModelSpec]) -> None:
     assert mask.weights is not None and mask.weights.url.endswith("model_final.pkl")
     assert mask.weights.checksum_url == mask.weights.url + ".md5sum"
     fast = specs["detectron:36225147"]
-    assert fast.extra["proposals"].uid == "detectron:35998814" and fast.extra["arch"].kind == "fast"
-    assert specs["detectron:37651787"].extra["proposals"].uid == "detectron:35998996"  # person-only RPN
+    assert detectron_config(fast).proposals.uid == "detectron:35998814" and detectron_config(fast).arch.kind == "fast"
+    assert detectron_config(specs["detectron:37651787"]).proposals.uid == "detectron:35998996"  # person-only RPN
 
 
 def test_only_the_tta_row_augments(specs: dict[str, ModelSpec]) -> None:
     tta, plain = specs[TTA_UID], specs["detectron:37129812"]
-    assert tta.extra["arch"].tta and tta.extra["arch"].bbox_vote and tta.extra["arch"].bbox_vote_th == 0.9
-    assert not plain.extra["arch"].tta and not plain.extra["arch"].bbox_vote
-    config = runtime_config(tta, tta.extra["arch"], (10.0, 10.0, 5.0, 5.0))
+    tta_arch, plain_arch = detectron_config(tta).arch, detectron_config(plain).arch
+    assert tta_arch.tta and tta_arch.bbox_vote and tta_arch.bbox_vote_th == 0.9
+    assert not plain_arch.tta and not plain_arch.bbox_vote
+    config = runtime_config(tta, tta_arch, (10.0, 10.0, 5.0, 5.0))
     assert config.tta_scales == (400, 500, 600, 700, 900, 1000, 1100, 1200) and config.tta_max_size == 2000
     assert config.vote_thresh == 0.9
-    assert runtime_config(tta.with_sizes(400, 666), tta.extra["arch"], (1.0,) * 4).tta_scales[:2] == (200, 250)
+    assert runtime_config(tta.with_sizes(400, 666), tta_arch, (1.0,) * 4).tta_scales[:2] == (200, 250)
 
 
 def test_catalog_needs_no_torch() -> None:
-    code = ("import sys; from explorer.zoo.table import load_zoo; from explorer.models.catalog import spec_for; "
-            "t = load_zoo(['detectron']); [spec_for(r) for r in t.to_dict('records')]; "
+    code = ("import sys; from explorer.zoo.table import load_zoo; from explorer.models.catalog import spec_for_uid; "
+            "t = load_zoo(['detectron']); [spec_for_uid(t, uid) for uid in t['uid']]; "
             "assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[1])
 
@@ -112,7 +114,7 @@ def test_each_family_runs_end_to_end(specs: dict[str, ModelSpec], model_id: str)
     detections = runner.predict([image])[0]
     _check(detections, spec, image)
     assert set(detections.timings) == {"preprocess", "model", "postprocess"}
-    if spec.extra["arch"].kind == "fast":
+    if detectron_config(spec).arch.kind == "fast":
         assert runner.proposal_runner is not None and runner.proposal_runner.arch.kind == "rpn"
 
 

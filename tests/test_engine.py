@@ -6,6 +6,7 @@ import threading
 import time
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -18,7 +19,7 @@ from explorer.engine.runners import (
     predict_images,
     resolve_device,
 )
-from explorer.models.catalog import NotRunnableError, is_runnable, spec_for
+from explorer.models.catalog import NotRunnableError, is_runnable, spec_for_uid
 from explorer.models.torchvision_zoo import WeightsMismatchError
 from explorer.zoo.table import load_zoo
 from tests.model_factory import random_image, torchvision_spec
@@ -36,7 +37,7 @@ def mask_runner():
 
 def test_every_torchvision_row_has_a_spec() -> None:
     table = load_zoo(["torchvision"])
-    specs = [spec_for(row) for _, row in table.iterrows()]
+    specs = [spec_for_uid(table, uid) for uid in table["uid"]]
     assert len(specs) == len(table) >= 13
     mask = next(s for s in specs if s.model_id == MASK)
     assert mask.outputs == {"boxes", "masks"} and mask.builder == "maskrcnn_resnet50_fpn"
@@ -45,10 +46,10 @@ def test_every_torchvision_row_has_a_spec() -> None:
 
 
 def test_rows_no_family_handles_are_refused_clearly() -> None:
-    row = {"zoo": "elsewhere", "model_id": "1", "name": "mystery", "type": "YOLO"}
+    row = {"uid": "elsewhere:1", "zoo": "elsewhere", "model_id": "1", "name": "mystery", "type": "YOLO"}
     assert not is_runnable(row)
     with pytest.raises(NotRunnableError, match="mystery"):
-        spec_for(row)
+        spec_for_uid(pd.DataFrame([row]), "elsewhere:1")
 
 
 def test_device_resolution() -> None:
@@ -185,8 +186,8 @@ def test_every_family_registers_whatever_was_imported_first() -> None:
     import sys
 
     code = ("import explorer.models.torchvision_zoo; from explorer.zoo.table import load_zoo; "
-            "from explorer.models.catalog import spec_for; t = load_zoo(['detectron']); "
-            "print(spec_for(t[t.model_id == '35998355'].iloc[0].to_dict()).family)")
+            "from explorer.models.catalog import spec_for_uid; t = load_zoo(['detectron']); "
+            "print(spec_for_uid(t, 'detectron:35998355').family)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "detectron"

@@ -27,9 +27,10 @@ import torch
 
 from explorer.engine import runners as engine
 from explorer.engine.runners import RANDOM_WEIGHTS
-from explorer.models.catalog import ModelSpec, spec_for
+from explorer.models.catalog import ModelSpec, spec_for_uid
 from explorer.models.detectron.checkpoint.convert import FORMAT, cache_path
 from explorer.models.detectron.errors import UnsafePickleError
+from explorer.models.detectron.family import detectron_config
 from explorer.models.torchvision_zoo import WeightsMismatchError
 from explorer.weights.errors import WeightsError
 from explorer.zoo.table import load_zoo
@@ -127,9 +128,8 @@ def tv_state(tv_spec: ModelSpec) -> dict[str, torch.Tensor]:
 @pytest.fixture(scope="module")
 def d_spec() -> ModelSpec:
     table = load_zoo(["detectron"])
-    row = table[table["model_id"].astype(str) == "35998355"].iloc[0].to_dict()
-    assert row["config"] == CONFIG
-    return spec_for(row).with_sizes(96, 128)
+    assert table.at["detectron:35998355", "config"] == CONFIG
+    return spec_for_uid(table, "detectron:35998355").with_sizes(96, 128)
 
 
 @pytest.fixture(scope="module")
@@ -372,7 +372,7 @@ def test_malformed_converted_file_is_a_clear_error(d_spec: ModelSpec, env: Env) 
     """Regression: a converted (zip) file with non-tensor state values raised AttributeError."""
     from explorer.models.detectron.checkpoint.convert import build_empty
 
-    keys = build_empty(d_spec.extra["arch"]).state_dict()
+    keys = build_empty(detectron_config(d_spec).arch).state_dict()
     path = env.root / "conv_ints.pkl"
     _converted(dict.fromkeys(keys, 1))(path)
     error, _ = _attempt(d_spec, path)

@@ -117,11 +117,10 @@ def session_with_weights(data: bytes) -> AppTest:
 
 def page_spec():
     """The spec the page runs for SSDLite at input size 128 (the page's own resizing rule)."""
-    from explorer.models.catalog import spec_for
+    from explorer.models.catalog import spec_for_uid
     from explorer.zoo.table import load_zoo
 
-    table = load_zoo(["torchvision"])
-    spec = spec_for(table[table["uid"] == SSD_UID].iloc[0].to_dict())
+    spec = spec_for_uid(load_zoo(["torchvision"]), SSD_UID)
     return spec.with_sizes(128, max(spec.preprocessing.max_size, 128))
 
 

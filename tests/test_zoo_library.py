@@ -7,9 +7,10 @@ import math
 
 import pytest
 
+from explorer.models.catalog import UnknownModelError
 from explorer.zoo.pareto import frontier, frontier_neighbours, pareto_mask
 from explorer.zoo.ranking import Constraints, RankingError, rank_models, recommend
-from explorer.zoo.table import UnknownModelError, UnknownZooError, check_zoos, find_model, load_zoo, load_zoo_text
+from explorer.zoo.table import UnknownZooError, check_zoos, find_model, load_zoo, load_zoo_text
 from tests.zoo_factory import as_frame, write_zoo, zoo_row
 
 NOTES = json.dumps({"detectron": {"schedules": {"1x": {"epochs": 12.17}, "2x": {"epochs": 24.35}}}})

@@ -22,7 +22,7 @@ import pandas as pd
 
 from explorer.benchmarks.store import MeasurementStore
 from explorer.benchmarks.timing import BenchmarkResult, WeightsIdentity, benchmark_runner, weights_identity
-from explorer.models.catalog import ModelSpec, NotRunnableError, spec_for
+from explorer.models.catalog import ModelSpec, NotRunnableError, UnknownModelError, resolve_spec, spec_for_uid
 
 #: How the weights of each model are chosen: the published file when it is cached or can be downloaded
 #: (random otherwise, said in the report), the published file or an error, or random weights.
@@ -84,9 +84,6 @@ def plan_models(table: pd.DataFrame, models: Sequence[str] = (), zoo: str | None
     Named models must all exist and run (else BenchPlanError: nothing runs on a typo); a zoo (optionally
     one of its tables) takes its runnable plain rows and reports the others. Duplicates are timed once.
     """
-    from explorer.engine.predict import resolve_spec
-    from explorer.zoo.table import UnknownModelError
-
     specs: list[ModelSpec] = []
     left_out: list[str] = []
     if models:
@@ -98,7 +95,7 @@ def plan_models(table: pd.DataFrame, models: Sequence[str] = (), zoo: str | None
     else:
         for row in _zoo_rows(table, zoo, table_name):
             try:
-                specs.append(spec_for(row))
+                specs.append(spec_for_uid(table, row["uid"]))
             except NotRunnableError as error:
                 left_out.append(f"{row['uid']}: {error}")
     unique = list({spec.uid: spec for spec in specs}.values())

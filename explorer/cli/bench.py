@@ -72,8 +72,8 @@ def _load_one(args: argparse.Namespace) -> tuple[Any, Any]:
     """The runner `predict` would load, except that random weights hold the detections at the maximum."""
     from explorer.benchmarks.many import hold_max_detections
     from explorer.cli.progress import download_bar
-    from explorer.engine.predict import resolve_spec
     from explorer.engine.runners import RANDOM_WEIGHTS, load_runner, resolve_device
+    from explorer.models.catalog import resolve_spec
     from explorer.zoo.table import load_zoo
 
     spec = resolve_spec(load_zoo(), args.model)

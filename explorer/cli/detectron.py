@@ -8,9 +8,8 @@
 its blob and writes a `torch.save` checkpoint that `predict --weights` (and the page) load without
 conversion. `verify` runs a zoo model on annotated images and COCO-evaluates it (explorer.evaluation), next
 to the zoo's published AP. Both set `run` on their parser; errors a user can cause derive from
-`explorer.weights.errors.WeightsError`, `explorer.zoo.table.UnknownModelError`,
-`explorer.models.catalog.NotRunnableError`, `explorer.evaluation.EvaluationInputError` or `VerifyError` below, plus
-FileNotFoundError.
+`explorer.weights.errors.WeightsError`, `explorer.models.catalog` (UnknownModelError, NotRunnableError),
+`explorer.evaluation.EvaluationInputError` or `VerifyError` below, plus FileNotFoundError.
 """
 
 from __future__ import annotations
@@ -58,14 +57,11 @@ def add_verify_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def _arch_for_model_id(model_id: str) -> Any:
-    from explorer.models.detectron.family import _zoo_rows, arch_for_row
-    from explorer.zoo.table import UnknownModelError
+    from explorer.models.catalog import spec_for_uid
+    from explorer.models.detectron.family import detectron_config
+    from explorer.zoo.table import load_zoo
 
-    rows = _zoo_rows()
-    if model_id not in rows:
-        raise UnknownModelError(f"unknown Detectron model id {model_id!r}; `python -m explorer zoo --zoo detectron` "
-                                "lists them")
-    return arch_for_row(rows[model_id])
+    return detectron_config(spec_for_uid(load_zoo(["detectron"]), f"detectron:{model_id}")).arch
 
 
 def run_convert(args: argparse.Namespace) -> str:
@@ -97,14 +93,14 @@ def _images_to_run(ground_truth: Any, folder: Path, limit: int | None) -> list[t
 
 def run_verify(args: argparse.Namespace) -> str:
     from explorer.cli.progress import download_bar
-    from explorer.engine.predict import resolve_spec
     from explorer.engine.runners import load_runner, resolve_device
     from explorer.evaluation import evaluate, load_ground_truth
     from explorer.inputs.images import ImageError, load_image_file
+    from explorer.models.catalog import resolve_spec
     from explorer.zoo.table import load_zoo
 
     table = load_zoo()
-    spec = resolve_spec(table, args.model) if ":" not in args.model else _spec_by_uid(table, args.model)
+    spec = resolve_spec(table, args.model)
     kinds = [OUTPUT_KINDS[output] for output in ("boxes", "masks", "keypoints") if output in spec.outputs]
     if not kinds:
         raise VerifyError(f"{spec.name} outputs proposals only; verify evaluates boxes, masks and keypoints")
@@ -140,12 +136,3 @@ def run_verify(args: argparse.Namespace) -> str:
                      "to compare")
     return "\n".join(lines) + "\n"
 
-
-def _spec_by_uid(table: Any, uid: str) -> Any:
-    from explorer.models.catalog import spec_for
-    from explorer.zoo.table import UnknownModelError
-
-    rows = table[table["uid"] == uid]
-    if rows.empty:
-        raise UnknownModelError(f"unknown model {uid!r}; `python -m explorer zoo` lists model ids")
-    return spec_for(rows.iloc[0].to_dict())

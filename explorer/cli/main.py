@@ -83,8 +83,8 @@ def _card_command(args: argparse.Namespace) -> str:
 def _runner_for(args: argparse.Namespace) -> Any:
     """Resolve the model, device and weights the way `predict` and `bench` share."""
     from explorer.cli.progress import download_bar
-    from explorer.engine.predict import resolve_spec
     from explorer.engine.runners import RANDOM_WEIGHTS, load_runner, resolve_device
+    from explorer.models.catalog import resolve_spec
     from explorer.zoo.table import load_zoo
 
     spec = resolve_spec(load_zoo(), args.model)

@@ -15,24 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from explorer.detections import Detections
 from explorer.inputs.images import IMAGE_SUFFIXES
 from explorer.inputs.predict_files import ImageInput, image_inputs
-from explorer.models.catalog import ModelSpec, spec_for
-from explorer.zoo.table import UnknownModelError
-
-
-def resolve_spec(table: pd.DataFrame, model: str) -> ModelSpec:
-    """The spec of a model given by id ('35861858'), uid ('torchvision:...') or torchvision builder name."""
-    rows = table[(table["model_id"] == model) | (table["uid"] == model)]
-    if rows.empty:
-        rows = table[(table["zoo"] == "torchvision") & (table["config"] == model)]
-    if rows.empty:
-        raise UnknownModelError(f"unknown model {model!r}; `python -m explorer zoo` lists model ids")
-    plain = rows[~rows["tta"]] if "tta" in rows and (~rows["tta"]).any() else rows
-    return spec_for(plain.iloc[0].to_dict())
 
 
 def image_paths(paths: Iterable[Path]) -> list[Path]:

@@ -19,8 +19,7 @@ from typing import Any
 import numpy as np
 
 from explorer.detections import Detections
-from explorer.models.catalog import FAMILIES, ModelSpec, Runner, _load_families
-from explorer.weights.sources import checkpoint_limit_bytes
+from explorer.models.catalog import ModelSpec, Runner, family_named
 
 DEFAULT_MAX_MODELS = int(os.environ.get("EXPLORER_MAX_MODELS", "2"))
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
@@ -60,49 +59,20 @@ RANDOM_WEIGHTS = RandomWeights()
 WeightsChoice = Path | RandomWeights | None  # None: the spec's published weights (download or cache)
 
 
-def _weights_path(spec: ModelSpec, weights: WeightsChoice, progress: Callable[[int, int | None], None] | None,
-                  ) -> Path | None:
-    if isinstance(weights, RandomWeights):
-        return None
-    if spec.weights is None and weights is None:
-        raise ValueError(f"{spec.name} has no published weights; pass a weights file")
-    from explorer.weights.cache import ensure_weights
-
-    limit = checkpoint_limit_bytes()
-    if weights is not None:
-        _check_local_size(Path(weights), limit)
-        if spec.weights is None:
-            return Path(weights)
-    return ensure_weights(spec.weights, local_path=weights, progress=progress, max_bytes=limit)
-
-
-def _check_local_size(path: Path, limit: int) -> None:
-    from explorer.weights.errors import LocalWeightsError
-
-    if path.is_file() and path.stat().st_size > limit:
-        raise LocalWeightsError(f"Weights file {path.name} is {path.stat().st_size / 1e6:.0f} MB, over the "
-                                f"{limit / 1e6:.0f} MB checkpoint limit; raise it with EXPLORER_MAX_CHECKPOINT_MB.")
-
-
 def load_runner(spec: ModelSpec, device: str = "cpu", weights: WeightsChoice = None,
                 progress: Callable[[int, int | None], None] | None = None) -> Runner:
-    """Build the model of `spec` on `device` with the chosen weights (no caching: see ModelCache)."""
-    _load_families()
-    family = FAMILIES[spec.family]
-    path = _weights_path(spec, weights, progress)
+    """Build the model of `spec` on `device` with the chosen weights (no caching: see ModelCache).
+
+    Every file the spec declares (a proposal model's checkpoint too) is fetched by
+    `explorer.weights.fetch_model_files`, under the checkpoint limit, each download reported to `progress`.
+    """
+    family = family_named(spec.family)
+    files: dict[str, Path] = {}
     if not isinstance(weights, RandomWeights):
-        _fetch_companions(spec, progress)
-    return family.load(spec, device, path)
+        from explorer.weights.model_files import fetch_model_files
 
-
-def _fetch_companions(spec: ModelSpec, progress: Callable[[int, int | None], None] | None) -> None:
-    """The proposal model's checkpoint, under the checkpoint limit and with progress; the family finds it cached."""
-    from explorer.models.catalog import companion_specs
-    from explorer.weights.cache import ensure_weights
-
-    for companion in companion_specs(spec):
-        if companion.weights is not None:
-            ensure_weights(companion.weights, progress=progress, max_bytes=checkpoint_limit_bytes())
+        files = fetch_model_files(spec, local_path=weights, progress=(lambda _name: progress) if progress else None)
+    return family.load(spec, device, files)
 
 
 CacheKey = tuple[str, str, str, int, int]

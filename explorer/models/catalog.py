@@ -1,14 +1,17 @@
 """Map a zoo row to a runnable `ModelSpec`: builder, weights source, classes, preprocessing, outputs.
 
-The catalog is the seam between the zoo tables and the engine. Each model family (torchvision today,
-Detectron's own checkpoints next) registers a `ModelFamily`; the engine and the pages only ever see
-`ModelSpec` and `Runner`, so a new family plugs in without touching them. Deciding whether a row is
-runnable needs no torch import, so the zoo pages can mark runnable rows cheaply.
+The catalog is the seam between the zoo tables and the engine. It is a registry that imports nothing of
+this project: each model family (torchvision, Detectron's own checkpoints) registers a `ModelFamily` when
+its module is imported, and `explorer.models` imports every family module, so importing the catalog (which
+imports its package first) always finds them all. The engine and the pages only ever see `ModelSpec` and
+`Runner`, so a new family plugs in without touching them. Deciding whether a row is runnable needs no torch
+import, so the zoo pages can mark runnable rows cheaply. Specs are looked up here, in one place: by uid, or
+by whatever a user may type (`resolve_spec`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -55,7 +58,7 @@ class ModelSpec:
     weights: WeightsSource | None = None
     preprocessing: Preprocessing = field(default_factory=Preprocessing)
     test: TestSettings = field(default_factory=TestSettings)
-    extra: Mapping[str, Any] = field(default_factory=dict)  # family-specific facts (e.g. a Detectron config)
+    family_config: FamilyConfig | None = None  # the family's own typed facts (e.g. a Detectron architecture)
 
     def with_sizes(self, min_size: int, max_size: int) -> ModelSpec:
         """The same model at another input size (tests and quick previews run small)."""
@@ -64,6 +67,39 @@ class ModelSpec:
     def with_test(self, **settings: float | int | None) -> ModelSpec:
         """The same model with other test-time settings, e.g. fewer detections per image."""
         return replace(self, test=replace(self.test, **settings))
+
+    def companions(self) -> tuple[ModelSpec, ...]:
+        """Models whose outputs this one runs on (a Detectron Fast R-CNN row's RPN model)."""
+        return self.family_config.companions() if self.family_config is not None else ()
+
+    def weights_files(self) -> tuple[WeightsFile, ...]:
+        """Every published file a load of this model needs: its own first, then its companions'.
+
+        One declaration for every caller that fetches weights (engine, sweep driver), so that companions'
+        files get the same size limit and progress as the model's own (`explorer.weights.fetch_model_files`).
+        """
+        files = {self.uid: WeightsFile(self.uid, self.name, self.weights)} if self.weights is not None else {}
+        for companion in self.companions():
+            for file in companion.weights_files():
+                files.setdefault(file.uid, file)
+        return tuple(files.values())
+
+
+@dataclass(frozen=True)
+class WeightsFile:
+    """One file a model load needs: the model it belongs to (uid, name for progress) and where it comes from."""
+
+    uid: str
+    name: str
+    source: WeightsSource
+
+
+class FamilyConfig(Protocol):
+    """What the catalog needs of a family's typed payload (`ModelSpec.family_config`); the rest is the family's."""
+
+    def companions(self) -> tuple[ModelSpec, ...]:
+        """Specs of the models this model runs on, whose weights are fetched with its own."""
+        ...
 
 
 class Runner(Protocol):
@@ -83,10 +119,14 @@ class ModelFamily(Protocol):
 
     def handles(self, row: Mapping[str, Any]) -> bool: ...
 
-    def spec(self, row: Mapping[str, Any]) -> ModelSpec: ...
+    def companion_uids(self, row: Mapping[str, Any]) -> tuple[str, ...]:
+        """Uids of the zoo rows this row's model runs on; the catalog looks them up and passes their specs."""
+        ...
 
-    def load(self, spec: ModelSpec, device: str, weights_path: Path | None) -> Runner:
-        """Build the model; `weights_path=None` means random weights (tests, no download)."""
+    def spec(self, row: Mapping[str, Any], companions: Sequence[ModelSpec]) -> ModelSpec: ...
+
+    def load(self, spec: ModelSpec, device: str, files: Mapping[str, Path]) -> Runner:
+        """Build the model from the fetched `files` (`ModelSpec.weights_files` keys); none means random weights."""
         ...
 
 
@@ -94,17 +134,31 @@ class NotRunnableError(ValueError):
     """A zoo row no family can run (yet); the message says why."""
 
 
+class UnknownModelError(KeyError):
+    """A model id or uid that no loaded zoo has (raised by the catalog's look-ups and the zoo table's)."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; we want it plain
+        return str(self.args[0])
+
+
 FAMILIES: dict[str, ModelFamily] = {}
 
 
 def register(family_factory: Callable[[], ModelFamily]) -> Callable[[], ModelFamily]:
+    """Register a family under its name; each family module calls this once, when it is imported."""
     family = family_factory()
     FAMILIES[family.name] = family
     return family_factory
 
 
+def family_named(name: str) -> ModelFamily:
+    """The registered family of a spec (`ModelSpec.family`)."""
+    if name not in FAMILIES:
+        raise NotRunnableError(f"no model family {name!r} is registered; known: {', '.join(sorted(FAMILIES))}")
+    return FAMILIES[name]
+
+
 def family_for(row: Mapping[str, Any]) -> ModelFamily:
-    _load_families()
     for family in FAMILIES.values():
         if family.handles(row):
             return family
@@ -114,7 +168,6 @@ def family_for(row: Mapping[str, Any]) -> ModelFamily:
 
 def is_runnable(row: Mapping[str, Any]) -> bool:
     """Cheap check for the tables and plots (no torch import)."""
-    _load_families()
     return any(family.handles(row) for family in FAMILIES.values())
 
 
@@ -125,25 +178,39 @@ def runnable_mask(table: Any) -> Any:
     return pd.Series([is_runnable(row) for row in table.to_dict("records")], index=table.index, dtype=bool)
 
 
-def companion_specs(spec: ModelSpec) -> tuple[ModelSpec, ...]:
-    """Models whose outputs `spec` runs on (a Detectron Fast R-CNN row's RPN model, `extra["proposals"]`).
+def _unknown_model(model: str) -> UnknownModelError:
+    return UnknownModelError(f"unknown model {model!r}; `python -m explorer zoo` lists model ids")
 
-    Their checkpoints are fetched with the model's own, under the same size limit and with the same progress.
+
+def spec_for_uid(table: Any, uid: str) -> ModelSpec:
+    """The runnable spec of the zoo row `uid` of `table` (a `load_zoo` frame), its companions looked up in it too.
+
+    Raises UnknownModelError for a uid the table lacks, NotRunnableError for a row no family runs.
     """
-    proposals = spec.extra.get("proposals")
-    return (proposals,) if isinstance(proposals, ModelSpec) else ()
+    rows = table[table["uid"] == uid]
+    if rows.empty:
+        raise _unknown_model(uid)
+    row = rows.iloc[0].to_dict()
+    family = family_for(row)
+    companions = []
+    for companion in family.companion_uids(row):
+        if not (table["uid"] == companion).any():
+            raise NotRunnableError(f"{row.get('name')} runs on the outputs of model {companion!r}, which the "
+                                   "loaded zoo table does not list")
+        companions.append(spec_for_uid(table, companion))
+    return family.spec(row, companions)
 
 
-def spec_for(row: Mapping[str, Any]) -> ModelSpec:
-    """The runnable spec of a zoo row (raises NotRunnableError)."""
-    return family_for(row).spec(row)
+def resolve_spec(table: Any, model: str) -> ModelSpec:
+    """The spec of a model given by id ('35861858'), uid ('torchvision:...') or torchvision builder name.
 
-
-def _load_families() -> None:
-    """Import every family module (each registers itself on first import; later calls are dict look-ups).
-
-    Not guarded by "FAMILIES is empty": a caller that imported one family module first would otherwise
-    leave the others unregistered. The modules import torch only when a model is loaded.
+    A model id published with and without TTA means its plain row; the uid names either.
     """
-    from explorer.models import torchvision_zoo  # noqa: F401
-    from explorer.models.detectron import family  # noqa: F401
+    rows = table[(table["model_id"] == model) | (table["uid"] == model)]
+    if rows.empty:
+        rows = table[(table["zoo"] == "torchvision") & (table["config"] == model)]
+    if rows.empty:
+        raise _unknown_model(model)
+    tta = rows["tta"].astype(bool)
+    plain = rows[~tta] if (~tta).any() else rows
+    return spec_for_uid(table, str(plain.iloc[0]["uid"]))

@@ -7,7 +7,8 @@ costs nothing on the zoo pages.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,16 @@ class WeightsMismatchError(ValueError):
     """A weights file that does not fit the chosen architecture."""
 
 
+@dataclass(frozen=True)
+class TorchvisionConfig:
+    """The torchvision facts of a spec (`ModelSpec.family_config`)."""
+
+    fixed_input_size: bool = False  # SSD models resize to their own square input; min/max size do not apply
+
+    def companions(self) -> tuple[ModelSpec, ...]:
+        return ()
+
+
 def _weights_enum(spec: ModelSpec) -> Any:
     from torchvision.models import get_model_weights
 
@@ -54,7 +65,10 @@ class TorchvisionFamily:
     def handles(self, row: Mapping[str, Any]) -> bool:
         return row.get("zoo") == "torchvision" and row.get("type") in _TYPE_OUTPUTS
 
-    def spec(self, row: Mapping[str, Any]) -> ModelSpec:
+    def companion_uids(self, row: Mapping[str, Any]) -> tuple[str, ...]:
+        return ()
+
+    def spec(self, row: Mapping[str, Any], companions: Sequence[ModelSpec] = ()) -> ModelSpec:
         from explorer.weights.sources import torchvision_source
 
         fixed = str(row["config"]).startswith(_FIXED_SIZE_PREFIX)
@@ -69,19 +83,20 @@ class TorchvisionFamily:
             weights=torchvision_source(str(row["model_url"]), description=str(row["name"])),
             preprocessing=Preprocessing(min_size=0, max_size=0) if fixed else Preprocessing(),
             test=TestSettings(),
-            extra={"fixed_input_size": fixed},
+            family_config=TorchvisionConfig(fixed_input_size=fixed),
         )
 
-    def load(self, spec: ModelSpec, device: str, weights_path: Path | None) -> TorchvisionRunner:
+    def load(self, spec: ModelSpec, device: str, files: Mapping[str, Path]) -> TorchvisionRunner:
         import torch
         from torchvision.models import get_model
 
+        weights_path = files.get(spec.uid)
         meta = _weights_enum(spec).meta
         categories = tuple(meta["categories"])
         kwargs: dict[str, Any] = {"weights": None, "weights_backbone": None, "num_classes": len(categories)}
         if "keypoints" in spec.outputs:
             kwargs["num_keypoints"] = len(meta["keypoint_names"])
-        if not spec.extra.get("fixed_input_size"):
+        if not (isinstance(spec.family_config, TorchvisionConfig) and spec.family_config.fixed_input_size):
             kwargs.update(min_size=spec.preprocessing.min_size, max_size=spec.preprocessing.max_size)
         kwargs.update(_test_kwargs(spec))
         model = get_model(spec.builder, **kwargs)

@@ -168,12 +168,12 @@ def _queue_run(table: pd.DataFrame, uid: str, images: list[Any], settings: dict[
     """
     from explorer.engine.queue import InferenceJob
     from explorer.engine.runners import resolve_device
-    from explorer.models.catalog import spec_for
+    from explorer.models.catalog import spec_for_uid
 
     name = str(table.at[uid, "name"])
     holder = st.empty()
     try:
-        spec = spec_for(table.loc[uid].to_dict())
+        spec = spec_for_uid(table, uid)
         spec = spec.with_sizes(settings["min_size"], max(spec.preprocessing.max_size, settings["min_size"]))
         device = resolve_device(settings["device"])
         download = holder.progress(0.0, text=f"Loading {name}")
@@ -387,10 +387,10 @@ def _benchmark_section(table: pd.DataFrame, settings: dict[str, Any], images: li
         from explorer.benchmarks.store import MeasurementStore
         from explorer.benchmarks.timing import benchmark_runner, weights_identity
         from explorer.engine.runners import resolve_device
-        from explorer.models.catalog import spec_for
+        from explorer.models.catalog import spec_for_uid
 
         try:
-            spec = spec_for(table.loc[settings["uid"]].to_dict())
+            spec = spec_for_uid(table, settings["uid"])
             spec = spec.with_sizes(settings["min_size"], max(spec.preprocessing.max_size, settings["min_size"]))
             weights = _weights_choice(settings)
             runner = model_cache().get(spec, resolve_device(settings["device"]), weights)

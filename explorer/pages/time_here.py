@@ -57,14 +57,14 @@ def _settings(choice: dict[str, Any]) -> Any:
 def _run(table: pd.DataFrame, choice: dict[str, Any]) -> None:
     from explorer.benchmarks.many import report_table, run_models
     from explorer.benchmarks.store import MeasurementStore
-    from explorer.models.catalog import spec_for
+    from explorer.models.catalog import spec_for_uid
 
     try:
         settings = _settings(choice)
     except ValueError as error:  # an unavailable device, bad settings: one line, nothing lost
         st.error(str(error))
         return
-    specs = [spec_for(table.loc[uid].to_dict()) for uid in choice["models"]]
+    specs = [spec_for_uid(table, uid) for uid in choice["models"]]
     bar = st.progress(0.0, text=f"Timing {len(specs)} models")
 
     def progress(done: int, total: int, running: str) -> None:

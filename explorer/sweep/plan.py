@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from explorer.engine.predict import image_paths, resolve_spec
-from explorer.models.catalog import ModelSpec, runnable_mask
+from explorer.engine.predict import image_paths
+from explorer.models.catalog import ModelSpec, resolve_spec, runnable_mask
 
 
 class SweepPlanError(ValueError):

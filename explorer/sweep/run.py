@@ -144,15 +144,9 @@ def prefetch_weights(spec: ModelSpec,
     lock). Unavailable weights fail the sweep here with the weights manager's message, not as a crash
     loop of actors.
     """
-    from explorer.engine.runners import checkpoint_limit_bytes
-    from explorer.weights.cache import ensure_weights
+    from explorer.weights.model_files import fetch_model_files
 
-    paths = []
-    for model in (spec, spec.extra.get("proposals")):
-        if model is not None and model.weights is not None:
-            paths.append(ensure_weights(model.weights, progress=progress(model.name) if progress else None,
-                                        max_bytes=checkpoint_limit_bytes()))
-    return paths
+    return list(fetch_model_files(spec, progress=progress).values())
 
 
 def model_dataset(spec: ModelSpec, config: SweepConfig, shards: list[list[ImageItem]], todo: list[int],

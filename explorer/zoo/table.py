@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 
+from explorer.models.catalog import UnknownModelError
 from explorer.zoo.derived import add_derived_columns
 from explorer.zoo.paths import ZOO_DATA
 from explorer.zoo.schema import NUMERIC_COLUMNS, ZOO_COLUMNS, ZOOS
@@ -70,9 +71,31 @@ def load_notes(data_dir: Traversable = ZOO_DATA) -> dict[str, dict]:
 
 
 def load_zoo(zoos: Iterable[str] = ZOOS, data_dir: Traversable = ZOO_DATA) -> pd.DataFrame:
-    """The zoo table for analysis: numbers as floats plus the derived metrics of `explorer.zoo.derived`."""
-    return add_derived_columns(with_complexity(to_numbers(load_zoo_text(zoos, data_dir)), data_dir),
-                               load_notes(data_dir))
+    """The zoo table for analysis: numbers as floats plus the derived metrics of `explorer.zoo.derived`.
+
+    Detectron rows also carry their config's facts (`with_config_facts`), which the model catalog reads.
+    """
+    table = with_config_facts(with_complexity(to_numbers(load_zoo_text(zoos, data_dir)), data_dir), data_dir)
+    return add_derived_columns(table, load_notes(data_dir))
+
+
+def with_config_facts(table: pd.DataFrame, data_dir: Traversable = ZOO_DATA) -> pd.DataFrame:
+    """Add `config_facts`: a Detectron row's config row of `detectron_configs.csv` as JSON text ('' elsewhere).
+
+    The zoo table is what callers hand the model catalog, so the Detectron family gets its architecture
+    from the row and never reads zoo_data/ itself. Text, not a dict, so the table stays hashable (Streamlit
+    caches) and comparable; rows whose config the file lacks (or a data folder without it) get '' and are
+    reported as not runnable.
+    """
+    path = data_dir / "detectron_configs.csv"
+    configs = load_configs(data_dir) if path.is_file() else pd.DataFrame(columns=["config"])
+    facts = {str(config): json.dumps(row, sort_keys=True) for config, row in
+             zip(configs["config"], configs.to_dict("records"), strict=True)}
+    table = table.copy()
+    detectron = table["zoo"] == "detectron"
+    table["config_facts"] = [facts.get(str(config), "") if is_detectron else ""
+                             for config, is_detectron in zip(table["config"], detectron, strict=True)]
+    return table
 
 
 def load_complexity(data_dir: Traversable = ZOO_DATA) -> pd.DataFrame:
@@ -109,13 +132,6 @@ def load_configs(data_dir: Traversable = ZOO_DATA) -> pd.DataFrame:
     """Config facts of every Detectron model, indexed by config name (values as text)."""
     configs = _read_csv(data_dir, "detectron_configs.csv", dtype=str, keep_default_na=False, na_filter=False)
     return configs.set_index("config", drop=False)
-
-
-class UnknownModelError(KeyError):
-    """A model id that no loaded zoo has."""
-
-    def __str__(self) -> str:  # KeyError quotes its message; we want it plain
-        return str(self.args[0])
 
 
 def find_model(table: pd.DataFrame, model_id: str) -> pd.DataFrame:

@@ -1,4 +1,4 @@
-"""A Detectron config row (`zoo_data/detectron_configs.csv`) as the typed facts the port builds and runs from.
+"""A Detectron config row (the zoo's config table, given with the zoo row) as the typed facts the port runs from.
 
 No torch here: the catalog turns every zoo row into a spec (and decides whether it is runnable) on the zoo
 pages. Values the config table leaves empty because Detectron never varies them in the 12_2017 baselines are

@@ -1,16 +1,20 @@
 """Detectron's 12_2017 zoo as a catalog model family: specs without torch, runners on load.
 
-`spec()` joins the zoo row with its config row (`zoo_data/detectron_configs.csv`), so the runner knows the
-architecture and test settings; Fast R-CNN rows and keypoint rows trained on precomputed proposals also carry
-the spec of the RPN row that produced those proposals (`proposals_model_id`). The TTA row of the X-152 model
-runs with test-time augmentation and box voting, its plain twin without either.
+A Detectron zoo row comes with its config's facts (`config_facts`: the config row of
+`detectron_configs.csv` as JSON, joined by the zoo table loader), so the family reads no file of its own:
+the runner knows the architecture and test settings from the row. Fast R-CNN rows and keypoint rows
+trained on precomputed proposals name the RPN row that produced those proposals (`proposals_model_id`);
+the catalog looks that row up and passes its spec in, and it lands in the spec's `DetectronConfig`. The
+TTA row of the X-152 model runs with test-time augmentation and box voting, its plain twin without either.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Mapping
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,20 +24,22 @@ from explorer.models.detectron.arch import DetectronArch, UnsupportedConfigError
 ZOO = "detectron"
 
 
-@functools.cache
-def _config_rows() -> dict[str, dict[str, str]]:
-    from explorer.zoo.table import load_configs
+@dataclass(frozen=True)
+class DetectronConfig:
+    """The Detectron facts of a spec (`ModelSpec.family_config`): its architecture, and its proposal model."""
 
-    return {str(row["config"]): row for row in load_configs().to_dict("records")}
+    arch: DetectronArch
+    proposals: ModelSpec | None = None  # the RPN model whose proposals a Fast R-CNN-style model runs on
+
+    def companions(self) -> tuple[ModelSpec, ...]:
+        return (self.proposals,) if self.proposals is not None else ()
 
 
-@functools.cache
-def _zoo_rows() -> dict[str, dict[str, str]]:
-    """Plain (non-TTA) Detectron rows by model id, as text: where a chained model finds its RPN row."""
-    from explorer.zoo.table import load_zoo_text
-
-    table = load_zoo_text([ZOO])
-    return {str(row["model_id"]): row for row in table.to_dict("records") if row["tta"] != "true"}
+def detectron_config(spec: ModelSpec) -> DetectronConfig:
+    """The spec's `DetectronConfig`; a spec of another family is a caller's mistake, said plainly."""
+    if not isinstance(spec.family_config, DetectronConfig):
+        raise TypeError(f"{spec.name} ({spec.uid}) is not a Detectron model spec")
+    return spec.family_config
 
 
 def _text(value: Any) -> str:
@@ -47,19 +53,19 @@ def _is_tta(row: Mapping[str, Any]) -> bool:
 
 
 @functools.cache
-def _arch(config: str) -> DetectronArch:
-    rows = _config_rows()
-    if config not in rows:
-        raise NotRunnableError(f"Detectron config {config!r} is not in zoo_data/detectron_configs.csv")
+def _arch(config: str, facts: str) -> DetectronArch:
+    if not facts:
+        raise NotRunnableError(f"Detectron config {config!r} has no config facts in the zoo row (the zoo table "
+                               "loader joins them from the config table)")
     try:
-        return arch_from_config(rows[config])
+        return arch_from_config(json.loads(facts))
     except UnsupportedConfigError as error:
         raise NotRunnableError(str(error)) from error
 
 
 def arch_for_row(row: Mapping[str, Any]) -> DetectronArch:
     """The row's architecture, with TTA (and the box voting that comes with it) only for the TTA row."""
-    return with_row_tta(_arch(_text(row.get("config"))), row)
+    return with_row_tta(_arch(_text(row.get("config")), _text(row.get("config_facts"))), row)
 
 
 def with_row_tta(arch: DetectronArch, row: Mapping[str, Any]) -> DetectronArch:
@@ -82,18 +88,23 @@ class DetectronFamily:
             return False
         return True
 
-    def spec(self, row: Mapping[str, Any]) -> ModelSpec:
+    def companion_uids(self, row: Mapping[str, Any]) -> tuple[str, ...]:
+        """A Fast R-CNN-style row runs on the proposals of its (plain) RPN row."""
+        if arch_for_row(row).kind != "fast":
+            return ()
+        return (f"{ZOO}:{_text(row.get('proposals_model_id'))}",)
+
+    def spec(self, row: Mapping[str, Any], companions: Sequence[ModelSpec] = ()) -> ModelSpec:
         from explorer.weights.sources import detectron_source
 
         arch = arch_for_row(row)
         model_id = _text(row.get("model_id"))
-        proposals_id = _text(row.get("proposals_model_id"))
         proposal_spec = None
         if arch.kind == "fast":
-            if proposals_id not in _zoo_rows():
-                raise NotRunnableError(f"{row.get('name')} runs on proposals of model {proposals_id!r}, which the "
-                                       "Detectron zoo table does not list")
-            proposal_spec = self.spec(_zoo_rows()[proposals_id])
+            if len(companions) != 1:
+                raise NotRunnableError(f"{row.get('name')} runs on proposals of model "
+                                       f"{_text(row.get('proposals_model_id'))!r}, whose spec was not given")
+            proposal_spec = companions[0]
         tta = "" if not _is_tta(row) else ":tta"
         return ModelSpec(
             uid=f"{ZOO}:{model_id}{tta}", zoo=ZOO, model_id=model_id, name=str(row.get("name", model_id)),
@@ -103,13 +114,13 @@ class DetectronFamily:
                                         pixel_mean=arch.pixel_means, pixel_std=None, input_scale=1.0),
             test=TestSettings(score_thresh=arch.test_score_thresh, nms_thresh=arch.test_nms,
                               detections_per_image=arch.test_detections_per_im),
-            extra={"arch": arch, "proposals": proposal_spec, "tta": arch.tta},
+            family_config=DetectronConfig(arch=arch, proposals=proposal_spec),
         )
 
-    def load(self, spec: ModelSpec, device: str, weights_path: Path | None) -> Any:
+    def load(self, spec: ModelSpec, device: str, files: Mapping[str, Path]) -> Any:
         from explorer.models.detectron.checkpoint.loading import load_runner
 
-        return load_runner(spec, device, weights_path)
+        return load_runner(spec, device, files)
 
 
 register(DetectronFamily)

@@ -1,13 +1,18 @@
-"""Build a `DetectronRunner` for a spec: weights (converted or cached), test settings, proposal model."""
+"""Build a `DetectronRunner` for a spec: weights (converted or cached), test settings, proposal model.
+
+The loader fetches nothing: it receives the paths of every file the spec declares (its own checkpoint and
+its proposal model's, fetched by `explorer.weights.fetch_model_files` under the checkpoint limit).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from explorer.models.catalog import ModelSpec
 from explorer.models.detectron.arch import DetectronArch
 from explorer.models.detectron.checkpoint.convert import build_model, load_weights
+from explorer.models.detectron.family import detectron_config
 from explorer.models.detectron.inference.pipeline import Pipeline, TestConfig
 from explorer.models.detectron.runner import DetectronRunner
 
@@ -35,31 +40,31 @@ def runtime_config(spec: ModelSpec, arch: DetectronArch, bbox_reg_weights: tuple
     )
 
 
-def load_runner(spec: ModelSpec, device: str, weights_path: Path | None,
+def load_runner(spec: ModelSpec, device: str, files: Mapping[str, Path],
                 notice: Callable[[str], None] | None = None) -> DetectronRunner:
-    """The runner of `spec`; `weights_path=None` builds random weights (for it and its proposal model)."""
-    arch: DetectronArch = spec.extra["arch"]
+    """The runner of `spec` from `files` (model uid -> checkpoint); no files build random weights (its and its
+    proposal model's)."""
+    arch = detectron_config(spec).arch
+    weights_path = files.get(spec.uid)
     weights = load_weights(weights_path, arch, notice=notice) if weights_path is not None else None
     model = build_model(arch, weights, device)
     config = runtime_config(spec, arch, weights.bbox_reg_weights if weights is not None else arch.bbox_reg_weights)
     proposal_runner = None
     if arch.kind == "fast":
-        proposal_runner = _proposal_runner(spec, device, random=weights_path is None, notice=notice)
+        proposal_runner = _proposal_runner(spec, device, files, random=weights_path is None, notice=notice)
     return DetectronRunner(spec, device, Pipeline(model, config), proposal_runner)
 
 
-def _proposal_runner(spec: ModelSpec, device: str, *, random: bool,
+def _proposal_runner(spec: ModelSpec, device: str, files: Mapping[str, Path], *, random: bool,
                      notice: Callable[[str], None] | None) -> DetectronRunner:
     """The RPN model whose proposals this Fast R-CNN-style model was trained and tested on."""
-    proposal_spec: ModelSpec | None = spec.extra.get("proposals")
+    proposal_spec = detectron_config(spec).proposals
     if proposal_spec is None:
         raise ValueError(f"{spec.name} runs on precomputed proposals, but its spec names no proposal model")
     proposal_spec = proposal_spec.with_sizes(spec.preprocessing.min_size, spec.preprocessing.max_size)
-    path = None
-    if not random:
-        from explorer.weights.cache import ensure_weights
-        from explorer.weights.sources import checkpoint_limit_bytes
-
-        assert proposal_spec.weights is not None
-        path = ensure_weights(proposal_spec.weights, notice=notice, max_bytes=checkpoint_limit_bytes())
-    return load_runner(proposal_spec, device, path, notice)
+    if random:
+        return load_runner(proposal_spec, device, {}, notice)
+    if proposal_spec.uid not in files:
+        raise ValueError(f"{spec.name} runs on the proposals of {proposal_spec.name}, whose checkpoint was not "
+                         "fetched (explorer.weights.fetch_model_files fetches every file the spec declares)")
+    return load_runner(proposal_spec, device, {proposal_spec.uid: files[proposal_spec.uid]}, notice)

@@ -10,7 +10,7 @@ anything is called. `encoding="latin1"` turns Python 2 byte strings (array data,
 which numpy's `__setstate__` accepts.
 
 The `cfg` text is returned as text and never parsed here (no yaml loader runs on untrusted input); the model's
-settings come from `zoo_data/detectron_configs.csv`.
+settings come from the config table row the caller passes with the zoo row.
 """
 
 from __future__ import annotations
