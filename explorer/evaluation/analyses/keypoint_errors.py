@@ -46,8 +46,6 @@ keypoint-box areas), and AP is evaluated again with the keypoints as they were.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import re
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -57,6 +55,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from explorer.evaluation.coco.parallel import Run, WorkerPool, make_blocks
 from explorer.evaluation.errors import EvaluationInputError
 from explorer.evaluation.inputs.checks import is_number, short
 from explorer.evaluation.inputs.ground_truth import COCO_KEYPOINT_SIGMAS, GroundTruth, keypoint_sigmas
@@ -335,30 +334,13 @@ def analyse_keypoint_errors(ground_truth: JsonSource | GroundTruth, results: Jso
 
 def _match(gt: GroundTruth, checked: list[dict[str, Any]], sigmas: np.ndarray) -> list[tuple[int, int]]:
     """(index into `checked`, ground-truth annotation id) of each detection COCOeval matches at OKS .1 to an
-    object it does not ignore, in image order."""
-    from pycocotools.cocoeval import COCOeval
-
-    from explorer.evaluation.coco.backends import PycocotoolsBackend
-
-    engine = PycocotoolsBackend()
-    gt_index = engine.coco(gt.dataset("keypoints"))
-    dt_index = engine.load_results(gt_index, [dict(d) for d in checked], "keypoints")
-    evaluator = COCOeval(gt_index, dt_index, "keypoints")
-    params = evaluator.params
-    params.catIds = gt.category_ids("keypoints")
-    params.iouThrs = np.array([MATCH_OKS])
-    params.maxDets = [MAX_DETS]
-    params.areaRng, params.areaRngLbl = [params.areaRng[0]], ["all"]
-    params.kpt_oks_sigmas = np.asarray(sigmas, dtype=float)
-    with contextlib.redirect_stdout(io.StringIO()):
-        evaluator.evaluate()
-    matches = []
-    for image in filter(None, evaluator.evalImgs):
-        for k, dt_id in enumerate(image["dtIds"]):
-            gt_id = int(image["dtMatches"][0][k])
-            if gt_id and not image["dtIgnore"][0][k]:
-                matches.append((int(dt_id) - 1, gt_id))  # loadRes numbers results 1..N in order
-    return matches
+    object it does not ignore, in image order. pycocotools' own matching, in a worker process: it prints."""
+    category_ids = gt.category_ids("keypoints")
+    (block,) = make_blocks("pycocotools", "keypoints", gt.dataset("keypoints"), [dict(d) for d in checked],
+                           [category_ids], [Run((), [MATCH_OKS], [MAX_DETS])], sigmas)
+    with WorkerPool(1) as pool:
+        pairs = pool.matches(block)
+    return [(dt_id - 1, gt_id) for dt_id, gt_id in pairs]  # loadRes numbers results 1..N in order
 
 
 def _people_by_image(gt: GroundTruth) -> dict[tuple[int, int], list[dict[str, Any]]]:
