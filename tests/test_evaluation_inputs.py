@@ -9,7 +9,9 @@ from typing import Any
 
 import pytest
 
-from explorer.evaluation import EvaluationInputError, evaluate, load_ground_truth
+from explorer.evaluation.coco.pipeline import evaluate
+from explorer.evaluation.errors import EvaluationInputError
+from explorer.evaluation.inputs.ground_truth import load_ground_truth
 from explorer.evaluation.inputs.loading import read_json
 from tests.coco_factory import make_ground_truth, perfect_results
 from tests.test_evaluation import reference_eval
@@ -294,7 +296,7 @@ def test_rle_counts_decoder_matches_pycocotools() -> None:
     import numpy as np
     from pycocotools import mask as mask_utils
 
-    from explorer.evaluation.inputs.rle_check import rle_counts
+    from explorer.evaluation.inputs.result_checks import rle_counts
 
     rng = np.random.default_rng(0)
     for _ in range(20):

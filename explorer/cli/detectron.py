@@ -97,7 +97,8 @@ def _images_to_run(ground_truth: Any, folder: Path, limit: int | None) -> list[t
 def run_verify(args: argparse.Namespace) -> str:
     from explorer.engine.predict import resolve_spec
     from explorer.engine.runners import load_runner, resolve_device
-    from explorer.evaluation import evaluate, load_ground_truth
+    from explorer.evaluation.coco.pipeline import evaluate
+    from explorer.evaluation.inputs.ground_truth import load_ground_truth
     from explorer.inputs.images import ImageError, load_image_file
     from explorer.weights import cli_progress
     from explorer.zoo.table import load_zoo

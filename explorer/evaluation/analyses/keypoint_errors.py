@@ -50,20 +50,25 @@ import re
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from explorer.evaluation.coco.parallel import Run, WorkerPool, make_blocks
+from explorer.evaluation.coco.pipeline import evaluate
+from explorer.evaluation.coco.results import Evaluation
 from explorer.evaluation.errors import EvaluationInputError
 from explorer.evaluation.inputs.checks import is_number, short
-from explorer.evaluation.inputs.ground_truth import COCO_KEYPOINT_SIGMAS, GroundTruth, keypoint_sigmas
+from explorer.evaluation.inputs.ground_truth import (
+    COCO_KEYPOINT_SIGMAS,
+    GroundTruth,
+    PreparedGroundTruth,
+    keypoint_sigmas,
+    load_ground_truth,
+)
 from explorer.evaluation.inputs.loading import DEFAULT_MAX_BYTES, JsonSource, read_json
 from explorer.evaluation.inputs.result_checks import check_results
-
-if TYPE_CHECKING:
-    from explorer.evaluation.coco.results import Evaluation
 
 #: Error types in order of severity; codes in KeypointErrors.errors are indexes into this tuple.
 ERROR_TYPES: tuple[str, ...] = ("good", "jitter", "inversion", "swap", "miss")
@@ -272,27 +277,26 @@ def analyse_keypoint_errors(ground_truth: JsonSource | GroundTruth, results: Jso
     module docstring). `original_ap`: the evaluation's AP when already known (saves one evaluation);
     `corrections`: one of CORRECTIONS. Raises EvaluationInputError for bad input (sigmas, flip pairs, a file
     without keypoint categories)."""
-    from explorer.evaluation.coco.pipeline import evaluate, load_ground_truth
-
     if corrections not in CORRECTIONS:
         raise EvaluationInputError(f"corrections must be one of {', '.join(CORRECTIONS)}, got {corrections!r}")
     gt = load_ground_truth(ground_truth, max_bytes=max_bytes)
     if image_ids is not None:
         gt = gt.restricted_to(image_ids)
-    gt.check_for("keypoints")
-    sigmas = check_sigmas(gt, kpt_sigmas)
+    gt.check_for("keypoints")  # before the sigmas, whose messages assume keypoint categories
+    truth = gt.prepare("keypoints", check_sigmas(gt, kpt_sigmas))
+    sigmas = truth.kpt_sigmas
     names = {c: tuple(str(n) for n in cat["keypoints"]) for cat in gt.categories
              if (c := cat["id"]) in gt.keypoint_counts}
     partners = {c: flip_partners(names[c], flip_pairs, f"category {gt.category_names[c]!r}") for c in names}
     label = results_name or "results"
-    checked = check_results(read_json(results, what=label, max_bytes=max_bytes), gt, "keypoints", what=label)
+    checked = check_results(read_json(results, what=label, max_bytes=max_bytes), truth, what=label)
 
     def report(fraction: float) -> None:
         if progress:
             progress(fraction)
 
     report(0.0)
-    matches = _match(gt, checked, sigmas)
+    matches = _match(truth, checked)
     by_id = {ann["id"]: ann for ann in gt.annotations}
     people = _people_by_image(gt)
     n_k = len(sigmas)
@@ -332,12 +336,11 @@ def analyse_keypoint_errors(ground_truth: JsonSource | GroundTruth, results: Jso
         errors=errors, ap=ap, n_detections=len(checked))
 
 
-def _match(gt: GroundTruth, checked: list[dict[str, Any]], sigmas: np.ndarray) -> list[tuple[int, int]]:
+def _match(truth: PreparedGroundTruth, checked: list[dict[str, Any]]) -> list[tuple[int, int]]:
     """(index into `checked`, ground-truth annotation id) of each detection COCOeval matches at OKS .1 to an
     object it does not ignore, in image order. pycocotools' own matching, in a worker process: it prints."""
-    category_ids = gt.category_ids("keypoints")
-    (block,) = make_blocks("pycocotools", "keypoints", gt.dataset("keypoints"), [dict(d) for d in checked],
-                           [category_ids], [Run((), [MATCH_OKS], [MAX_DETS])], sigmas)
+    (block,) = make_blocks("pycocotools", truth, [dict(d) for d in checked], [list(truth.category_ids)],
+                           [Run((), [MATCH_OKS], [MAX_DETS])])
     with WorkerPool(1) as pool:
         pairs = pool.matches(block)
     return [(dt_id - 1, gt_id) for dt_id, gt_id in pairs]  # loadRes numbers results 1..N in order

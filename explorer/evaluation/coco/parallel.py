@@ -41,6 +41,7 @@ import numpy as np
 from explorer.evaluation.coco.backends import Backend, EvalArrays, PycocotoolsBackend, get_backend
 from explorer.evaluation.coco.kinds import IouType
 from explorer.evaluation.errors import EvaluationInputError
+from explorer.evaluation.inputs.ground_truth import PreparedGroundTruth
 
 #: Below this many detections a pool's start-up (a second or so) costs more than it saves: evaluate in-process.
 MIN_PARALLEL_DETECTIONS = 20_000
@@ -107,9 +108,10 @@ def split_categories(weights: dict[int, float], n_blocks: int, detected: set[int
     return [sorted(block) for block in kept]
 
 
-def make_blocks(backend: str, iou_type: IouType, dataset: dict[str, Any], results: list[dict[str, Any]],
-                splits: list[list[int]], runs: Sequence[Run], kpt_sigmas: np.ndarray | None) -> list[Block]:
+def make_blocks(backend: str, truth: PreparedGroundTruth, results: list[dict[str, Any]], splits: list[list[int]],
+                runs: Sequence[Run]) -> list[Block]:
     """The per-worker inputs: each block's annotations (base and per run) and detections, in their order."""
+    dataset = truth.dataset
     where = {c: b for b, block in enumerate(splits) for c in block}
     annotations: list[list[dict[str, Any]]] = [[] for _ in splits]
     detections: list[list[dict[str, Any]]] = [[] for _ in splits]
@@ -122,8 +124,8 @@ def make_blocks(backend: str, iou_type: IouType, dataset: dict[str, Any], result
     for r, run in enumerate(runs):
         for ann in run.extra_annotations:
             extras[where[ann["category_id"]]][r].append(_for_transfer(ann))
-    sigmas = None if kpt_sigmas is None else [float(s) for s in kpt_sigmas]
-    return [Block(backend=backend, iou_type=iou_type, images=dataset["images"],
+    sigmas = None if truth.kpt_sigmas is None else [float(s) for s in truth.kpt_sigmas]
+    return [Block(backend=backend, iou_type=truth.iou_type, images=dataset["images"],
                   categories=[c for c in dataset["categories"] if c["id"] in set(block)],
                   annotations=annotations[b], results=detections[b], category_ids=block, kpt_sigmas=sigmas,
                   runs=[Run(extras[b][r], run.iou_thresholds, run.max_dets) for r, run in enumerate(runs)])

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from explorer.evaluation.analyses.breakdown import ErrorBreakdown
+from explorer.evaluation.coco.breakdown import ErrorBreakdown
 from explorer.evaluation.coco.kinds import IouType
 
 if TYPE_CHECKING:
