@@ -17,8 +17,8 @@ from torch.nn import functional as F
 
 from explorer.engine.runners import RANDOM_WEIGHTS, load_runner
 from explorer.models.catalog import ModelSpec, spec_for
+from explorer.models.detectron import boxes as box_ops
 from explorer.models.detectron.arch import DetectronArch
-from explorer.models.detectron.inference import boxes as box_ops
 from explorer.models.detectron.inference import pipeline
 from explorer.models.detectron.inference.postprocess import heatmaps_to_keypoints, paste_masks
 from explorer.models.detectron.inference.preprocess import make_blob, to_tensor
