@@ -59,12 +59,9 @@ from explorer.evaluation.coco.parallel import Run, WorkerPool, make_blocks
 from explorer.evaluation.coco.pipeline import evaluate
 from explorer.evaluation.coco.results import Evaluation
 from explorer.evaluation.errors import EvaluationInputError
-from explorer.evaluation.inputs.checks import is_number, short
 from explorer.evaluation.inputs.ground_truth import (
-    COCO_KEYPOINT_SIGMAS,
     GroundTruth,
     PreparedGroundTruth,
-    keypoint_sigmas,
     load_ground_truth,
 )
 from explorer.evaluation.inputs.loading import DEFAULT_MAX_BYTES, JsonSource, read_json
@@ -169,22 +166,7 @@ class KeypointErrors:
         return pd.DataFrame(rows, columns=["correction", "label", "ap", "gain"])
 
 
-# ---- input: sigmas and flip pairs ---------------------------------------------------------------------------
-
-def check_sigmas(gt: GroundTruth, sigmas: Sequence[Any] | None) -> np.ndarray:
-    """OKS sigmas for the ground truth's keypoints, naming the first offending entry when they do not fit."""
-    if sigmas is not None:
-        k = next(iter(set(gt.keypoint_counts.values())), len(COCO_KEYPOINT_SIGMAS))
-        category = next(iter(gt.keypoint_counts), None)
-        if len(sigmas) != k:
-            which = f"category {gt.category_names[category]!r}" if category is not None else "the ground truth"
-            raise EvaluationInputError(
-                f"kpt_sigmas: {len(sigmas)} value(s) given, but {which} has {k} keypoints (one sigma per keypoint)")
-        for i, value in enumerate(sigmas):
-            if not (is_number(value) and np.isfinite(value) and value > 0):
-                raise EvaluationInputError(f"kpt_sigmas[{i}] must be a positive number, got {short(value)}")
-    return keypoint_sigmas(gt, sigmas)
-
+# ---- input: flip pairs ---------------------------------------------------------------------------------
 
 def _partner_name(name: str) -> str | None:
     """`name` with its side word swapped (left_eye -> right_eye, l_paw -> r_paw, front_left -> front_right),
@@ -282,8 +264,7 @@ def analyse_keypoint_errors(ground_truth: JsonSource | GroundTruth, results: Jso
     gt = load_ground_truth(ground_truth, max_bytes=max_bytes)
     if image_ids is not None:
         gt = gt.restricted_to(image_ids)
-    gt.check_for("keypoints")  # before the sigmas, whose messages assume keypoint categories
-    truth = gt.prepare("keypoints", check_sigmas(gt, kpt_sigmas))
+    truth = gt.prepare("keypoints", kpt_sigmas)
     sigmas = truth.kpt_sigmas
     names = {c: tuple(str(n) for n in cat["keypoints"]) for cat in gt.categories
              if (c := cat["id"]) in gt.keypoint_counts}

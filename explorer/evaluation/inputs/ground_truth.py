@@ -269,8 +269,9 @@ def _check_annotations(annotations: list[Any], image_ids: frozenset[int], names:
     return checked
 
 
-def keypoint_sigmas(gt: GroundTruth, sigmas: Sequence[float] | None) -> np.ndarray:
-    """OKS sigmas for the ground truth's keypoints: given ones, or COCO's for 17 keypoints."""
+def keypoint_sigmas(gt: GroundTruth, sigmas: Sequence[Any] | None) -> np.ndarray:
+    """OKS sigmas for the ground truth's keypoints: given ones, or COCO's for 17 keypoints; EvaluationInputError
+    naming the first offending entry when they do not fit."""
     counts = set(gt.keypoint_counts.values())
     if len(counts) > 1:
         raise EvaluationInputError(
@@ -282,6 +283,12 @@ def keypoint_sigmas(gt: GroundTruth, sigmas: Sequence[float] | None) -> np.ndarr
                 f"ground truth has {k} keypoints per object; COCO's OKS sigmas are for its 17 person keypoints, "
                 f"so pass kpt_sigmas (one per keypoint)")
         return np.array(COCO_KEYPOINT_SIGMAS)
-    if len(sigmas) != k or not all(is_number(s) and s > 0 for s in sigmas):
-        raise EvaluationInputError(f"kpt_sigmas must be {k} positive numbers, got {short(list(sigmas))}")
+    if len(sigmas) != k:
+        category = next(iter(gt.keypoint_counts), None)
+        which = f"category {gt.category_names[category]!r}" if category is not None else "the ground truth"
+        raise EvaluationInputError(
+            f"kpt_sigmas: {len(sigmas)} value(s) given, but {which} has {k} keypoints (one sigma per keypoint)")
+    for i, value in enumerate(sigmas):
+        if not (is_number(value) and math.isfinite(value) and value > 0):
+            raise EvaluationInputError(f"kpt_sigmas[{i}] must be a positive number, got {short(value)}")
     return np.array(sigmas, dtype=float)
