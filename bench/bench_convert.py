@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from explorer.models.catalog import spec_for_uid
 from explorer.models.detectron.checkpoint.convert import build_model, convert_pickle, load_converted, save_converted
 from explorer.models.detectron.checkpoint.loading import load_runner
-from explorer.models.detectron.family import detectron_config
+from explorer.models.detectron.config import detectron_config
 from explorer.zoo.table import load_zoo
 from tests.detectron_factory import checkpoint, write_pickle
 

@@ -21,7 +21,7 @@ from torchvision.ops import batched_nms
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from explorer.models.detectron.inference import boxes as box_ops
+from explorer.models.detectron import boxes as box_ops
 
 
 def _inputs(rois: int, classes: int, per_roi: int, seed: int = 0) -> tuple[torch.Tensor, ...]:

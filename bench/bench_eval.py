@@ -95,7 +95,8 @@ def run_plain(gt: dict[str, Any], results: list[dict[str, Any]]) -> dict[str, An
 
 
 def run_explorer(gt: dict[str, Any], results: list[dict[str, Any]], backend: str, breakdown: bool) -> dict[str, Any]:
-    from explorer.evaluation import evaluate, load_ground_truth
+    from explorer.evaluation.coco.pipeline import evaluate
+    from explorer.evaluation.inputs.ground_truth import load_ground_truth
 
     out: dict[str, Any] = {"seconds": {}, "stats": {}, "per_category": {}}
     started = time.perf_counter()
@@ -153,7 +154,7 @@ def main() -> None:
         worker(args.worker, args.data, args.out, args.breakdown)
         return
 
-    from explorer.evaluation import available_backends
+    from explorer.evaluation.coco.backends import available_backends
     from tests.coco_factory import bench_dataset
 
     rows = [r for r in args.rows.split(",") if r]

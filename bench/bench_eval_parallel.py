@@ -68,7 +68,8 @@ def run_plain(gt: dict[str, Any], results: list[dict[str, Any]]) -> dict[str, An
 
 
 def run_explorer(gt: dict[str, Any], results: list[dict[str, Any]], workers: int | None) -> dict[str, Any]:
-    from explorer.evaluation import evaluate, load_ground_truth
+    from explorer.evaluation.coco.pipeline import evaluate
+    from explorer.evaluation.inputs.ground_truth import load_ground_truth
 
     out: dict[str, Any] = {"seconds": {}, "stats": {}, "per_category": {}, "stages": {}}
     started = time.perf_counter()

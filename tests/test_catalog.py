@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from explorer.models.catalog import NotRunnableError, UnknownModelError, resolve_spec, spec_for_uid
-from explorer.models.detectron.family import detectron_config
+from explorer.models.detectron.config import detectron_config
 from explorer.models.torchvision_zoo import TorchvisionConfig
 from explorer.zoo.table import load_zoo
 

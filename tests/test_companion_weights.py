@@ -18,7 +18,7 @@ import pytest
 
 from explorer.engine.runners import load_runner
 from explorer.models.catalog import ModelSpec, spec_for_uid
-from explorer.models.detectron.family import detectron_config
+from explorer.models.detectron.config import detectron_config
 from explorer.weights.errors import WeightsError, WeightsUnavailableError
 from explorer.weights.model_files import fetch_model_files
 from explorer.weights.sources import detectron_source

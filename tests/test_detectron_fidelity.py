@@ -17,9 +17,9 @@ from torch.nn import functional as F
 
 from explorer.engine.runners import RANDOM_WEIGHTS, load_runner
 from explorer.models.catalog import ModelSpec, spec_for_uid
+from explorer.models.detectron import boxes as box_ops
 from explorer.models.detectron.arch import DetectronArch
-from explorer.models.detectron.family import detectron_config
-from explorer.models.detectron.inference import boxes as box_ops
+from explorer.models.detectron.config import detectron_config
 from explorer.models.detectron.inference import pipeline
 from explorer.models.detectron.inference.postprocess import heatmaps_to_keypoints, paste_masks
 from explorer.models.detectron.inference.preprocess import make_blob, to_tensor

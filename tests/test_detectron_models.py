@@ -20,7 +20,7 @@ from explorer.engine.runners import RANDOM_WEIGHTS, load_runner
 from explorer.models.catalog import ModelSpec, is_runnable, spec_for_uid
 from explorer.models.detectron.checkpoint.loading import runtime_config
 from explorer.models.detectron.coco import COCO_CATEGORY_IDS, COCO_NAMES
-from explorer.models.detectron.family import detectron_config
+from explorer.models.detectron.config import detectron_config
 from explorer.zoo.table import load_zoo
 from tests.detectron_factory import checkpoint, write_pickle
 from tests.model_factory import random_image

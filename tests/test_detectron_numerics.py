@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from explorer.models.detectron.inference import boxes as box_ops
+from explorer.models.detectron import boxes as box_ops
 from explorer.models.detectron.inference.postprocess import box_results, heatmaps_to_keypoints, paste_masks
 from explorer.models.detectron.inference.preprocess import image_scale, make_blob, to_tensor
 from explorer.models.detectron.network.anchors import cell_anchors

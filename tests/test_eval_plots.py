@@ -9,7 +9,8 @@ import math
 import plotly.graph_objects as go
 import pytest
 
-from explorer.evaluation import Evaluation, evaluate
+from explorer.evaluation.coco.pipeline import evaluate
+from explorer.evaluation.coco.results import Evaluation
 from explorer.figures import evaluation as eval_plots
 from tests.coco_factory import ABSENT_CATEGORY_ID, CATEGORIES, make_ground_truth, perfect_results
 

@@ -18,7 +18,9 @@ import pytest
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from explorer.evaluation import CATEGORY_COLUMNS, Evaluation, evaluate, load_ground_truth, percent_table
+from explorer.evaluation.coco.pipeline import evaluate
+from explorer.evaluation.coco.results import CATEGORY_COLUMNS, Evaluation, percent_table
+from explorer.evaluation.inputs.ground_truth import load_ground_truth
 from tests.coco_factory import ABSENT_CATEGORY_ID, ANNOTATED_CATEGORY_IDS, make_ground_truth, perfect_results
 
 REFERENCE = "pycocotools"

@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from explorer.evaluation import available_backends, evaluate
-from explorer.evaluation.coco.backends import get_backend
+from explorer.evaluation.coco.backends import available_backends, get_backend
+from explorer.evaluation.coco.pipeline import evaluate
 from tests.coco_factory import make_ground_truth, perfect_results
 from tests.test_evaluation import noisy_results
 

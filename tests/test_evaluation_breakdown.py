@@ -13,7 +13,8 @@ import pytest
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from explorer.evaluation import BREAKDOWN_LABELS, evaluate
+from explorer.evaluation.coco.breakdown import LABELS as BREAKDOWN_LABELS
+from explorer.evaluation.coco.pipeline import evaluate
 from tests.coco_factory import ABSENT_CATEGORY_ID, make_ground_truth, perfect_results
 from tests.test_evaluation import noisy_results
 

@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 
 from explorer.cli.evaluate import add_eval_parser, per_category_paths
-from explorer.evaluation import CATEGORY_COLUMNS, EvaluationInputError
 from explorer.evaluation.__main__ import main
+from explorer.evaluation.coco.results import CATEGORY_COLUMNS
+from explorer.evaluation.errors import EvaluationInputError
 from tests.coco_factory import ABSENT_CATEGORY_ID, make_ground_truth, perfect_results
 from tests.test_evaluation import noisy_results, reference_eval
 

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from explorer.evaluation import available_backends, evaluate
+from explorer.evaluation.coco.backends import available_backends
+from explorer.evaluation.coco.pipeline import evaluate
 
 COCOAPI = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "cocoapi"
 GROUND_TRUTH = COCOAPI / "instances_val2014_100.json"

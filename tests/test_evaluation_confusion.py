@@ -21,9 +21,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from explorer.evaluation import EvaluationInputError
 from explorer.evaluation.__main__ import main
 from explorer.evaluation.analyses.confusion import BACKGROUND, confusion_matrix
+from explorer.evaluation.errors import EvaluationInputError
 from tests.coco_factory import make_ground_truth, octagon, perfect_results
 
 LABELS = ["cat", "dog", "bird", BACKGROUND]

@@ -9,7 +9,9 @@ from typing import Any
 
 import pytest
 
-from explorer.evaluation import EvaluationInputError, evaluate, load_ground_truth
+from explorer.evaluation.coco.pipeline import evaluate
+from explorer.evaluation.errors import EvaluationInputError
+from explorer.evaluation.inputs.ground_truth import load_ground_truth
 from explorer.evaluation.inputs.loading import read_json
 from tests.coco_factory import make_ground_truth, perfect_results
 from tests.test_evaluation import reference_eval
@@ -294,7 +296,7 @@ def test_rle_counts_decoder_matches_pycocotools() -> None:
     import numpy as np
     from pycocotools import mask as mask_utils
 
-    from explorer.evaluation.inputs.rle_check import rle_counts
+    from explorer.evaluation.inputs.result_checks import rle_counts
 
     rng = np.random.default_rng(0)
     for _ in range(20):
@@ -305,3 +307,41 @@ def test_rle_counts_decoder_matches_pycocotools() -> None:
         decoded = np.concatenate([np.full(n, i % 2, np.uint8) for i, n in enumerate(counts)])
         np.testing.assert_array_equal(decoded.reshape(17, 13).T, mask)
     assert rle_counts("garbage") is None or sum(rle_counts("garbage")) != 13 * 17
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize("iou_type", ["segm", "keypoints"])
+def test_one_evaluation_prepares_the_ground_truth_once(gt, people, iou_type, workers, monkeypatch) -> None:
+    """The IoU type meets the ground truth once: one prepare, one evaluator dataset, shared by the results check,
+    the COCOeval runs and the error breakdown (which used to build its own copy)."""
+    from explorer.evaluation.coco.backends import available_backends
+    from explorer.evaluation.inputs.ground_truth import GroundTruth
+
+    calls: dict[str, int] = {"prepare": 0, "dataset": 0}
+    for name in calls:
+        real = getattr(GroundTruth, name)
+
+        def counted(self: GroundTruth, *args: Any, _real: Any = real, _name: str = name, **kwargs: Any) -> Any:
+            calls[_name] += 1
+            return _real(self, *args, **kwargs)
+
+        monkeypatch.setattr(GroundTruth, name, counted)
+    data = people if iou_type == "keypoints" else gt
+    evaluate(data, perfect_results(data, iou_type), iou_type, analysis=True, workers=workers,
+             backend=available_backends()[0])
+    assert calls == {"prepare": 1, "dataset": 1}
+
+
+def test_prepared_ground_truth_holds_what_the_iou_type_evaluates(people) -> None:
+    data = copy.deepcopy(people)
+    data["categories"].append({"id": 99, "name": "no keypoints"})
+    data["annotations"][0]["iscrowd"] = 1
+    truth = load_ground_truth(data).prepare("keypoints")
+    assert truth.category_ids == (1,)  # only the category that names keypoints
+    assert len(truth.kpt_sigmas) == 17
+    assert {ann["category_id"] for ann in truth.dataset["annotations"]} == {1}
+    assert "segmentation" not in truth.dataset["annotations"][0]  # keypoint evaluation reads no masks
+    counted = sum(1 for ann in data["annotations"][1:] if sum(v > 0 for v in ann["keypoints"][2::3]) > 0)
+    assert truth.n_gt[1] == counted  # the crowd one does not count
+    with pytest.raises(EvaluationInputError, match="kpt_sigmas: 3 value"):
+        load_ground_truth(data).prepare("keypoints", [0.1] * 3)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from explorer.evaluation import match_images
+from explorer.evaluation.inputs.matching import match_images
 
 IMAGES = [
     {"id": 139, "file_name": "000000000139.jpg"},

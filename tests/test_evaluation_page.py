@@ -15,8 +15,8 @@ from pycocotools import mask as mask_utils
 from streamlit.testing.v1 import AppTest
 
 from explorer.detections import Detections
-from explorer.evaluation import CATEGORY_COLUMNS
 from explorer.evaluation.coco import pipeline
+from explorer.evaluation.coco.results import CATEGORY_COLUMNS
 from explorer.zoo.paths import REPO_ROOT
 from tests.coco_factory import make_ground_truth, perfect_results, segmentation_rle
 

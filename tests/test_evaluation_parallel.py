@@ -14,9 +14,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from explorer.evaluation import EvaluationInputError, available_backends, evaluate
-from explorer.evaluation.coco.backends import EvalArrays
+from explorer.evaluation.coco.backends import EvalArrays, available_backends
 from explorer.evaluation.coco.parallel import merge, split_categories
+from explorer.evaluation.coco.pipeline import evaluate
+from explorer.evaluation.errors import EvaluationInputError
 from tests.coco_factory import make_ground_truth, perfect_results
 from tests.test_evaluation import noisy_results
 

@@ -29,8 +29,8 @@ from explorer.engine import runners as engine
 from explorer.engine.runners import RANDOM_WEIGHTS
 from explorer.models.catalog import ModelSpec, spec_for_uid
 from explorer.models.detectron.checkpoint.convert import FORMAT, cache_path
+from explorer.models.detectron.config import detectron_config
 from explorer.models.detectron.errors import UnsafePickleError
-from explorer.models.detectron.family import detectron_config
 from explorer.models.torchvision_zoo import WeightsMismatchError
 from explorer.weights.errors import WeightsError
 from explorer.zoo.table import load_zoo

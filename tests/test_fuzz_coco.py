@@ -18,9 +18,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from explorer.evaluation.coco.pipeline import evaluate, load_ground_truth
+from explorer.evaluation.coco.pipeline import evaluate
 from explorer.evaluation.coco.results import Evaluation
 from explorer.evaluation.errors import EvaluationInputError
+from explorer.evaluation.inputs.ground_truth import load_ground_truth
 from tests.coco_factory import make_ground_truth, perfect_results
 
 SEED = 20261129

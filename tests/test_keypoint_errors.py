@@ -13,7 +13,6 @@ from typing import Any
 import numpy as np
 import pytest
 
-from explorer.evaluation import EvaluationInputError
 from explorer.evaluation.analyses.keypoint_errors import (
     CORRECTED_TYPES,
     ERROR_TYPES,
@@ -23,6 +22,7 @@ from explorer.evaluation.analyses.keypoint_errors import (
     parse_flip_pairs,
     parse_sigmas,
 )
+from explorer.evaluation.errors import EvaluationInputError
 from explorer.evaluation.inputs.ground_truth import COCO_KEYPOINT_SIGMAS
 from tests.coco_factory import KEYPOINT_NAMES, PERSON, make_ground_truth, perfect_results
 

@@ -7,7 +7,6 @@ from typing import Any
 import numpy as np
 import pytest
 
-from explorer.evaluation import EvaluationInputError
 from explorer.evaluation.analyses.tide import (
     ERRORS,
     classify,
@@ -16,6 +15,7 @@ from explorer.evaluation.analyses.tide import (
     tide_difference,
     tide_errors,
 )
+from explorer.evaluation.errors import EvaluationInputError
 from explorer.evaluation.inputs.ground_truth import check_ground_truth
 from explorer.evaluation.inputs.result_checks import check_results
 
@@ -42,7 +42,7 @@ def dets(*entries: tuple[int, list[float], float], image_id: int = 1) -> list[di
 def labels(gt_data: dict[str, Any], results: list[dict[str, Any]], **options: Any) -> tuple[list[str], list[bool]]:
     """(label of each detection in results order, missed flag of each object)."""
     gt = check_ground_truth(gt_data)
-    c = classify(gt, check_results(results, gt, "bbox"), "bbox", **options)
+    c = classify(gt, check_results(results, gt.prepare("bbox")), "bbox", **options)
     frame = c.detection_frame().sort_values("result")
     return list(frame["label"]), list(c.gt_missed)
 
@@ -100,7 +100,7 @@ def test_detection_inside_a_crowd_of_its_class_is_ignored() -> None:
     data = ground_truth([(1, CAT)], crowds=[(5, [200.0, 100.0, 150.0, 150.0])])
     gt = check_ground_truth(data)
     results = check_results(dets((1, CAT, 0.9), (5, [220.0, 120.0, 50.0, 50.0], 0.8),
-                                 (1, [220.0, 120.0, 50.0, 50.0], 0.7)), gt, "bbox")
+                                 (1, [220.0, 120.0, 50.0, 50.0], 0.7)), gt.prepare("bbox"))
     frame = classify(gt, results, "bbox").detection_frame().sort_values("result")
     assert list(frame["ignored"]) == [False, True, False]  # the cat box in the car crowd is not ignored
 
@@ -114,7 +114,7 @@ def test_score_threshold_drops_detections_before_matching() -> None:
 def test_best_hundred_detections_per_image_over_all_classes() -> None:
     boxes = [(1 + (i % 2), [300.0, 200.0, 20.0 + i, 20.0], 0.5 + i / 1000) for i in range(120)]
     gt = check_ground_truth(ground_truth([(1, CAT)]))
-    c = classify(gt, check_results(dets(*boxes), gt, "bbox"), "bbox")
+    c = classify(gt, check_results(dets(*boxes), gt.prepare("bbox")), "bbox")
     assert len(c.det_result) == 100 and c.det_score.min() == pytest.approx(0.5 + 20 / 1000)
 
 
@@ -164,7 +164,7 @@ def test_only_the_best_of_several_errors_on_one_object_is_fixed() -> None:
     result = tide(ground_truth([(1, CAT)]), dets((1, a, 0.8), (1, b, 0.9)), "bbox")
     assert result.dap["loc"] == pytest.approx(100)
     gt = check_ground_truth(ground_truth([(1, CAT)]))
-    c = classify(gt, check_results(dets((1, a, 0.8), (1, b, 0.9)), gt, "bbox"), "bbox")
+    c = classify(gt, check_results(dets((1, a, 0.8), (1, b, 0.9)), gt.prepare("bbox")), "bbox")
     assert list(c.det_label) == [2, 2] and list(c.det_fixable) == [True, False]  # sorted by score: b first
 
 
@@ -202,6 +202,6 @@ def test_keypoints_are_refused() -> None:
 
 def test_same_classification_feeds_tide_errors() -> None:
     gt = check_ground_truth(ground_truth([(1, CAT), (2, DOG)]))
-    c = classify(gt, check_results(dets((2, CAT, 0.9), (1, CAT, 0.5)), gt, "bbox"), "bbox")
+    c = classify(gt, check_results(dets((2, CAT, 0.9), (1, CAT, 0.5)), gt.prepare("bbox")), "bbox")
     errors = tide_errors(c, gt.category_names)
     assert errors.counts["cls"] == 1 and errors.counts["miss"] == 1

@@ -42,7 +42,7 @@ def crafted() -> tuple[dict[str, Any], list[dict[str, Any]]]:
 def setup(score_threshold: float = 0.0) -> tuple[Any, Any, list[dict[str, Any]]]:
     gt_data, results = crafted()
     gt = check_ground_truth(gt_data)
-    checked = check_results(results, gt, "bbox")
+    checked = check_results(results, gt.prepare("bbox"))
     return classify(gt, checked, "bbox", score_threshold=score_threshold), gt, checked
 
 
@@ -100,7 +100,7 @@ def test_drawing_puts_each_kind_in_its_colour() -> None:
 def test_segm_overlay_uses_mask_boxes() -> None:
     gt_data = make_ground_truth(n_images=2, seed=4)
     gt = check_ground_truth(gt_data)
-    results = check_results(perfect_results(gt_data, "segm"), gt, "segm")
+    results = check_results(perfect_results(gt_data, "segm"), gt.prepare("segm"))
     c = classify(gt, results, "segm")
     image_id = gt.images[0]["id"]
     items = image_overlay(c, gt, results, image_id)

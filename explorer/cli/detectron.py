@@ -58,7 +58,7 @@ def add_verify_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def _arch_for_model_id(model_id: str) -> Any:
     from explorer.models.catalog import spec_for_uid
-    from explorer.models.detectron.family import detectron_config
+    from explorer.models.detectron.config import detectron_config
     from explorer.zoo.table import load_zoo
 
     return detectron_config(spec_for_uid(load_zoo(["detectron"]), f"detectron:{model_id}")).arch
@@ -94,7 +94,8 @@ def _images_to_run(ground_truth: Any, folder: Path, limit: int | None) -> list[t
 def run_verify(args: argparse.Namespace) -> str:
     from explorer.cli.progress import download_bar
     from explorer.engine.runners import load_runner, resolve_device
-    from explorer.evaluation import evaluate, load_ground_truth
+    from explorer.evaluation.coco.pipeline import evaluate
+    from explorer.evaluation.inputs.ground_truth import load_ground_truth
     from explorer.inputs.images import ImageError, load_image_file
     from explorer.models.catalog import resolve_spec
     from explorer.zoo.table import load_zoo

@@ -22,13 +22,12 @@ from explorer.evaluation.analyses.keypoint_errors import (
     CORRECTED_TYPES,
     CORRECTIONS,
     KeypointErrors,
-    check_sigmas,
     flip_partners,
     parse_flip_pairs,
     parse_sigmas,
 )
 from explorer.evaluation.errors import EvaluationInputError
-from explorer.evaluation.inputs.ground_truth import GroundTruth
+from explorer.evaluation.inputs.ground_truth import GroundTruth, keypoint_sigmas
 
 
 def add_keypoint_arguments(parser: argparse.ArgumentParser) -> None:
@@ -55,7 +54,7 @@ def keypoint_options(args: argparse.Namespace, gt: GroundTruth) -> tuple[list[fl
                 raise EvaluationInputError(f"--{option.replace('_', '-')} applies only to --iou-type keypoints")
         return None, None
     sigmas = parse_sigmas(args.kpt_sigmas) if args.kpt_sigmas is not None else None
-    check_sigmas(gt, sigmas)
+    keypoint_sigmas(gt, sigmas)
     pairs = parse_flip_pairs(args.flip_pairs) if args.flip_pairs is not None else None
     if args.keypoint_errors is not None:
         for cat in gt.categories:

@@ -51,7 +51,7 @@ def run_for(args: argparse.Namespace, gt: GroundTruth, path: Path, tide_out: Pat
     """The TIDE block printed for one results file, writing its CSVs."""
     if not wanted(args):
         return ""
-    results = check_results(read_json(path, what="results", max_bytes=max_bytes), gt, args.iou_type,
+    results = check_results(read_json(path, what="results", max_bytes=max_bytes), gt.prepare(args.iou_type),
                             what=path.name)
     block = ""
     if args.tide or args.tide_csv:

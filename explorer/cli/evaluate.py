@@ -35,15 +35,16 @@ from explorer.cli.eval_keypoints import (
     render_keypoint_errors,
     write_keypoint_errors,
 )
-from explorer.evaluation.analyses.breakdown import ERROR_NAMES, LABELS
 from explorer.evaluation.analyses.confusion import DEFAULT_IOU, DEFAULT_SCORE, confusion_matrix
 from explorer.evaluation.analyses.confusion import check_options as check_confusion_options
 from explorer.evaluation.analyses.keypoint_errors import analyse_keypoint_errors
 from explorer.evaluation.coco.backends import BACKENDS
+from explorer.evaluation.coco.breakdown import ERROR_NAMES, LABELS
 from explorer.evaluation.coco.kinds import IOU_TYPES
-from explorer.evaluation.coco.pipeline import evaluate, load_ground_truth
+from explorer.evaluation.coco.pipeline import evaluate
 from explorer.evaluation.coco.results import Evaluation, percent_table
 from explorer.evaluation.errors import EvaluationInputError
+from explorer.evaluation.inputs.ground_truth import load_ground_truth
 from explorer.evaluation.inputs.loading import DEFAULT_MAX_BYTES, read_json
 from explorer.evaluation.inputs.result_checks import check_results
 
@@ -102,8 +103,9 @@ def run_eval(args: argparse.Namespace) -> str:
     gt.check_for(args.iou_type)
     sigmas, flip_pairs = keypoint_options(args, gt)
     tide_cli.check_arguments(args)
+    truth = gt.prepare(args.iou_type, sigmas)
     for path in args.dt:  # check every file before evaluating any
-        check_results(read_json(path, what="results", max_bytes=max_bytes), gt, args.iou_type, what=path.name)
+        check_results(read_json(path, what="results", max_bytes=max_bytes), truth, what=path.name)
     outputs = per_category_paths(args.per_category, args.dt) if args.per_category else [None] * len(args.dt)
     kpt_outputs = (per_category_paths(args.keypoint_errors, args.dt) if args.keypoint_errors
                    else [None] * len(args.dt))

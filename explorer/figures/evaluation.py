@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from explorer.evaluation.analyses.breakdown import LABELS as BREAKDOWN_LABELS
-from explorer.evaluation.analyses.breakdown import ErrorBreakdown
 from explorer.evaluation.analyses.confusion import ConfusionMatrix
+from explorer.evaluation.coco.breakdown import LABELS as BREAKDOWN_LABELS
+from explorer.evaluation.coco.breakdown import ErrorBreakdown
 from explorer.evaluation.coco.results import METRIC_COLUMNS, Evaluation
 from explorer.figures.zoo import PALETTE
 

@@ -21,6 +21,7 @@ from explorer.evaluation.analyses.keypoint_errors import with_keypoint_errors
 from explorer.evaluation.coco import pipeline
 from explorer.evaluation.coco.results import METRIC_COLUMNS, Evaluation, percent_table
 from explorer.evaluation.errors import EvaluationInputError
+from explorer.evaluation.inputs.ground_truth import load_ground_truth
 from explorer.evaluation.inputs.matching import Match, match_images
 from explorer.figures import evaluation as eval_plots
 
@@ -110,7 +111,7 @@ def evaluate_cached(ground_truth: bytes, ground_truth_name: str, results: bytes,
 def annotation_images(ground_truth: bytes, name: str) -> tuple[list[dict[str, Any]], str | None]:
     """The `images` of an uploaded annotation file (for matching uploads by file name), or the input error."""
     try:
-        return pipeline.load_ground_truth(ground_truth, name=name).images, None
+        return load_ground_truth(ground_truth, name=name).images, None
     except EvaluationInputError as error:
         return [], str(error)
 

@@ -25,8 +25,8 @@ from explorer.evaluation.analyses.tide import (
     tide_difference,
     tide_errors,
 )
-from explorer.evaluation.coco import pipeline
 from explorer.evaluation.errors import EvaluationInputError
+from explorer.evaluation.inputs.ground_truth import load_ground_truth
 from explorer.evaluation.inputs.matching import match_images
 from explorer.figures import tide as tide_plots
 from explorer.inputs.images import UPLOAD_TYPES
@@ -65,7 +65,7 @@ def _loaded(gt: Source, results: Source, iou_type: str, image_ids: tuple[int, ..
     """(GroundTruth, checked results), or the input error's message. A resource, not data: it is not copied
     per rerun, and the ground truth's mask cache is filled once."""
     try:
-        truth = pipeline.load_ground_truth(gt[1], name=gt[0])
+        truth = load_ground_truth(gt[1], name=gt[0])
         if image_ids is not None:
             truth = truth.restricted_to(image_ids)
         return load_for_tide(truth, results[1], iou_type, results_name=results[0])

@@ -256,8 +256,9 @@ def _evaluate(spec: ModelSpec, config: SweepConfig, model_dir: Path, results_pat
         return {}, "", []
     import pandas as pd
 
-    from explorer.evaluation.coco.pipeline import evaluate, load_ground_truth
+    from explorer.evaluation.coco.pipeline import evaluate
     from explorer.evaluation.errors import EvaluationInputError
+    from explorer.evaluation.inputs.ground_truth import load_ground_truth
 
     gt = load_ground_truth(config.annotations)
     image_ids = [image["id"] for record in records for image in record["images"]]

@@ -34,9 +34,8 @@ import numpy as np
 import pandas as pd
 
 from explorer.evaluation.coco.kinds import IouType, check_iou_type
-from explorer.evaluation.coco.pipeline import load_ground_truth
 from explorer.evaluation.errors import EvaluationInputError
-from explorer.evaluation.inputs.ground_truth import GroundTruth
+from explorer.evaluation.inputs.ground_truth import GroundTruth, load_ground_truth
 from explorer.evaluation.inputs.loading import DEFAULT_MAX_BYTES, JsonSource, read_json
 from explorer.evaluation.inputs.result_checks import check_results
 from explorer.evaluation.masks import boxes as mask_boxes
@@ -100,9 +99,9 @@ def confusion_matrix(ground_truth: JsonSource | GroundTruth, results: JsonSource
     gt = load_ground_truth(ground_truth, name=ground_truth_name, max_bytes=max_bytes)
     if image_ids is not None:
         gt = gt.restricted_to(image_ids)
-    gt.check_for(kind)
+    truth = gt.prepare(kind)
     label = results_name or "results"
-    checked = check_results(read_json(results, what=label, max_bytes=max_bytes), gt, kind, what=label)
+    checked = check_results(read_json(results, what=label, max_bytes=max_bytes), truth, what=label)
     return _count(gt, checked, kind, float(iou), float(score))
 
 

@@ -46,25 +46,26 @@ keypoint-box areas), and AP is evaluated again with the keypoints as they were.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import re
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from explorer.evaluation.coco.parallel import Run, WorkerPool, make_blocks
+from explorer.evaluation.coco.pipeline import evaluate
+from explorer.evaluation.coco.results import Evaluation
 from explorer.evaluation.errors import EvaluationInputError
-from explorer.evaluation.inputs.checks import is_number, short
-from explorer.evaluation.inputs.ground_truth import COCO_KEYPOINT_SIGMAS, GroundTruth, keypoint_sigmas
+from explorer.evaluation.inputs.ground_truth import (
+    GroundTruth,
+    PreparedGroundTruth,
+    load_ground_truth,
+)
 from explorer.evaluation.inputs.loading import DEFAULT_MAX_BYTES, JsonSource, read_json
 from explorer.evaluation.inputs.result_checks import check_results
-
-if TYPE_CHECKING:
-    from explorer.evaluation.coco.results import Evaluation
 
 #: Error types in order of severity; codes in KeypointErrors.errors are indexes into this tuple.
 ERROR_TYPES: tuple[str, ...] = ("good", "jitter", "inversion", "swap", "miss")
@@ -165,22 +166,7 @@ class KeypointErrors:
         return pd.DataFrame(rows, columns=["correction", "label", "ap", "gain"])
 
 
-# ---- input: sigmas and flip pairs ---------------------------------------------------------------------------
-
-def check_sigmas(gt: GroundTruth, sigmas: Sequence[Any] | None) -> np.ndarray:
-    """OKS sigmas for the ground truth's keypoints, naming the first offending entry when they do not fit."""
-    if sigmas is not None:
-        k = next(iter(set(gt.keypoint_counts.values())), len(COCO_KEYPOINT_SIGMAS))
-        category = next(iter(gt.keypoint_counts), None)
-        if len(sigmas) != k:
-            which = f"category {gt.category_names[category]!r}" if category is not None else "the ground truth"
-            raise EvaluationInputError(
-                f"kpt_sigmas: {len(sigmas)} value(s) given, but {which} has {k} keypoints (one sigma per keypoint)")
-        for i, value in enumerate(sigmas):
-            if not (is_number(value) and np.isfinite(value) and value > 0):
-                raise EvaluationInputError(f"kpt_sigmas[{i}] must be a positive number, got {short(value)}")
-    return keypoint_sigmas(gt, sigmas)
-
+# ---- input: flip pairs ---------------------------------------------------------------------------------
 
 def _partner_name(name: str) -> str | None:
     """`name` with its side word swapped (left_eye -> right_eye, l_paw -> r_paw, front_left -> front_right),
@@ -273,27 +259,25 @@ def analyse_keypoint_errors(ground_truth: JsonSource | GroundTruth, results: Jso
     module docstring). `original_ap`: the evaluation's AP when already known (saves one evaluation);
     `corrections`: one of CORRECTIONS. Raises EvaluationInputError for bad input (sigmas, flip pairs, a file
     without keypoint categories)."""
-    from explorer.evaluation.coco.pipeline import evaluate, load_ground_truth
-
     if corrections not in CORRECTIONS:
         raise EvaluationInputError(f"corrections must be one of {', '.join(CORRECTIONS)}, got {corrections!r}")
     gt = load_ground_truth(ground_truth, max_bytes=max_bytes)
     if image_ids is not None:
         gt = gt.restricted_to(image_ids)
-    gt.check_for("keypoints")
-    sigmas = check_sigmas(gt, kpt_sigmas)
+    truth = gt.prepare("keypoints", kpt_sigmas)
+    sigmas = truth.kpt_sigmas
     names = {c: tuple(str(n) for n in cat["keypoints"]) for cat in gt.categories
              if (c := cat["id"]) in gt.keypoint_counts}
     partners = {c: flip_partners(names[c], flip_pairs, f"category {gt.category_names[c]!r}") for c in names}
     label = results_name or "results"
-    checked = check_results(read_json(results, what=label, max_bytes=max_bytes), gt, "keypoints", what=label)
+    checked = check_results(read_json(results, what=label, max_bytes=max_bytes), truth, what=label)
 
     def report(fraction: float) -> None:
         if progress:
             progress(fraction)
 
     report(0.0)
-    matches = _match(gt, checked, sigmas)
+    matches = _match(truth, checked)
     by_id = {ann["id"]: ann for ann in gt.annotations}
     people = _people_by_image(gt)
     n_k = len(sigmas)
@@ -333,32 +317,14 @@ def analyse_keypoint_errors(ground_truth: JsonSource | GroundTruth, results: Jso
         errors=errors, ap=ap, n_detections=len(checked))
 
 
-def _match(gt: GroundTruth, checked: list[dict[str, Any]], sigmas: np.ndarray) -> list[tuple[int, int]]:
+def _match(truth: PreparedGroundTruth, checked: list[dict[str, Any]]) -> list[tuple[int, int]]:
     """(index into `checked`, ground-truth annotation id) of each detection COCOeval matches at OKS .1 to an
-    object it does not ignore, in image order."""
-    from pycocotools.cocoeval import COCOeval
-
-    from explorer.evaluation.coco.backends import PycocotoolsBackend
-
-    engine = PycocotoolsBackend()
-    gt_index = engine.coco(gt.dataset("keypoints"))
-    dt_index = engine.load_results(gt_index, [dict(d) for d in checked], "keypoints")
-    evaluator = COCOeval(gt_index, dt_index, "keypoints")
-    params = evaluator.params
-    params.catIds = gt.category_ids("keypoints")
-    params.iouThrs = np.array([MATCH_OKS])
-    params.maxDets = [MAX_DETS]
-    params.areaRng, params.areaRngLbl = [params.areaRng[0]], ["all"]
-    params.kpt_oks_sigmas = np.asarray(sigmas, dtype=float)
-    with contextlib.redirect_stdout(io.StringIO()):
-        evaluator.evaluate()
-    matches = []
-    for image in filter(None, evaluator.evalImgs):
-        for k, dt_id in enumerate(image["dtIds"]):
-            gt_id = int(image["dtMatches"][0][k])
-            if gt_id and not image["dtIgnore"][0][k]:
-                matches.append((int(dt_id) - 1, gt_id))  # loadRes numbers results 1..N in order
-    return matches
+    object it does not ignore, in image order. pycocotools' own matching, in a worker process: it prints."""
+    (block,) = make_blocks("pycocotools", truth, [dict(d) for d in checked], [list(truth.category_ids)],
+                           [Run((), [MATCH_OKS], [MAX_DETS])])
+    with WorkerPool(1) as pool:
+        pairs = pool.matches(block)
+    return [(dt_id - 1, gt_id) for dt_id, gt_id in pairs]  # loadRes numbers results 1..N in order
 
 
 def _people_by_image(gt: GroundTruth) -> dict[tuple[int, int], list[dict[str, Any]]]:

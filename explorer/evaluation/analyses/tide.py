@@ -42,7 +42,9 @@ import pandas as pd
 
 from explorer.evaluation.coco.kinds import IouType, check_iou_type
 from explorer.evaluation.errors import EvaluationInputError
-from explorer.evaluation.inputs.ground_truth import GroundTruth
+from explorer.evaluation.inputs.ground_truth import GroundTruth, load_ground_truth
+from explorer.evaluation.inputs.loading import DEFAULT_MAX_BYTES, read_json
+from explorer.evaluation.inputs.result_checks import check_results
 from explorer.evaluation.masks import coco_iou
 
 #: The six main error types, in TIDE's order, then the two special ones.
@@ -454,17 +456,13 @@ def tide_difference(a: TideErrors, b: TideErrors, names: tuple[str, str] = ("A",
 def load_for_tide(ground_truth: Any, results: Any, iou_type: IouType | str, *, max_bytes: int | None = None,
                   results_name: str | None = None) -> tuple[GroundTruth, list[dict[str, Any]]]:
     """The checked ground truth and results (paths, bytes or parsed JSON, as evaluate() takes them)."""
-    from explorer.evaluation.coco.pipeline import load_ground_truth
-    from explorer.evaluation.inputs.loading import DEFAULT_MAX_BYTES, read_json
-    from explorer.evaluation.inputs.result_checks import check_results
-
     kind = check_iou_type(iou_type)
     _geometry_key(kind)
     limit = DEFAULT_MAX_BYTES if max_bytes is None else max_bytes
     gt = load_ground_truth(ground_truth, max_bytes=limit)
-    gt.check_for(kind)
+    truth = gt.prepare(kind)
     data = read_json(results, what=results_name or "results", max_bytes=limit)
-    return gt, check_results(data, gt, kind, what=results_name or "results")
+    return gt, check_results(data, truth, what=results_name or "results")
 
 
 def tide(ground_truth: Any, results: Any, iou_type: IouType | str = "bbox", *,

@@ -4,15 +4,14 @@ per-image matching and accumulation in C++, about 3-4x faster at val2017 scale, 
 Both are reduced to one call, `Backend.run`, which returns the accumulated arrays (`eval['precision']`,
 `eval['recall']`) and the parameters that index them; everything we report is computed from those arrays, so
 the two backends can only differ if their arrays differ, and tests/test_evaluation_backends.py checks they do
-not. pycocotools prints progress to stdout; it is silenced here (the page and the CLI report progress
-themselves) by swapping sys.stdout, which is process-wide: `evaluate()` therefore runs pycocotools only in its
-worker processes (explorer.evaluation.coco.parallel), never in the server's or the command line's process.
+not. pycocotools prints progress to stdout and takes no way to stop it per call (swapping `sys.stdout` would
+silence every other thread of the server too), so it is called as it is and the callers run it only in worker
+processes whose stdout is /dev/null (explorer.evaluation.coco.parallel), never in the server's or the command
+line's process. faster-coco-eval takes a print function: it gets one that prints nothing.
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -81,13 +80,6 @@ def _arrays(evaluator: Any) -> EvalArrays:
                       category_ids=tuple(int(c) for c in p.catIds))
 
 
-@contextlib.contextmanager
-def _quiet() -> Any:
-    """pycocotools prints progress with print(); keep it off our stdout (the CLI's stdout is its output)."""
-    with contextlib.redirect_stdout(io.StringIO()):
-        yield
-
-
 class PycocotoolsBackend:
     """The reference: Piotr Dollár and Tsung-Yi Lin's COCO API, as Detectron and Detectron2 use it."""
 
@@ -98,13 +90,11 @@ class PycocotoolsBackend:
 
         index = COCO()
         index.dataset = dataset
-        with _quiet():
-            index.createIndex()
+        index.createIndex()
         return index
 
     def load_results(self, gt: Any, results: list[dict[str, Any]], iou_type: IouType) -> Any:
-        with _quiet():
-            return gt.loadRes(results)
+        return gt.loadRes(results)
 
     def run(self, gt: Any, dt: Any, iou_type: IouType, *, category_ids: Sequence[int],
             iou_thresholds: Sequence[float] | None = None, max_dets: Sequence[int] | None = None,
@@ -113,12 +103,30 @@ class PycocotoolsBackend:
 
         evaluator = COCOeval(gt, dt, iou_type)
         _set_params(evaluator.params, category_ids, iou_thresholds, max_dets, kpt_sigmas)
-        with _quiet():
-            evaluator.evaluate()
-            if on_accumulate:
-                on_accumulate()
-            evaluator.accumulate()
+        evaluator.evaluate()
+        if on_accumulate:
+            on_accumulate()
+        evaluator.accumulate()
         return _arrays(evaluator)
+
+    def matches(self, gt: Any, dt: Any, iou_type: IouType, *, category_ids: Sequence[int], iou_threshold: float,
+                max_dets: int, kpt_sigmas: np.ndarray | None = None) -> list[tuple[int, int]]:
+        """(detection id, ground-truth id) of each detection COCOeval's own evaluate() matches, at one threshold
+        and area "all", to an object it does not ignore; by category, then image, then score."""
+        from pycocotools.cocoeval import COCOeval
+
+        evaluator = COCOeval(gt, dt, iou_type)
+        _set_params(evaluator.params, category_ids, [iou_threshold], [max_dets], kpt_sigmas)
+        params = evaluator.params
+        params.areaRng, params.areaRngLbl = [params.areaRng[0]], ["all"]
+        evaluator.evaluate()
+        pairs = []
+        for image in filter(None, evaluator.evalImgs):
+            for k, dt_id in enumerate(image["dtIds"]):
+                gt_id = int(image["dtMatches"][0][k])
+                if gt_id and not image["dtIgnore"][0][k]:
+                    pairs.append((int(dt_id), gt_id))
+        return pairs
 
 
 class FasterCocoEvalBackend:

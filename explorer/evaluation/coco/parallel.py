@@ -12,12 +12,13 @@ Why processes: the per-pair IoU and matching work holds the GIL, so threads do n
 thread pool was measured slower). Why plain subprocesses (`python -m explorer.evaluation.coco.worker`) and not
 multiprocessing: its spawn and forkserver methods re-run the caller's main script in every worker (the
 Streamlit command line, a user's unguarded script), and fork copies a threaded server. A worker gets its block
-as a pickle written by its parent (data the parent checked and built itself) and sends back only numbers
-(.npz, read without pickle). Each pool lives for one `evaluate()` call, so nothing is shared between sessions,
-and a worker may change its own process as it likes: it pauses the cyclic garbage collector (an evaluation
-makes millions of small containers and no cycles; collections were 10-20% of the time) and sends its stdout to
-/dev/null, so neither the server's garbage collection nor its stdout is touched. For the same reason
-pycocotools, which prints to stdout, always runs in a worker.
+as JSON written by its parent (`encode_block`: nothing in it can run code when read, unlike a pickle) and sends
+back only numbers (.npz, read without pickle). Each pool lives for one call, so nothing is shared between
+sessions, and a worker may change its own process as it likes: it pauses the cyclic garbage collector (an
+evaluation makes millions of small containers and no cycles; collections were 10-20% of the time) and points its
+file descriptor 1 at /dev/null, so neither the server's garbage collection nor its stdout is touched. For the
+same reason pycocotools, which can only print to stdout, runs in a worker whenever the server or the command line
+asks it for something (`evaluate()`, and the keypoint analysis's matching through `WorkerPool.matches`).
 """
 
 from __future__ import annotations
@@ -27,20 +28,20 @@ import gc
 import io
 import json
 import os
-import pickle
 import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Literal
 
 import numpy as np
 
-from explorer.evaluation.coco.backends import Backend, EvalArrays, get_backend
+from explorer.evaluation.coco.backends import Backend, EvalArrays, PycocotoolsBackend, get_backend
 from explorer.evaluation.coco.kinds import IouType
 from explorer.evaluation.errors import EvaluationInputError
+from explorer.evaluation.inputs.ground_truth import PreparedGroundTruth
 
 #: Below this many detections a pool's start-up (a second or so) costs more than it saves: evaluate in-process.
 MIN_PARALLEL_DETECTIONS = 20_000
@@ -61,7 +62,9 @@ class Run:
 
 @dataclass(frozen=True)
 class Block:
-    """What one worker evaluates: a block of categories with their annotations and detections, for each run."""
+    """What one worker evaluates: a block of categories with their annotations and detections, for each run.
+    `task` "arrays": each run's accumulated arrays; "matches": the (detection id, ground-truth id) pairs the one
+    run's matching leaves (area "all"), for analyses that follow COCOeval's matching."""
 
     backend: str
     iou_type: IouType
@@ -72,6 +75,7 @@ class Block:
     category_ids: list[int]
     kpt_sigmas: list[float] | None
     runs: list[Run] = field(default_factory=list)
+    task: Literal["arrays", "matches"] = "arrays"
 
 
 def cpu_count() -> int:
@@ -104,9 +108,10 @@ def split_categories(weights: dict[int, float], n_blocks: int, detected: set[int
     return [sorted(block) for block in kept]
 
 
-def make_blocks(backend: str, iou_type: IouType, dataset: dict[str, Any], results: list[dict[str, Any]],
-                splits: list[list[int]], runs: Sequence[Run], kpt_sigmas: np.ndarray | None) -> list[Block]:
+def make_blocks(backend: str, truth: PreparedGroundTruth, results: list[dict[str, Any]], splits: list[list[int]],
+                runs: Sequence[Run]) -> list[Block]:
     """The per-worker inputs: each block's annotations (base and per run) and detections, in their order."""
+    dataset = truth.dataset
     where = {c: b for b, block in enumerate(splits) for c in block}
     annotations: list[list[dict[str, Any]]] = [[] for _ in splits]
     detections: list[list[dict[str, Any]]] = [[] for _ in splits]
@@ -119,8 +124,8 @@ def make_blocks(backend: str, iou_type: IouType, dataset: dict[str, Any], result
     for r, run in enumerate(runs):
         for ann in run.extra_annotations:
             extras[where[ann["category_id"]]][r].append(_for_transfer(ann))
-    sigmas = None if kpt_sigmas is None else [float(s) for s in kpt_sigmas]
-    return [Block(backend=backend, iou_type=iou_type, images=dataset["images"],
+    sigmas = None if truth.kpt_sigmas is None else [float(s) for s in truth.kpt_sigmas]
+    return [Block(backend=backend, iou_type=truth.iou_type, images=dataset["images"],
                   categories=[c for c in dataset["categories"] if c["id"] in set(block)],
                   annotations=annotations[b], results=detections[b], category_ids=block, kpt_sigmas=sigmas,
                   runs=[Run(extras[b][r], run.iou_thresholds, run.max_dets) for r, run in enumerate(runs)])
@@ -135,13 +140,25 @@ def _for_transfer(ann: dict[str, Any]) -> dict[str, Any]:
     return ann
 
 
-def evaluate_block(block: Block) -> list[EvalArrays]:
-    """Worker side: every run of one block, in this (worker) process."""
+def evaluate_block(block: Block) -> dict[str, np.ndarray]:
+    """Worker side: one block's task, in this (worker) process, as the arrays of its reply."""
     gc.disable()  # this process's own collector: see the module docstring
+    sigmas = None if block.kpt_sigmas is None else np.asarray(block.kpt_sigmas)
+    if block.task == "matches":
+        return {"pairs": np.asarray(_matches(block, sigmas), dtype=np.int64).reshape(-1, 2)}
     backend = get_backend(block.backend)
-    with contextlib.redirect_stdout(io.StringIO()):  # this process's own stdout: pycocotools prints
-        return list(iter_runs(backend, block.iou_type, _dataset(block), block.results, block.category_ids,
-                              block.runs, None if block.kpt_sigmas is None else np.asarray(block.kpt_sigmas)))
+    return arrays_fields(list(iter_runs(backend, block.iou_type, _dataset(block), block.results,
+                                        block.category_ids, block.runs, sigmas)))
+
+
+def _matches(block: Block, kpt_sigmas: np.ndarray | None) -> list[tuple[int, int]]:
+    backend = PycocotoolsBackend()  # the reference matching; it prints, so only ever in a worker
+    gt = backend.coco(_dataset(block))
+    dt = backend.load_results(gt, block.results, block.iou_type)
+    run = block.runs[0]
+    return backend.matches(gt, dt, block.iou_type, category_ids=block.category_ids,
+                           iou_threshold=float(run.iou_thresholds[0]), max_dets=int(run.max_dets[-1]),
+                           kpt_sigmas=kpt_sigmas)
 
 
 def _dataset(block: Block) -> dict[str, Any]:
@@ -176,32 +193,33 @@ def merge(parts: Sequence[EvalArrays]) -> EvalArrays:
                       category_ids=tuple(int(ids[i]) for i in order))
 
 
-# A worker imports explorer.evaluation's modules without running the package's __init__, which imports every
-# module (pandas among them: a second of CPU per worker, taken from the parent's input checks on 2 cores). The
-# package object it registers is the real folder; only the eager imports are skipped.
-_BOOTSTRAP = ("import sys, types, explorer; from pathlib import Path; "
-              "package = types.ModuleType('explorer.evaluation'); "
-              "package.__path__ = [str(Path(explorer.__file__).parent / 'evaluation')]; "
-              "sys.modules['explorer.evaluation'] = package; "
-              "from explorer.evaluation.coco.worker import main; main()")
-
-
 class WorkerPool:
-    """One worker process per block for one evaluation: started at once (they import the evaluators while the
-    parent checks the input), handed their block on stdin, read back from stdout, stopped when the evaluation
-    ends (also when it fails or is interrupted)."""
+    """One worker process per block for one call: started at once (they import the evaluators while the parent
+    checks the input), handed their block on stdin, read back from stdout, stopped when the call ends (also when
+    it fails or is interrupted)."""
 
     def __init__(self, workers: int) -> None:
         env = dict(os.environ)
-        root = str(Path(__file__).resolve().parents[2])  # the folder holding the explorer package
+        root = str(Path(__file__).resolve().parents[3])  # the folder holding the explorer package
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
-        self.processes = [subprocess.Popen([sys.executable, "-c", _BOOTSTRAP], env=env,
+        self.processes = [subprocess.Popen([sys.executable, "-m", "explorer.evaluation.coco.worker"], env=env,
                                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
                           for _ in range(workers)]
 
     def evaluate(self, blocks: Sequence[Block], on_block: Callable[[float], None] | None = None
                  ) -> list[EvalArrays]:
         """Every run, merged over blocks (at most one block per worker)."""
+        parts = [arrays_from_fields(fields) for fields in self._exchange(blocks, on_block)]
+        return [merge([part[r] for part in parts]) for r in range(len(parts[0]))]
+
+    def matches(self, block: Block) -> list[tuple[int, int]]:
+        """(detection id, ground-truth id) of each detection the block's one run matches to an object it does not
+        ignore (area "all"), in COCOeval's order: by category, then image."""
+        (fields,) = self._exchange([replace(block, task="matches")], None)
+        return [(int(d), int(g)) for d, g in fields["pairs"]]
+
+    def _exchange(self, blocks: Sequence[Block], on_block: Callable[[float], None] | None
+                  ) -> list[dict[str, np.ndarray]]:
         if len(blocks) > len(self.processes):
             raise ValueError(f"{len(blocks)} blocks for {len(self.processes)} workers")
         outputs: list[tuple[bytes, bytes] | None] = [None] * len(blocks)
@@ -210,11 +228,10 @@ class WorkerPool:
         def talk(i: int) -> None:
             process = self.processes[i]
             try:
-                # Streamed, not dumped to bytes first: the worker unpickles each frame as it arrives, so its
-                # reading overlaps our writing instead of following it (the worker writes nothing before it has
-                # read its whole block, so writing all of stdin before reading stdout cannot deadlock).
+                # The worker writes nothing before it has read its whole block, so writing all of stdin before
+                # reading stdout cannot deadlock.
                 with contextlib.suppress(BrokenPipeError):  # a worker that died: its exit status says why
-                    pickle.dump(blocks[i], process.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+                    process.stdin.write(encode_block(blocks[i]))
                     process.stdin.flush()
                 outputs[i] = process.communicate()
             finally:
@@ -229,8 +246,7 @@ class WorkerPool:
                 on_block((done + 1) / len(blocks))
         for thread in threads:
             thread.join()
-        parts = [read_reply(output, self.processes[i].returncode) for i, output in enumerate(outputs)]
-        return [merge([part[r] for part in parts]) for r in range(len(parts[0]))]
+        return [read_reply(output, self.processes[i].returncode) for i, output in enumerate(outputs)]
 
     def close(self) -> None:
         for process in self.processes:  # only our own children, by their handles
@@ -248,19 +264,68 @@ class WorkerPool:
         self.close()
 
 
-def write_reply(stream: BinaryIO, arrays: Sequence[EvalArrays]) -> None:
-    """Worker side: the runs' arrays as one .npz (numbers only; the parent unpickles nothing)."""
+# Compressed-RLE counts are bytes where pycocotools made them; JSON has no bytes, so they travel tagged.
+_BYTES_TAG = "__explorer_bytes__"
+
+
+def _to_json(value: Any) -> Any:
+    """What json.dumps cannot write itself: bytes (tagged, restored by _from_json) and numpy scalars (exactly)."""
+    if isinstance(value, bytes):
+        return {_BYTES_TAG: value.decode("latin-1")}
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"cannot send {type(value).__name__} to an evaluation worker")
+
+
+def _from_json(value: dict[str, Any]) -> Any:
+    if len(value) == 1 and _BYTES_TAG in value:
+        return value[_BYTES_TAG].encode("latin-1")
+    return value
+
+
+def encode_block(block: Block) -> bytes:
+    """A block as JSON bytes (floats as repr, so every value arrives exactly as it left)."""
+    fields = {name: getattr(block, name) for name in ("backend", "iou_type", "images", "categories", "annotations",
+                                                       "results", "category_ids", "kpt_sigmas", "task")}
+    fields["runs"] = [{"extra_annotations": list(run.extra_annotations), "iou_thresholds": run.iou_thresholds,
+                       "max_dets": run.max_dets} for run in block.runs]
+    return json.dumps(fields, default=_to_json).encode()
+
+
+def decode_block(data: bytes) -> Block:
+    """Worker side: the Block of encode_block's bytes."""
+    fields = json.loads(data, object_hook=_from_json)
+    runs = [Run(**run) for run in fields.pop("runs")]
+    return Block(**fields, runs=runs)
+
+
+def arrays_fields(arrays: Sequence[EvalArrays]) -> dict[str, np.ndarray]:
+    """The runs' arrays as named numpy arrays, for one .npz reply (numbers and strings only)."""
     fields: dict[str, np.ndarray] = {"runs": np.array(len(arrays))}
     for r, a in enumerate(arrays):
         fields.update({f"{r}.precision": a.precision, f"{r}.recall": a.recall, f"{r}.iou": a.iou_thresholds,
                        f"{r}.rec": a.recall_thresholds, f"{r}.areas": np.array(a.area_labels),
                        f"{r}.max_dets": np.array(a.max_dets), f"{r}.categories": np.array(a.category_ids)})
+    return fields
+
+
+def arrays_from_fields(data: dict[str, np.ndarray]) -> list[EvalArrays]:
+    return [EvalArrays(precision=data[f"{r}.precision"], recall=data[f"{r}.recall"],
+                       iou_thresholds=data[f"{r}.iou"], recall_thresholds=data[f"{r}.rec"],
+                       area_labels=tuple(str(a) for a in data[f"{r}.areas"]),
+                       max_dets=tuple(int(m) for m in data[f"{r}.max_dets"]),
+                       category_ids=tuple(int(c) for c in data[f"{r}.categories"]))
+            for r in range(int(data["runs"]))]
+
+
+def write_reply(stream: BinaryIO, fields: dict[str, np.ndarray]) -> None:
+    """Worker side: the reply's arrays as one .npz (the parent unpickles nothing)."""
     buffer = io.BytesIO()
     np.savez(buffer, **fields)
     stream.write(b"OK" + buffer.getvalue())
 
 
-def read_reply(output: tuple[bytes, bytes] | None, returncode: int | None) -> list[EvalArrays]:
+def read_reply(output: tuple[bytes, bytes] | None, returncode: int | None) -> dict[str, np.ndarray]:
     """Parent side: a worker's arrays, or its error raised here (same type where it is one of ours)."""
     stdout, stderr = output or (b"", b"")
     if stdout.startswith(b"ER"):
@@ -272,12 +337,7 @@ def read_reply(output: tuple[bytes, bytes] | None, returncode: int | None) -> li
         tail = stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or ["no output"]
         raise RuntimeError(f"evaluation worker stopped (exit status {returncode}): {tail[0]}")
     with np.load(io.BytesIO(stdout[2:]), allow_pickle=False) as data:
-        return [EvalArrays(precision=data[f"{r}.precision"], recall=data[f"{r}.recall"],
-                           iou_thresholds=data[f"{r}.iou"], recall_thresholds=data[f"{r}.rec"],
-                           area_labels=tuple(str(a) for a in data[f"{r}.areas"]),
-                           max_dets=tuple(int(m) for m in data[f"{r}.max_dets"]),
-                           category_ids=tuple(int(c) for c in data[f"{r}.categories"]))
-                for r in range(int(data["runs"]))]
+        return {name: data[name] for name in data.files}
 
 
 def warm_up() -> None:

@@ -15,20 +15,18 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
-from explorer.evaluation.analyses.breakdown import error_breakdown, relaxed_runs
 from explorer.evaluation.coco.backends import get_backend
+from explorer.evaluation.coco.breakdown import error_breakdown, relaxed_runs
 from explorer.evaluation.coco.kinds import IouType, check_iou_type, stat_names
 from explorer.evaluation.coco.metrics import per_category, precision_curves, summary
 from explorer.evaluation.coco.parallel import Run, WorkerPool, default_workers, iter_runs, make_blocks, split_categories
 from explorer.evaluation.coco.results import CategoryMetrics, Evaluation, SummaryStat
 from explorer.evaluation.errors import EvaluationInputError
-from explorer.evaluation.inputs.ground_truth import GroundTruth, check_ground_truth, keypoint_sigmas
-from explorer.evaluation.inputs.loading import DEFAULT_MAX_BYTES, JsonSource, read_json
-from explorer.evaluation.inputs.result_checks import check_results
-from explorer.evaluation.inputs.rle_check import check_rle_strings
+from explorer.evaluation.inputs.ground_truth import GroundTruth, load_ground_truth
+from explorer.evaluation.inputs.loading import DEFAULT_MAX_BYTES, JsonSource, read_json, source_name
+from explorer.evaluation.inputs.result_checks import check_results, check_rle_strings
 
 ProgressCallback = Callable[[str, float], None]
 
@@ -37,19 +35,6 @@ _STARTS: dict[bool, dict[str, float]] = {
     False: {"load": 0.0, "evaluate": 0.1, "accumulate": 0.85, "per-category": 0.95, "done": 1.0},
     True: {"load": 0.0, "evaluate": 0.05, "accumulate": 0.4, "per-category": 0.45, "analysis": 0.5, "done": 1.0},
 }
-
-
-def _name(source: Any, default: str) -> str:
-    return Path(source).name if isinstance(source, str | Path) else default
-
-
-def load_ground_truth(source: JsonSource | GroundTruth, *, name: str | None = None,
-                      max_bytes: int = DEFAULT_MAX_BYTES) -> GroundTruth:
-    """A checked ground truth from a path, uploaded bytes or a parsed dict; load once, evaluate many times."""
-    if isinstance(source, GroundTruth):
-        return source
-    label = name or _name(source, "ground truth")
-    return check_ground_truth(read_json(source, what=name or "ground truth", max_bytes=max_bytes), what=label)
 
 
 def evaluate(ground_truth: JsonSource | GroundTruth, results: JsonSource, iou_type: IouType | str = "bbox", *,
@@ -63,7 +48,7 @@ def evaluate(ground_truth: JsonSource | GroundTruth, results: JsonSource, iou_ty
     `load_ground_truth`. Results must carry the dataset's category ids. `image_ids` restricts the evaluation
     to those images (e.g. `match_images(...).image_ids`: the ones a user uploaded and ran a model on).
     `backend` "auto" uses faster-coco-eval when installed (same numbers, several times faster), else
-    pycocotools. `analysis` adds the error breakdown (see explorer.evaluation.analyses.breakdown). `kpt_sigmas`: OKS
+    pycocotools. `analysis` adds the error breakdown (see explorer.evaluation.coco.breakdown). `kpt_sigmas`: OKS
     sigmas when the keypoints are not COCO's 17. `results_name` / `ground_truth_name` name uploads in messages
     (a path names itself). `workers`: processes to split the categories over (explorer.evaluation.coco.parallel;
     the same numbers exactly); None: one per CPU for large evaluations, in-process for small ones.
@@ -79,9 +64,8 @@ def evaluate(ground_truth: JsonSource | GroundTruth, results: JsonSource, iou_ty
     gt = load_ground_truth(ground_truth, name=ground_truth_name, max_bytes=max_bytes)
     if image_ids is not None:
         gt = gt.restricted_to(image_ids)
-    gt.check_for(kind)
-    sigmas = keypoint_sigmas(gt, kpt_sigmas) if kind == "keypoints" else None
-    label = results_name or _name(results, "results")
+    truth = gt.prepare(kind, kpt_sigmas)
+    label = results_name or source_name(results, "results")
     data = read_json(results, what=results_name or "results", max_bytes=max_bytes)
     n_workers = workers or default_workers(len(data) if isinstance(data, list) else 0)
     # pycocotools only prints to stdout: it always runs in a worker process, where that cannot reach the server's
@@ -89,25 +73,22 @@ def evaluate(ground_truth: JsonSource | GroundTruth, results: JsonSource, iou_ty
     in_process = n_workers == 1 and engine.name != "pycocotools"
     with contextlib.ExitStack() as stack:
         pool = None if in_process else stack.enter_context(WorkerPool(n_workers))  # starts while we check
-        checked = check_results(data, gt, kind, what=label)
+        checked = check_results(data, truth, what=label)
         if kind == "segm" and engine.name == "pycocotools":  # its C decoder would loop on a malformed string
-            sizes = {image["id"]: (image["height"], image["width"]) for image in gt.images}
-            check_rle_strings(checked, sizes, label)
-        category_ids = gt.category_ids(kind)
-        n_gt = Counter(ann["category_id"] for ann in gt.annotations
-                       if not ann["iscrowd"] and (kind != "keypoints" or ann.get("num_keypoints", 0) > 0))
+            check_rle_strings(checked, gt.image_sizes, label)
+        n_gt = truth.n_gt
         n_dt = Counter(det["category_id"] for det in checked)
-        runs = [Run()] + (relaxed_runs(gt, checked, kind) if analysis else [])
+        runs = [Run()] + (relaxed_runs(truth, checked) if analysis else [])
         stages.enter("evaluate")
         with _malformed_rle_is_input_error(label):
             if pool is None:  # lazily: the analysis runs after the main numbers, as its own stage
-                pending = iter_runs(engine, kind, gt.dataset(kind), checked, category_ids, runs, sigmas,
+                pending = iter_runs(engine, kind, truth.dataset, checked, truth.category_ids, runs, truth.kpt_sigmas,
                                     on_accumulate=lambda: stages.enter("accumulate"))
                 arrays = next(pending)
             else:
-                weights = {c: n_dt[c] + n_gt[c] for c in category_ids}
-                blocks = make_blocks(engine.name, kind, gt.dataset(kind), checked,
-                                     split_categories(weights, n_workers, set(n_dt)), runs, sigmas)
+                weights = {c: n_dt[c] + n_gt[c] for c in truth.category_ids}
+                blocks = make_blocks(engine.name, truth, checked,
+                                     split_categories(weights, n_workers, set(n_dt)), runs)
                 arrays, *rest = pool.evaluate(blocks, on_block=stages.within)
                 pending = iter(rest)
                 stages.enter("accumulate")
@@ -128,7 +109,7 @@ def evaluate(ground_truth: JsonSource | GroundTruth, results: JsonSource, iou_ty
             for i in range(len(runs) - 1):
                 stages.within(i / (len(runs) - 1))
                 relaxed.append(next(pending))
-        breakdown = error_breakdown(gt, arrays, relaxed, kind)
+        breakdown = error_breakdown(truth, arrays, relaxed)
     stages.enter("done")
 
     return Evaluation(
@@ -160,7 +141,7 @@ def _label_of(source: Any, name: str | None) -> str:
         return name
     if isinstance(source, GroundTruth):
         return source.name
-    return _name(source, "ground truth")
+    return source_name(source, "ground truth")
 
 
 class _Stages:

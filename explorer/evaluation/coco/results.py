@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from explorer.evaluation.analyses.breakdown import ErrorBreakdown
+from explorer.evaluation.coco.breakdown import ErrorBreakdown
 from explorer.evaluation.coco.kinds import IouType
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # a type only: the analysis builds on evaluate() and fills this field in (with_keypoint_errors)
     from explorer.evaluation.analyses.keypoint_errors import KeypointErrors
 
 #: The per-category columns, in the order of the CLI's CSV.

@@ -1,15 +1,15 @@
-"""An evaluation worker process (started by parallel.WorkerPool; `python -m explorer.evaluation.coco.worker` works too).
+"""An evaluation worker process (started by parallel.WorkerPool as `python -m explorer.evaluation.coco.worker`).
 
-Reads one pickled Block on stdin (written by its parent, which built it from input it had checked), evaluates it
-and writes the arrays back on stdout as .npz, or `ER` and a JSON error. Its file descriptor 1 is pointed at
-/dev/null first, so nothing an evaluator prints (pycocotools' print(), C code's printf) can corrupt the reply.
+Reads one Block as JSON on stdin (written by its parent, which built it from input it had checked; JSON so that
+reading it cannot run code), does its task and writes the arrays back on stdout as .npz, or `ER` and a JSON
+error. Its file descriptor 1 is pointed at /dev/null first, so nothing an evaluator prints (pycocotools'
+print(), C code's printf) can corrupt the reply or reach anyone's terminal.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import pickle
 import sys
 
 
@@ -19,14 +19,13 @@ def main() -> None:
     reply = os.fdopen(os.dup(1), "wb")
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
-    block = pickle.load(sys.stdin.buffer)  # from our parent process only; read as it streams in
     try:
-        arrays = parallel.evaluate_block(block)
+        fields = parallel.evaluate_block(parallel.decode_block(sys.stdin.buffer.read()))
     except Exception as error:  # every failure goes back to the parent, which raises it
         reply.write(b"ER" + json.dumps({"type": type(error).__name__, "message": str(error)}).encode())
         reply.close()
         sys.exit(1)
-    parallel.write_reply(reply, arrays)
+    parallel.write_reply(reply, fields)
     reply.close()
 
 

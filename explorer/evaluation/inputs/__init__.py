@@ -1,2 +1,2 @@
-"""The evaluation's untrusted inputs and their checks: JSON loading with a size cap, ground truth and results checks,
-RLE checks, and matching uploaded images to annotation ids."""
+"""The evaluation's untrusted inputs and their checks: JSON read with a size cap, the ground truth checked once and
+prepared for one IoU type, results checked against it, and uploaded images matched to annotation ids."""

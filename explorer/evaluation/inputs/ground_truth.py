@@ -8,13 +8,20 @@ Normalisation (on copies; the caller's data is never modified): annotation ids b
 is kept as `source_id`, for reports that name annotations), `iscrowd` is 0
 where missing (evaluateImg needs it), `num_keypoints` is filled from the visibility flags where missing.
 `dataset(iou_type)` gives each evaluation its own shallow copies, since pycocotools' _prepare writes into them.
+
+`GroundTruth.prepare(iou_type)` is where one evaluation's IoU type meets the ground truth, once: it checks the
+file for that type and returns a `PreparedGroundTruth` holding what every later step reads (the categories
+evaluated, the evaluator's dataset, the objects that count, the OKS sigmas), handed down to the results checks,
+the COCOeval runs and the error breakdown instead of each deriving them again from the IoU type.
 """
 
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -22,6 +29,7 @@ import numpy as np
 from explorer.evaluation.coco.kinds import IouType
 from explorer.evaluation.errors import EvaluationInputError
 from explorer.evaluation.inputs.checks import few, is_int, is_number, numbers_ok, segmentation_problem, short
+from explorer.evaluation.inputs.loading import DEFAULT_MAX_BYTES, JsonSource, read_json, source_name
 from explorer.evaluation.masks import to_rle
 
 #: pycocotools' OKS sigmas for COCO's 17 person keypoints (Params.setKpParams).
@@ -90,6 +98,14 @@ class GroundTruth:
         categories = [cat for cat in self.categories if cat["id"] in keep]
         return {"images": self.images, "annotations": annotations, "categories": categories}
 
+    def prepare(self, iou_type: IouType, kpt_sigmas: Sequence[float] | None = None) -> PreparedGroundTruth:
+        """This ground truth checked for `iou_type`, with what one evaluation of that type reads (see
+        PreparedGroundTruth). `kpt_sigmas`: OKS sigmas when the keypoints are not COCO's 17."""
+        self.check_for(iou_type)
+        sigmas = keypoint_sigmas(self, kpt_sigmas) if iou_type == "keypoints" else None
+        return PreparedGroundTruth(gt=self, iou_type=iou_type, category_ids=tuple(self.category_ids(iou_type)),
+                                   kpt_sigmas=sigmas)
+
     def check_for(self, iou_type: IouType) -> None:
         """Raise EvaluationInputError if the file lacks what `iou_type` evaluates (masks, image sizes, keypoints).
         Remembered, so evaluating many results files against one ground truth checks it once."""
@@ -131,6 +147,39 @@ class GroundTruth:
             if "bbox" not in ann:
                 raise EvaluationInputError(
                     f"{self.name} annotations[{i}] has no 'bbox' (OKS uses it for people without keypoints)")
+
+
+@dataclass(frozen=True, eq=False)
+class PreparedGroundTruth:
+    """A GroundTruth checked for one IoU type (made by `GroundTruth.prepare`), for one evaluation: every step
+    reads the type, the categories evaluated and the sigmas from here, and the evaluator's dataset and the object
+    counts are derived at most once."""
+
+    gt: GroundTruth
+    iou_type: IouType
+    category_ids: tuple[int, ...]  # sorted, as pycocotools sorts them
+    kpt_sigmas: np.ndarray | None = field(default=None, repr=False)  # keypoints only
+
+    @cached_property
+    def dataset(self) -> dict[str, Any]:
+        """The evaluator's input: fresh shallow copies it may write into (GroundTruth.dataset), made once."""
+        return self.gt.dataset(self.iou_type)
+
+    @cached_property
+    def n_gt(self) -> Counter[int]:
+        """Category id -> objects that count: not crowd; for keypoints, with at least one labelled keypoint."""
+        keypoints = self.iou_type == "keypoints"
+        return Counter(ann["category_id"] for ann in self.gt.annotations
+                       if not ann["iscrowd"] and (not keypoints or ann.get("num_keypoints", 0) > 0))
+
+
+def load_ground_truth(source: JsonSource | GroundTruth, *, name: str | None = None,
+                      max_bytes: int = DEFAULT_MAX_BYTES) -> GroundTruth:
+    """A checked ground truth from a path, uploaded bytes or a parsed dict; load once, evaluate many times."""
+    if isinstance(source, GroundTruth):
+        return source
+    label = name or source_name(source, "ground truth")
+    return check_ground_truth(read_json(source, what=name or "ground truth", max_bytes=max_bytes), what=label)
 
 
 def check_ground_truth(data: Any, what: str = "ground truth") -> GroundTruth:
@@ -220,8 +269,9 @@ def _check_annotations(annotations: list[Any], image_ids: frozenset[int], names:
     return checked
 
 
-def keypoint_sigmas(gt: GroundTruth, sigmas: Sequence[float] | None) -> np.ndarray:
-    """OKS sigmas for the ground truth's keypoints: given ones, or COCO's for 17 keypoints."""
+def keypoint_sigmas(gt: GroundTruth, sigmas: Sequence[Any] | None) -> np.ndarray:
+    """OKS sigmas for the ground truth's keypoints: given ones, or COCO's for 17 keypoints; EvaluationInputError
+    naming the first offending entry when they do not fit."""
     counts = set(gt.keypoint_counts.values())
     if len(counts) > 1:
         raise EvaluationInputError(
@@ -233,6 +283,12 @@ def keypoint_sigmas(gt: GroundTruth, sigmas: Sequence[float] | None) -> np.ndarr
                 f"ground truth has {k} keypoints per object; COCO's OKS sigmas are for its 17 person keypoints, "
                 f"so pass kpt_sigmas (one per keypoint)")
         return np.array(COCO_KEYPOINT_SIGMAS)
-    if len(sigmas) != k or not all(is_number(s) and s > 0 for s in sigmas):
-        raise EvaluationInputError(f"kpt_sigmas must be {k} positive numbers, got {short(list(sigmas))}")
+    if len(sigmas) != k:
+        category = next(iter(gt.keypoint_counts), None)
+        which = f"category {gt.category_names[category]!r}" if category is not None else "the ground truth"
+        raise EvaluationInputError(
+            f"kpt_sigmas: {len(sigmas)} value(s) given, but {which} has {k} keypoints (one sigma per keypoint)")
+    for i, value in enumerate(sigmas):
+        if not (is_number(value) and math.isfinite(value) and value > 0):
+            raise EvaluationInputError(f"kpt_sigmas[{i}] must be a positive number, got {short(value)}")
     return np.array(sigmas, dtype=float)

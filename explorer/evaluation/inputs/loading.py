@@ -23,6 +23,11 @@ DEFAULT_MAX_BYTES = 500 * 1024 * 1024
 JsonSource = str | os.PathLike[str] | bytes | bytearray | memoryview | list[Any] | dict[str, Any]
 
 
+def source_name(source: JsonSource, default: str) -> str:
+    """How messages name a source: a path by its file name, anything else (bytes, parsed JSON) by `default`."""
+    return Path(source).name if isinstance(source, str | os.PathLike) else default
+
+
 def _megabytes(size: int) -> str:
     return f"{size / 1024 / 1024:.1f} MB" if size >= 1024 * 1024 else f"{size:,} bytes"
 

@@ -9,6 +9,10 @@ results lose their box, as Detectron2's evaluator does (otherwise loadRes takes 
 keypoint results lose box and mask, so loadRes takes the area from the keypoints as for Detectron's keypoint
 files. Polygon and uncompressed-RLE masks become compressed RLE (loadRes accepts only that). The copies are
 what the evaluators may write into (ids, areas), so the caller's list is never modified.
+
+`check_rle_strings` is the one check the pycocotools backend needs on top: its C decoder trusts compressed-RLE
+count strings, and a malformed one makes its IoU loop run for minutes. faster-coco-eval rejects them itself
+(cheaply), so only the reference backend pays for this pure-Python decoding.
 """
 
 from __future__ import annotations
@@ -19,7 +23,6 @@ from typing import Any
 
 import numpy as np
 
-from explorer.evaluation.coco.kinds import IouType
 from explorer.evaluation.errors import EvaluationInputError
 from explorer.evaluation.inputs.checks import (
     few,
@@ -31,12 +34,13 @@ from explorer.evaluation.inputs.checks import (
     segmentation_problem,
     short,
 )
-from explorer.evaluation.inputs.ground_truth import GroundTruth
+from explorer.evaluation.inputs.ground_truth import GroundTruth, PreparedGroundTruth
 from explorer.evaluation.masks import to_rle
 
 
-def check_results(data: Any, gt: GroundTruth, iou_type: IouType, what: str = "results") -> list[dict[str, Any]]:
-    """Checked, normalised copies of the detections in `data` (see the module docstring).
+def check_results(data: Any, truth: PreparedGroundTruth, what: str = "results") -> list[dict[str, Any]]:
+    """Checked, normalised copies of the detections in `data`, for the ground truth and IoU type `truth` was
+    prepared for (see the module docstring).
 
     Written for 500,000 detections: each check is one pass in C (set of types, numpy), and only when it fails
     does a Python loop look for the first offending entry to name.
@@ -51,10 +55,11 @@ def check_results(data: Any, gt: GroundTruth, iou_type: IouType, what: str = "re
     if set(map(type, data)) != {dict}:
         i = next(i for i, entry in enumerate(data) if not isinstance(entry, dict))
         raise EvaluationInputError(f"{what}[{i}] is not an object: {short(data[i])}")
+    gt, iou_type = truth.gt, truth.iou_type
     image_ids = _int_field(data, "image_id", what)
     _check_same_dataset(data, image_ids, gt, what)
     category_ids = _int_field(data, "category_id", what)
-    _check_categories_known(category_ids, gt, iou_type, what)
+    _check_categories_known(category_ids, truth, what)
     scores = _field(data, "score", what)
     if not number_types(set(map(type, scores))) or not np.isfinite(np.asarray(scores, dtype=float)).all():
         i = next(i for i, s in enumerate(scores) if not (is_number(s) and math.isfinite(s)))
@@ -100,8 +105,8 @@ def _check_same_dataset(data: list[dict[str, Any]], image_ids: list[Any], gt: Gr
             f"{len(unknown)} unknown image id(s): {few(unknown)})")
 
 
-def _check_categories_known(category_ids: list[Any], gt: GroundTruth, iou_type: IouType, what: str) -> None:
-    allowed = set(gt.category_ids(iou_type))
+def _check_categories_known(category_ids: list[Any], truth: PreparedGroundTruth, what: str) -> None:
+    gt, allowed = truth.gt, set(truth.category_ids)
     unknown = set(category_ids) - allowed
     if not unknown:
         return
@@ -181,3 +186,44 @@ def _keypoints(data: list[dict[str, Any]], category_ids: list[Any], gt: GroundTr
     if not np.isfinite(np.fromiter(itertools.chain.from_iterable(keypoints), dtype=float)).all():
         raise first_bad()
     return keypoints
+
+
+_RLE_LOW, _RLE_HIGH = 48, 48 + 63  # the count string's alphabet: 6-bit groups offset by '0'
+
+
+def rle_counts(text: str) -> list[int] | None:
+    """The run lengths encoded in `text` (COCO's LEB128-like format with deltas), or None if malformed."""
+    counts: list[int] = []
+    position = 0
+    while position < len(text):
+        value, shift, more = 0, 0, True
+        while more:
+            if position >= len(text):
+                return None  # the last run stops mid-number
+            code = ord(text[position]) - _RLE_LOW
+            if not 0 <= code <= _RLE_HIGH - _RLE_LOW:
+                return None
+            value |= (code & 0x1F) << shift
+            more = bool(code & 0x20)
+            position += 1
+            shift += 5
+            if not more and code & 0x10:
+                value |= -1 << shift
+        if len(counts) > 2:
+            value += counts[-2]
+        counts.append(value)
+    return counts
+
+
+def check_rle_strings(results: list[dict[str, Any]], sizes: dict[int, tuple[int, int]], what: str) -> None:
+    """Every compressed-RLE segmentation decodes to non-negative runs covering its image exactly."""
+    for index, result in enumerate(results):
+        segmentation = result.get("segmentation")
+        if not isinstance(segmentation, dict) or not isinstance(segmentation.get("counts"), str):
+            continue
+        height, width = sizes[result["image_id"]]
+        counts = rle_counts(segmentation["counts"])
+        if counts is None or min(counts, default=0) < 0 or sum(counts) != height * width:
+            raise EvaluationInputError(
+                f"{what}: entry {index} (image {result['image_id']}) has malformed compressed RLE counts: they do "
+                f"not decode to runs covering its {height}x{width} image")

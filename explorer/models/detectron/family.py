@@ -14,32 +14,14 @@ import dataclasses
 import functools
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from explorer.models.catalog import ModelSpec, NotRunnableError, Preprocessing, TestSettings, register
 from explorer.models.detectron.arch import DetectronArch, UnsupportedConfigError, arch_from_config
+from explorer.models.detectron.config import DetectronConfig
 
 ZOO = "detectron"
-
-
-@dataclass(frozen=True)
-class DetectronConfig:
-    """The Detectron facts of a spec (`ModelSpec.family_config`): its architecture, and its proposal model."""
-
-    arch: DetectronArch
-    proposals: ModelSpec | None = None  # the RPN model whose proposals a Fast R-CNN-style model runs on
-
-    def companions(self) -> tuple[ModelSpec, ...]:
-        return (self.proposals,) if self.proposals is not None else ()
-
-
-def detectron_config(spec: ModelSpec) -> DetectronConfig:
-    """The spec's `DetectronConfig`; a spec of another family is a caller's mistake, said plainly."""
-    if not isinstance(spec.family_config, DetectronConfig):
-        raise TypeError(f"{spec.name} ({spec.uid}) is not a Detectron model spec")
-    return spec.family_config
 
 
 def _text(value: Any) -> str:

@@ -12,7 +12,7 @@ from pathlib import Path
 from explorer.models.catalog import ModelSpec
 from explorer.models.detectron.arch import DetectronArch
 from explorer.models.detectron.checkpoint.convert import build_model, load_weights
-from explorer.models.detectron.family import detectron_config
+from explorer.models.detectron.config import detectron_config
 from explorer.models.detectron.inference.pipeline import Pipeline, TestConfig
 from explorer.models.detectron.runner import DetectronRunner
 

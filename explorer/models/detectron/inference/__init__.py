@@ -1,2 +1,2 @@
-"""Detectron's test-time computations: box transforms, preprocessing, postprocessing (NMS, mask paste, keypoints), the
-inference pipeline and test-time augmentation."""
+"""Detectron's test-time computations: preprocessing, postprocessing (NMS, mask paste, keypoints), the inference
+pipeline and test-time augmentation."""

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from explorer.models.detectron import boxes as box_ops
 from explorer.models.detectron.arch import DEDUP_BOXES, MIN_PROPOSAL_SIZE, DetectronArch
-from explorer.models.detectron.inference import boxes as box_ops
 from explorer.models.detectron.inference.postprocess import BoxResults, box_results
 from explorer.models.detectron.inference.preprocess import ImageBlob, make_blob
 from explorer.models.detectron.network.heads import pool_rois

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch.nn import functional as F
 
-from explorer.models.detectron.inference import boxes as box_ops
+from explorer.models.detectron import boxes as box_ops
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from explorer.models.detectron.inference import boxes as box_ops
+from explorer.models.detectron import boxes as box_ops
 from explorer.models.detectron.inference.pipeline import BoxStage, Pipeline
 
 

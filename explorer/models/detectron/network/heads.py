@@ -13,8 +13,8 @@ from torch import nn
 from torch.nn import functional as F
 from torchvision.ops import roi_align
 
+from explorer.models.detectron import boxes as box_ops
 from explorer.models.detectron.arch import KEYPOINT_DECONV_KERNEL, MASK_DIM_REDUCED, DetectronArch
-from explorer.models.detectron.inference import boxes as box_ops
 from explorer.models.detectron.network.layers import BlobConv, BlobConvTranspose, BlobLinear
 from explorer.models.detectron.network.resnet import STAGE_DIMS, bottleneck_width, make_stage
 

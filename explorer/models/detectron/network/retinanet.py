@@ -13,8 +13,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from explorer.models.detectron import boxes as box_ops
 from explorer.models.detectron.arch import DetectronArch
-from explorer.models.detectron.inference import boxes as box_ops
 from explorer.models.detectron.network.anchors import retinanet_cell_anchors
 from explorer.models.detectron.network.layers import BlobConv
 

@@ -54,7 +54,7 @@ import pandas as pd
 from explorer.evaluation.coco.backends import EvalArrays
 from explorer.evaluation.coco.kinds import IouType
 from explorer.evaluation.coco.parallel import Run
-from explorer.evaluation.inputs.ground_truth import GroundTruth
+from explorer.evaluation.inputs.ground_truth import PreparedGroundTruth
 from explorer.evaluation.masks import boxes as mask_boxes
 
 LABELS: tuple[str, ...] = ("C75", "C50", "Loc", "Sim", "Oth", "BG", "FN")
@@ -127,19 +127,18 @@ class ErrorBreakdown:
         return pd.DataFrame(rows, columns=["label", "recall", "precision"])
 
 
-def relaxed_runs(gt: GroundTruth, results: list[dict[str, Any]], iou_type: IouType) -> list[Run]:
+def relaxed_runs(truth: PreparedGroundTruth, results: list[dict[str, Any]]) -> list[Run]:
     """The three extra evaluations (Loc, Sim, Oth): IoU .1 at the largest maxDets, against the ground truth,
     then with the same-supercategory copies, then with every other-class copy. `results` are the checked
     detections the main evaluation uses."""
-    max_dets = [20 if iou_type == "keypoints" else 100]
-    detections = _detections_by_image(results, iou_type)
+    max_dets = [20 if truth.iou_type == "keypoints" else 100]
+    detections = _detections_by_image(results, truth.iou_type)
     return [Run((), [RELAXED_IOU], max_dets)] + [
-        Run(_confusable_copies(gt, detections, iou_type, scope), [RELAXED_IOU], max_dets)
+        Run(_confusable_copies(truth, detections, scope), [RELAXED_IOU], max_dets)
         for scope in ("supercategory", "any")]
 
 
-def error_breakdown(gt: GroundTruth, main: EvalArrays, relaxed: Sequence[EvalArrays],
-                    iou_type: IouType) -> ErrorBreakdown:
+def error_breakdown(truth: PreparedGroundTruth, main: EvalArrays, relaxed: Sequence[EvalArrays]) -> ErrorBreakdown:
     """The breakdown from the main evaluation's arrays (C75 and C50 are read from them) and the arrays of the
     three `relaxed_runs`, in their order."""
     category_ids = list(main.category_ids)
@@ -153,8 +152,8 @@ def error_breakdown(gt: GroundTruth, main: EvalArrays, relaxed: Sequence[EvalArr
     curves[5] = curves[4] > 0
     curves[6] = 1.0
     curves[:, :, undefined] = np.nan
-    return ErrorBreakdown(iou_type=iou_type, category_ids=tuple(category_ids),
-                          category_names=tuple(gt.category_names[c] for c in category_ids),
+    return ErrorBreakdown(iou_type=truth.iou_type, category_ids=tuple(category_ids),
+                          category_names=tuple(truth.gt.category_names[c] for c in category_ids),
                           area_labels=main.area_labels, recall_thresholds=np.asarray(main.recall_thresholds),
                           curves=curves)
 
@@ -173,16 +172,17 @@ def _detections_by_image(results: list[dict[str, Any]], iou_type: IouType
     return found
 
 
-def _confusable_copies(gt: GroundTruth, detections: dict[int, list[tuple[int, Any]]], iou_type: IouType,
+def _confusable_copies(truth: PreparedGroundTruth, detections: dict[int, list[tuple[int, Any]]],
                        scope: str) -> list[dict[str, Any]]:
     """Per category k, ignored copies (relabelled k) of the other-class objects k's detections could match: same
-    supercategory (`scope` "supercategory") or any ("any")."""
-    annotations: list[dict[str, Any]] = gt.dataset(iou_type)["annotations"]
+    supercategory (`scope` "supercategory") or any ("any"). Made before any evaluator writes into the dataset."""
+    iou_type, gt = truth.iou_type, truth.gt
+    annotations: list[dict[str, Any]] = truth.dataset["annotations"]
     supers = gt.supercategories
     by_image: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for ann in annotations:
         by_image[ann["image_id"]].append(ann)
-    boxes = _object_boxes(gt, annotations, iou_type)
+    boxes = _object_boxes(truth, annotations)
     copies: list[dict[str, Any]] = []
     next_id = max((ann["id"] for ann in gt.annotations), default=0) + 1
     for image_id, dets in detections.items():
@@ -213,11 +213,11 @@ def _confusable_copies(gt: GroundTruth, detections: dict[int, list[tuple[int, An
     return copies
 
 
-def _object_boxes(gt: GroundTruth, annotations: Sequence[dict[str, Any]], iou_type: IouType) -> dict[int, list[float]]:
+def _object_boxes(truth: PreparedGroundTruth, annotations: Sequence[dict[str, Any]]) -> dict[int, list[float]]:
     """Box of each object by id(): its bbox, or for segm its mask's tight box (what mask overlap implies)."""
-    if iou_type != "segm":
+    if truth.iou_type != "segm":
         return {id(ann): ann.get("bbox", [0.0, 0.0, 0.0, 0.0]) for ann in annotations}
-    rles = gt.mask_rles()
+    rles = truth.gt.mask_rles()
     tight = mask_boxes([rles[ann["id"]] for ann in annotations])
     return {id(ann): box for ann, box in zip(annotations, tight, strict=True)}
 

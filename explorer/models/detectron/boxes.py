@@ -4,6 +4,9 @@ Detectron treats a box (x1, y1, x2, y2) as the inclusive pixel range x1..x2, so 
 decodes boxes, measures areas and computes overlaps that way. The trained regressors expect this, so decoding
 follows it exactly; for NMS and overlaps, torchvision's kernels (exclusive widths) get the same numbers when
 x2 and y2 are shifted by one pixel first.
+
+Both the network (the RPN and RetinaNet decode their anchors, the heads pool boxes) and the test-time steps
+(postprocessing, test-time augmentation) compute with boxes, so this module belongs to neither subpackage.
 """
 
 from __future__ import annotations

@@ -1,0 +1,119 @@
+"""The evaluation and Detectron packages read in one direction (issue 11, item 8): no circle of imports between
+their modules, and evaluation's three layers import only downwards (inputs, then coco, then analyses).
+
+Imports inside functions count (a lazy import is still a dependency, and often one that hides a circle); imports
+under `if TYPE_CHECKING:` do not (they never run).
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _type_checking_only(tree: ast.Module) -> set[int]:
+    """ids of the import nodes under `if TYPE_CHECKING:`."""
+    skipped = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+            skipped.update(id(child) for statement in node.body for child in ast.walk(statement))
+    return skipped
+
+
+def imports_of(path: Path, known: set[str]) -> set[str]:
+    """The modules of `known` that `path` imports when it runs (a package import names its __init__)."""
+    tree = ast.parse(path.read_text())
+    skipped = _type_checking_only(tree)
+    found = set()
+    for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+        else:
+            continue
+        found.update(name for name in names if name in known)
+    return found - {module_name(path)}
+
+
+def graph(package: str) -> dict[str, set[str]]:
+    folder = ROOT.joinpath(*package.split("."))
+    paths = sorted(folder.rglob("*.py"))
+    known = {module_name(path) for path in paths}
+    return {module_name(path): imports_of(path, known) for path in paths}
+
+
+def cycle(edges: dict[str, set[str]]) -> list[str]:
+    """One circle of imports, as the modules along it, or [] when there is none."""
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str]:
+        state[node] = 1
+        stack.append(node)
+        for other in sorted(edges.get(node, ())):
+            if state.get(other) == 1:
+                return [*stack[stack.index(other):], other]
+            if other not in state and (found := visit(other)):
+                return found
+        stack.pop()
+        state[node] = 2
+        return []
+
+    for node in sorted(edges):
+        if node not in state and (found := visit(node)):
+            return found
+    return []
+
+
+def test_cycle_finds_a_circle_and_only_one() -> None:
+    assert cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert cycle({"a": {"b", "c"}, "b": {"c"}, "c": set()}) == []
+
+
+@pytest.mark.parametrize("package", ["explorer.evaluation", "explorer.models.detectron"])
+def test_no_circle_of_imports(package) -> None:
+    assert cycle(graph(package)) == []
+
+
+def test_no_circle_of_subpackages_in_the_detectron_port() -> None:
+    """network (the modules) and inference (Detectron's test-time steps) and checkpoint: one direction each."""
+    base = "explorer.models.detectron."
+    edges: dict[str, set[str]] = {}
+    for module, imported in graph("explorer.models.detectron").items():
+        source = module.removeprefix(base).split(".")[0]
+        if "." in module.removeprefix(base):
+            edges.setdefault(source, set()).update(
+                name.removeprefix(base).split(".")[0] for name in imported
+                if "." in name.removeprefix(base) and not name.removeprefix(base).startswith(source + "."))
+    assert cycle(edges) == []
+
+
+# The task vocabulary (iou types, stat names) is every layer's; it is read from coco/kinds.py, where it lives today.
+SHARED = {"explorer.evaluation.coco.kinds"}
+LAYERS = ("inputs", "coco", "analyses")
+
+
+def test_evaluation_layers_import_only_downwards() -> None:
+    wrong = []
+    for module, imported in graph("explorer.evaluation").items():
+        parts = module.split(".")
+        if len(parts) < 4:
+            continue  # the package itself and the shared modules at its top (errors, masks)
+        layer = LAYERS.index(parts[2])
+        for name in imported - SHARED:
+            other = name.split(".")
+            if len(other) >= 4 and LAYERS.index(other[2]) > layer:
+                wrong.append(f"{module} imports {name}")
+    assert wrong == []
