@@ -47,6 +47,7 @@ from typing import IO, BinaryIO, Literal
 from urllib.parse import unquote, urlparse
 
 from explorer import __version__
+from explorer.errors import ExplorerError
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ _MB = 1_000_000
 # --------------------------------------------------------------------------------------------------- errors
 
 
-class WeightsError(Exception):
+class WeightsError(ExplorerError):
     """Base of every error here; ``str(error)`` is a complete, user-facing sentence."""
 
 

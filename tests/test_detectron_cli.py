@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from explorer.cli.detectron import VerifyError, add_convert_parser, add_verify_parser
+from explorer.cli import convert, verify
 from explorer.detections import Detections
+from explorer.engine.verify import VerifyError
 
 BOXES = {1: [10.0, 12.0, 30.0, 40.0], 2: [5.0, 6.0, 50.0, 20.0]}  # image id -> one car box [x, y, w, h]
 SIZES = {1: (60, 80), 2: (50, 70)}  # image id -> (height, width)
@@ -53,8 +54,8 @@ class _PerfectRunner:
 def _run(argv: list[str]) -> str:
     parser = argparse.ArgumentParser()
     commands = parser.add_subparsers(dest="command")
-    add_convert_parser(commands)
-    add_verify_parser(commands)
+    convert.add_parser(commands)
+    verify.add_parser(commands)
     args = parser.parse_args(argv)
     return args.run(args)
 

@@ -20,7 +20,7 @@ def test_regeneration_reproduces_committed_files(rebuilt: dict[str, str]) -> Non
     assert committed == set(rebuilt), "zoo_data/ has files the build does not make (or lacks some)"
     for name, text in rebuilt.items():
         on_disk = (ZOO_DATA_DIR / name).read_bytes()
-        assert on_disk == text.encode("utf-8"), f"zoo_data/{name} is stale: run `python -m explorer.zoo.build`"
+        assert on_disk == text.encode("utf-8"), f"zoo_data/{name} is stale: run `python -m explorer build-zoo`"
 
 
 @needs_reference

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from explorer.detections import Detections
+from explorer.errors import ExplorerError
 from explorer.models.catalog import FAMILIES, ModelSpec, Runner, _load_families
 from explorer.weights import checkpoint_limit_bytes
 
@@ -26,7 +27,7 @@ DEFAULT_MAX_MODELS = int(os.environ.get("EXPLORER_MAX_MODELS", "2"))
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
 
 
-class DeviceError(ValueError):
+class DeviceError(ExplorerError, ValueError):
     """A device that is not available here."""
 
 

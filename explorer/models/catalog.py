@@ -13,6 +13,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from explorer.errors import ExplorerError
+
 if TYPE_CHECKING:
     from explorer.detections import Detections
     from explorer.weights import WeightsSource
@@ -90,7 +92,7 @@ class ModelFamily(Protocol):
         ...
 
 
-class NotRunnableError(ValueError):
+class NotRunnableError(ExplorerError, ValueError):
     """A zoo row no family can run (yet); the message says why."""
 
 

@@ -12,12 +12,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from explorer.errors import ExplorerError
 from explorer.zoo.derived import add_derived_columns
 from explorer.zoo.paths import ZOO_DATA_DIR
 from explorer.zoo.schema import NUMERIC_COLUMNS, ZOO_COLUMNS, ZOOS
 
 
-class UnknownZooError(ValueError):
+class UnknownZooError(ExplorerError, ValueError):
     """A zoo name that is not one of ZOOS."""
 
 
@@ -103,7 +104,7 @@ def load_configs(data_dir: Path = ZOO_DATA_DIR) -> pd.DataFrame:
     return configs.set_index("config", drop=False)
 
 
-class UnknownModelError(KeyError):
+class UnknownModelError(ExplorerError, KeyError):
     """A model id that no loaded zoo has."""
 
     def __str__(self) -> str:  # KeyError quotes its message; we want it plain
