@@ -1,4 +1,5 @@
-"""`verify`: runs a model over an annotation file's images and compares its COCO AP with the zoo's."""
+"""`verify` (explorer.engine.verify and its command): runs a model over an annotation file's images and compares its
+COCO AP with the zoo's."""
 
 from __future__ import annotations
 
@@ -85,3 +86,23 @@ def test_verify_refuses_proposal_models_and_empty_folders(tmp_path: Path) -> Non
     empty.mkdir()
     with pytest.raises(FileNotFoundError, match="none of the annotation file's images"):
         _run(["verify", "--model", "35857345", "--images", str(empty), "--annotations", str(gt)])
+
+
+def test_verify_model_is_a_library_call_that_reports_skipped_images(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from explorer.engine.verify import images_to_run, verify_model
+    from explorer.evaluation import load_ground_truth
+    from explorer.zoo.table import load_zoo
+
+    folder, gt = _dataset(tmp_path)
+    (folder / "missing.png").write_bytes(b"not a png")  # image 3 is there now, but cannot be decoded
+    assert [image_id for image_id, _ in images_to_run(load_ground_truth(gt), folder, None)] == [1, 2, 3]
+    assert [image_id for image_id, _ in images_to_run(load_ground_truth(gt), folder, 2)] == [1, 2]
+    monkeypatch.setattr("explorer.engine.runners.load_runner",
+                        lambda spec, device, weights, progress=None: _PerfectRunner())
+    report = verify_model(load_zoo(), "detectron:35857345", folder, gt, device="cpu")
+    assert (report.images_run, report.images_annotated) == (2, 3) and report.subset
+    assert len(report.skipped) == 1 and report.skipped[0].startswith("missing.png")
+    [result] = report.results
+    assert result.kind == "bbox" and result.measured == pytest.approx(100.0)
+    assert result.published == pytest.approx(36.7) and result.difference == pytest.approx(63.3)
