@@ -5,6 +5,8 @@ caller side (so the library packages form no cycle with the code that drives the
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -61,3 +63,13 @@ def test_base_packages_import_no_caller_side_module(package: str) -> None:
             if any(_is_under(module, banned) for banned in CALLER_SIDE):
                 offenders.append(f"{path.relative_to(PACKAGE.parent)} imports {module}")
     assert offenders == []
+
+
+def test_building_the_command_line_imports_no_torch_ray_or_streamlit() -> None:
+    """Every command module is imported to build the parser, so `explorer zoo` must not pay for torch or Ray."""
+    code = ("import sys; from explorer.cli.main import build_parser; build_parser(); "
+            "print(sorted(m for m in ('torch', 'ray', 'streamlit') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=PACKAGE.parent, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
