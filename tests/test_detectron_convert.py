@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from explorer.cli.detectron import add_convert_parser
+from explorer.cli import convert
 from explorer.models.catalog import UnknownModelError
 from explorer.models.detectron.arch import DetectronArch, arch_from_config
 from explorer.models.detectron.checkpoint import convert as convert_module
@@ -173,7 +173,7 @@ def test_published_pkl_is_cached_beside_itself() -> None:
 
 def _convert_cli(argv: list[str]) -> str:
     parser = argparse.ArgumentParser()
-    add_convert_parser(parser.add_subparsers(dest="command"))
+    convert.add_parser(parser.add_subparsers(dest="command"))
     args = parser.parse_args(argv)
     return args.run(args)
 

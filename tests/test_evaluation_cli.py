@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from explorer.cli.evaluate import add_eval_parser, per_category_paths
-from explorer.evaluation.__main__ import main
+from explorer.cli.evaluate import add_parser, per_category_paths
+from explorer.cli.main import build_parser, main
 from explorer.evaluation.coco.results import CATEGORY_COLUMNS
 from explorer.evaluation.errors import EvaluationInputError
 from tests.coco_factory import ABSENT_CATEGORY_ID, make_ground_truth, perfect_results
@@ -35,7 +35,7 @@ def files(tmp_path_factory) -> dict[str, Any]:
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: Any) -> tuple[int, str, str]:
-    code = main([str(a) for a in argv])
+    code = main(["eval", *(str(a) for a in argv)])
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -121,7 +121,7 @@ def test_bad_input_is_one_line_and_exit_2(capsys, files, case, expected) -> None
 def test_run_function_raises_the_error_type(files) -> None:
     parser = argparse.ArgumentParser()
     commands = parser.add_subparsers(dest="command", required=True)
-    add_eval_parser(commands)
+    add_parser(commands)
     args = parser.parse_args(["eval", "--gt", str(files["gt"]), "--dt", str(files["gt"]), "--iou-type", "bbox"])
     with pytest.raises(EvaluationInputError, match="is this the ground-truth file"):
         args.run(args)
@@ -131,12 +131,12 @@ def test_run_function_raises_the_error_type(files) -> None:
 
 
 def test_module_runs_as_a_program(files) -> None:
-    done = subprocess.run([sys.executable, "-m", "explorer.evaluation", "--gt", str(files["gt"]), "--dt",
+    done = subprocess.run([sys.executable, "-m", "explorer", "eval", "--gt", str(files["gt"]), "--dt",
                            str(files["perfect"]), "--iou-type", "bbox"], cwd=ROOT, capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 0, done.stderr
     assert "maxDets=100 ] = 1.000" in done.stdout
-    bad = subprocess.run([sys.executable, "-m", "explorer.evaluation", "--gt", str(files["perfect"]), "--dt",
+    bad = subprocess.run([sys.executable, "-m", "explorer", "eval", "--gt", str(files["perfect"]), "--dt",
                           str(files["perfect"]), "--iou-type", "bbox"], cwd=ROOT, capture_output=True, text=True,
                          timeout=120)
     assert bad.returncode == 2
@@ -144,13 +144,10 @@ def test_module_runs_as_a_program(files) -> None:
 
 
 def test_wired_into_the_explorer_cli(capsys, files) -> None:
-    """Once explorer/cli/main.py adds the command: `python -m explorer eval` behaves the same."""
-    from explorer.cli import main as cli
-    parser = cli.build_parser()
-    choices = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
-    if "eval" not in choices:
-        pytest.skip("explorer/cli/main.py does not wire `eval` yet")
-    assert cli.main(["eval", "--gt", str(files["gt"]), "--dt", str(files["perfect"]), "--iou-type", "bbox"]) == 0
+    """`eval` is a command of the one command line (there is no second entry point), listed in its parser."""
+    choices = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices
+    assert "eval" in choices
+    assert main(["eval", "--gt", str(files["gt"]), "--dt", str(files["perfect"]), "--iou-type", "bbox"]) == 0
     assert "= 1.000" in capsys.readouterr().out
-    assert cli.main(["eval", "--gt", str(files["gt"]), "--dt", str(files["gt"]), "--iou-type", "bbox"]) == 2
+    assert main(["eval", "--gt", str(files["gt"]), "--dt", str(files["gt"]), "--iou-type", "bbox"]) == 2
     assert capsys.readouterr().err.startswith("error: ")

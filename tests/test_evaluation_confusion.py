@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from explorer.evaluation.__main__ import main
+from explorer.cli.main import main
 from explorer.evaluation.analyses.confusion import BACKGROUND, confusion_matrix
 from explorer.evaluation.errors import EvaluationInputError
 from tests.coco_factory import make_ground_truth, octagon, perfect_results
@@ -150,7 +150,7 @@ def test_cli_writes_the_csv(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     gt_path, dt_path, out = tmp_path / "gt.json", tmp_path / "dt.json", tmp_path / "confusion.csv"
     gt_path.write_text(json.dumps(GT))
     dt_path.write_text(json.dumps(RESULTS))
-    code = main(["--gt", str(gt_path), "--dt", str(dt_path), "--iou-type", "bbox", "--confusion", str(out),
+    code = main(["eval", "--gt", str(gt_path), "--dt", str(dt_path), "--iou-type", "bbox", "--confusion", str(out),
                  "--confusion-iou", "0.7", "--confusion-score", "0.1"])
     assert code == 0
     assert f"wrote {out}" in capsys.readouterr().out
@@ -165,7 +165,7 @@ def test_cli_refuses_bad_thresholds_before_evaluating(tmp_path: Path, capsys: py
     gt_path, dt_path = tmp_path / "gt.json", tmp_path / "dt.json"
     gt_path.write_text(json.dumps(GT))
     dt_path.write_text(json.dumps(RESULTS))
-    code = main(["--gt", str(gt_path), "--dt", str(dt_path), "--iou-type", "bbox", "--confusion",
+    code = main(["eval", "--gt", str(gt_path), "--dt", str(dt_path), "--iou-type", "bbox", "--confusion",
                  str(tmp_path / "c.csv"), "--confusion-score", "2"])
     captured = capsys.readouterr()
     assert code == 2 and "score threshold must be a number from 0 to 1" in captured.err

@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 
-from explorer.evaluation.__main__ import main
+from explorer.cli.main import main
 from tests.coco_factory import make_ground_truth, perfect_results
 from tests.test_keypoint_errors import ANIMAL, ANIMAL_SIGMAS, NAMES, detection, people_gt, person_points
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: Any) -> tuple[int, str, str]:
-    code = main([str(a) for a in argv])
+    code = main(["eval", *(str(a) for a in argv)])
     out, err = capsys.readouterr()
     return code, out, err
 

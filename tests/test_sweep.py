@@ -187,10 +187,10 @@ def test_rerun_resumes_from_written_shards(dataset: tuple[Path, Path], swept: Pa
 
 def test_cli_sweep_runs_and_reports(dataset: tuple[Path, Path], tmp_path: Path,
                                     capsys: pytest.CaptureFixture[str]) -> None:
-    from explorer.cli.sweep import add_sweep_parser
+    from explorer.cli import sweep
 
     parser = argparse.ArgumentParser()
-    add_sweep_parser(parser.add_subparsers(dest="command"))
+    sweep.add_parser(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["sweep", "--models", MODELS[0], "--images", str(dataset[0]), "--out", str(tmp_path),
                               "--random-weights", "--min-size", "96", "--max-size", "128", "--batch-size", "2",
                               "--shard-size", "8", "--workers", "1", "--limit", "10"])

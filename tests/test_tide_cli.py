@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from explorer.evaluation.__main__ import main
+from explorer.cli.main import main
 from explorer.evaluation.analyses.per_image import PER_IMAGE_COLUMNS
 from explorer.evaluation.analyses.tide import ERRORS, tide
 from tests.coco_factory import make_ground_truth, perfect_results
@@ -29,7 +29,7 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: Any) -> tuple[int, str, str]:
-    code = main([str(a) for a in argv])
+    code = main(["eval", *(str(a) for a in argv)])
     out, err = capsys.readouterr()
     return code, out, err
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from explorer.zoo.build import build_files
@@ -20,7 +22,7 @@ def test_regeneration_reproduces_committed_files(rebuilt: dict[str, str]) -> Non
     assert committed == set(rebuilt), "zoo_data/ has files the build does not make (or lacks some)"
     for name, text in rebuilt.items():
         on_disk = (ZOO_DATA_DIR / name).read_bytes()
-        assert on_disk == text.encode("utf-8"), f"zoo_data/{name} is stale: run `python -m explorer.zoo.build`"
+        assert on_disk == text.encode("utf-8"), f"zoo_data/{name} is stale: run `python -m explorer build-zoo`"
 
 
 @needs_reference
@@ -40,3 +42,31 @@ def test_no_value_is_a_dash_or_a_fake_zero(rebuilt: dict[str, str]) -> None:
             assert "-" not in row.values(), (name, row["model_id"])
             for column in ("box_ap", "mask_ap", "kp_ap", "prop_ar", "infer_s"):
                 assert row[column] == "" or float(row[column]) > 0, (name, row["model_id"], column)
+
+
+@needs_reference
+def test_build_zoo_command_writes_the_build(rebuilt: dict[str, str], tmp_path, capsys, monkeypatch) -> None:
+    """`explorer build-zoo` builds from --reference and writes what the build makes (the build shared with the tests
+    above, which check it against the committed files, instead of a third run of it)."""
+    from explorer.cli.main import main
+
+    asked: list[Path] = []
+    monkeypatch.setattr("explorer.zoo.build.build_files", lambda reference: asked.append(reference) or rebuilt)
+    out = tmp_path / "zoo_data"
+    assert main(["build-zoo", "--reference", str(REFERENCE_DIR), "--out", str(out)]) == 0
+    assert asked == [REFERENCE_DIR]
+    assert {path.name: path.read_bytes() for path in out.iterdir()} == {
+        name: text.encode("utf-8") for name, text in rebuilt.items()}
+    printed = capsys.readouterr().out.splitlines()
+    assert printed == [f"{out / name}: {rebuilt[name].count(chr(10))} lines" for name in sorted(rebuilt)]
+
+
+def test_build_zoo_command_refuses_a_folder_without_the_reference_pages(tmp_path, capsys) -> None:
+    from explorer.cli.main import main
+
+    (tmp_path / "detectron").mkdir()
+    assert main(["build-zoo", "--reference", str(tmp_path), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"error: {tmp_path} is not a reference folder: it has no detectron2/ (the zoo pages the build "
+                   "reads)\n")
+    assert not (tmp_path / "out").exists()

@@ -22,6 +22,7 @@ import pandas as pd
 
 from explorer.benchmarks.store import MeasurementStore
 from explorer.benchmarks.timing import BenchmarkResult, WeightsIdentity, benchmark_runner, weights_identity
+from explorer.errors import ExplorerError
 from explorer.models.catalog import ModelSpec, NotRunnableError, UnknownModelError, resolve_spec, spec_for_uid
 
 #: How the weights of each model are chosen: the published file when it is cached or can be downloaded
@@ -29,7 +30,7 @@ from explorer.models.catalog import ModelSpec, NotRunnableError, UnknownModelErr
 WEIGHTS_MODES: tuple[str, ...] = ("auto", "published", "random")
 
 
-class BenchPlanError(ValueError):
+class BenchPlanError(ExplorerError, ValueError):
     """A model list or zoo/table choice that names nothing runnable; the message says what to pick."""
 
 

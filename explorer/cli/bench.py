@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
 from typing import Any
 
+from explorer.cli.model_options import add_model_options, load_runner_for
+from explorer.errors import ExplorerError
 from explorer.zoo.schema import ZOOS
 
 
-def add_bench_parser(commands: Any, add_model_options: Callable[..., None]) -> None:
-    bench = commands.add_parser("bench", help="time models on this machine and store the measurements")
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add `bench` to `subparsers` (argparse's add_subparsers() result); it sets `run`."""
+    bench: argparse.ArgumentParser = subparsers.add_parser(
+        "bench", help="time models on this machine and store the measurements")
     add_model_options(bench, model_required=False)
     bench.add_argument("--models", nargs="+", default=None, metavar="ID", help="time these models one after another")
     bench.add_argument("--zoo", default=None, help=f"time every runnable model of this zoo: {', '.join(ZOOS)}")
@@ -26,23 +29,22 @@ def add_bench_parser(commands: Any, add_model_options: Callable[..., None]) -> N
     bench.add_argument("--width", type=int, default=1333, help="test image width (default 1333)")
     bench.add_argument("--height", type=int, default=800, help="test image height (default 800)")
     bench.add_argument("--autocast", choices=("fp16", "bf16"), default=None, help="mixed precision on GPU")
-    bench.set_defaults(run=_bench_command)
+    bench.set_defaults(run=run)
+    return bench
 
 
-def _bench_command(args: argparse.Namespace) -> str:
-    from explorer.cli.main import CliError
-
+def run(args: argparse.Namespace) -> str:
     chosen = [name for name, given in (("--model", args.model), ("--models", args.models), ("--zoo", args.zoo))
               if given]
     if len(chosen) != 1:
-        raise CliError("give exactly one of --model ID, --models ID [ID ...] or --zoo ZOO"
+        raise ExplorerError("give exactly one of --model ID, --models ID [ID ...] or --zoo ZOO"
                        + (f" (got {' and '.join(chosen)})" if chosen else ""))
     if args.table and not args.zoo:
-        raise CliError("--table needs --zoo")
+        raise ExplorerError("--table needs --zoo")
     if args.model:
         return _bench_one(args)
     if args.weights is not None:
-        raise CliError("--weights FILE is for one model (--model); many models use their published weights")
+        raise ExplorerError("--weights FILE is for one model (--model); many models use their published weights")
     return _bench_many(args)
 
 
@@ -71,19 +73,8 @@ def _bench_one(args: argparse.Namespace) -> str:
 def _load_one(args: argparse.Namespace) -> tuple[Any, Any]:
     """The runner `predict` would load, except that random weights hold the detections at the maximum."""
     from explorer.benchmarks.many import hold_max_detections
-    from explorer.cli.progress import download_bar
-    from explorer.engine.runners import RANDOM_WEIGHTS, load_runner, resolve_device
-    from explorer.models.catalog import resolve_spec
-    from explorer.zoo.table import load_zoo
 
-    spec = resolve_spec(load_zoo(), args.model)
-    if args.min_size:
-        spec = spec.with_sizes(args.min_size, args.max_size or max(args.min_size, spec.preprocessing.max_size))
-    device = resolve_device(args.device)
-    choice = RANDOM_WEIGHTS if args.random_weights else args.weights
-    if args.random_weights:
-        spec = hold_max_detections(spec)
-    return load_runner(spec, device, choice, progress=download_bar()), choice
+    return load_runner_for(args, adjust=hold_max_detections if args.random_weights else None)
 
 
 def _weights_words(result: Any) -> str:
@@ -98,14 +89,13 @@ def _bench_many(args: argparse.Namespace) -> str:
 
     from explorer.benchmarks.many import BenchSettings, plan_models, report_table, run_models
     from explorer.benchmarks.store import MeasurementStore
-    from explorer.cli.main import CliError
     from explorer.engine.runners import resolve_device
     from explorer.zoo.export import markdown_table
     from explorer.zoo.table import load_zoo
 
     specs, left_out = plan_models(load_zoo(), args.models or (), zoo=args.zoo, table_name=args.table)
     if not specs:
-        raise CliError(f"no runnable model in {args.zoo}" + (f" / {args.table}" if args.table else ""))
+        raise ExplorerError(f"no runnable model in {args.zoo}" + (f" / {args.table}" if args.table else ""))
     settings = BenchSettings(device=resolve_device(args.device), width=args.width, height=args.height,
                              min_size=args.min_size, max_size=args.max_size, batch_size=args.batch_size,
                              runs=args.runs, warmup=args.warmup, autocast=args.autocast,
@@ -127,6 +117,6 @@ def _bench_many(args: argparse.Namespace) -> str:
     summary = body + "\n".join(lines) + ("\n" if lines else "") + f"stored in {store.path}\n"
     if report.interrupted:
         sys.stdout.write(summary)
-        raise CliError(f"interrupted: {len(report.measured)} of {len(specs)} models timed and stored; run the same "
-                       "command again to time the rest")
+        raise ExplorerError(f"interrupted: {len(report.measured)} of {len(specs)} models timed and stored; run the "
+                            "same command again to time the rest")
     return summary

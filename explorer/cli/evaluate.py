@@ -2,7 +2,7 @@
 
     python -m explorer eval --gt instances_val2017.json --dt results.json --iou-type bbox \\
         [--dt other.json ...] [--per-category per_category.csv] [--breakdown] [--backend auto] \\
-        [--keypoint-errors keypoint_errors.csv] [--kpt-sigmas S1,...] [--flip-pairs A:B,...]  (keypoint_cli)
+        [--keypoint-errors keypoint_errors.csv] [--kpt-sigmas S1,...] [--flip-pairs A:B,...]
         [--tide] [--tide-csv tide.csv] [--per-image per_image.csv]
         [--confusion confusion.csv [--confusion-iou 0.5] [--confusion-score 0.5]]
 
@@ -19,6 +19,9 @@ several --dt files are named as for --per-category.
 Every results file is read and checked before any is evaluated, so a broken second file fails in seconds, not
 after the first one's evaluation. User errors raise EvaluationInputError (explorer/cli/main.py prints it as one
 `error: ...` line and exits with 2).
+
+The keypoint options and the TIDE options are their own modules (evaluate_keypoint_options.py,
+evaluate_tide_options.py); this one adds them to the parser and calls them.
 """
 
 from __future__ import annotations
@@ -28,8 +31,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from explorer.cli import eval_tide as tide_cli
-from explorer.cli.eval_keypoints import (
+from explorer.cli import evaluate_tide_options as tide_options
+from explorer.cli.evaluate_keypoint_options import (
     add_keypoint_arguments,
     keypoint_options,
     render_keypoint_errors,
@@ -49,7 +52,7 @@ from explorer.evaluation.inputs.loading import DEFAULT_MAX_BYTES, read_json
 from explorer.evaluation.inputs.result_checks import check_results
 
 
-def add_eval_parser(subparsers: Any) -> argparse.ArgumentParser:
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add the `eval` sub-command to `subparsers` (argparse's add_subparsers() result); it sets `run`."""
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "eval", help="COCO-evaluate results files against annotations (pycocotools summary, per-category table)",
@@ -77,8 +80,8 @@ def add_eval_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--max-mb", type=float, default=DEFAULT_MAX_BYTES / 1024 / 1024,
                         help=f"refuse JSON files larger than this (default {DEFAULT_MAX_BYTES // 1024 // 1024})")
     add_keypoint_arguments(parser)
-    tide_cli.add_arguments(parser)
-    parser.set_defaults(run=run_eval)
+    tide_options.add_arguments(parser)
+    parser.set_defaults(run=run)
     return parser
 
 
@@ -92,7 +95,7 @@ def per_category_paths(out: Path, results: Sequence[Path]) -> list[Path]:
     return [out.with_name(f"{out.stem}-{tag}{out.suffix or '.csv'}") for tag in tags]
 
 
-def run_eval(args: argparse.Namespace) -> str:
+def run(args: argparse.Namespace) -> str:
     """The `eval` command: the text to print. Raises EvaluationInputError for user errors."""
     if args.max_mb <= 0:
         raise EvaluationInputError("--max-mb must be positive")
@@ -102,7 +105,7 @@ def run_eval(args: argparse.Namespace) -> str:
     gt = load_ground_truth(args.gt, max_bytes=max_bytes)
     gt.check_for(args.iou_type)
     sigmas, flip_pairs = keypoint_options(args, gt)
-    tide_cli.check_arguments(args)
+    tide_options.check_arguments(args)
     truth = gt.prepare(args.iou_type, sigmas)
     for path in args.dt:  # check every file before evaluating any
         check_results(read_json(path, what="results", max_bytes=max_bytes), truth, what=path.name)
@@ -129,7 +132,7 @@ def run_eval(args: argparse.Namespace) -> str:
         if out is not None:
             write_per_category(evaluation, out)
             block += f"wrote {out}\n"
-        block += tide_cli.run_for(args, gt, path, tide_out, image_out, max_bytes)
+        block += tide_options.run_for(args, gt, path, tide_out, image_out, max_bytes)
         if confusion_out is not None:
             matrix = confusion_matrix(gt, path, args.iou_type, iou=args.confusion_iou, score=args.confusion_score,
                                       max_bytes=max_bytes, results_name=path.name)

@@ -15,17 +15,18 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from explorer.errors import ExplorerError
 from explorer.sweep.plan import SweepPlanError
 
 INSTALL_HINT = "pip install -r requirements-sweep.txt"
 CLIENT_SCHEME = "ray://"
 
 
-class SweepDependencyError(RuntimeError):
+class SweepDependencyError(ExplorerError, RuntimeError):
     """Ray is not installed: the sweep is an optional extra."""
 
 
-class SweepClusterError(RuntimeError):
+class SweepClusterError(ExplorerError, RuntimeError):
     """The Ray cluster named by `--address` could not be joined."""
 
 
@@ -162,10 +163,8 @@ def run_in_cluster(args: argparse.Namespace, specs: list[Any], on_event: Any = N
                 try:
                     return ray.get(task)
                 except ray.exceptions.RayTaskError as error:  # bad input stays a one-line message, not a trace
-                    from explorer.weights.errors import WeightsError
-
                     cause = error.cause
-                    if isinstance(cause, SweepPlanError | FileNotFoundError | WeightsError):
+                    if isinstance(cause, ExplorerError | FileNotFoundError):
                         raise SweepClusterError(f"the sweep stopped in the cluster: {cause}") from None
                     raise
     finally:
@@ -181,7 +180,7 @@ def note_if_not_served(out: Path) -> None:
               f"this sweep; choose --out under it or set {ENV_SWEEPS_ROOT}", file=sys.stderr)
 
 
-def sweep_command(args: argparse.Namespace) -> str:
+def run(args: argparse.Namespace) -> str:
     _require_ray()
     if not args.models and not args.zoo:
         raise SweepPlanError("choose models with --models ID ... or --zoo NAME [--table TABLE]")
@@ -196,9 +195,10 @@ def sweep_command(args: argparse.Namespace) -> str:
     return execute(args, specs, items, on_event=_progress_bars(), download_progress=_download_bar)
 
 
-def add_sweep_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Register `sweep` on the CLI's subparsers; sets `run=sweep_command`."""
-    sweep = subparsers.add_parser("sweep", help="run many models over an image folder on Ray; evaluate; summarise")
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add `sweep` to `subparsers` (argparse's add_subparsers() result); it sets `run`."""
+    sweep: argparse.ArgumentParser = subparsers.add_parser(
+        "sweep", help="run many models over an image folder on Ray; evaluate; summarise")
     chosen = sweep.add_mutually_exclusive_group(required=True)
     chosen.add_argument("--models", nargs="+", help="model ids, zoo:id uids or torchvision builder names")
     chosen.add_argument("--zoo", help="every runnable model of this zoo")
@@ -223,5 +223,5 @@ def add_sweep_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
     sweep.add_argument("--max-size", type=int, default=None, help="cap on the longer side (default: model's)")
     sweep.add_argument("--score-thresh", type=float, default=0.05, help="keep detections at or above this")
     sweep.add_argument("--autocast", choices=("fp16", "bf16"), default=None, help="mixed precision on GPU")
-    sweep.set_defaults(run=sweep_command)
+    sweep.set_defaults(run=run)
     return sweep

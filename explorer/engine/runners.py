@@ -19,13 +19,14 @@ from typing import Any
 import numpy as np
 
 from explorer.detections import Detections
+from explorer.errors import ExplorerError
 from explorer.models.catalog import ModelSpec, Runner, family_named
 
 DEFAULT_MAX_MODELS = int(os.environ.get("EXPLORER_MAX_MODELS", "2"))
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
 
 
-class DeviceError(ValueError):
+class DeviceError(ExplorerError, ValueError):
     """A device that is not available here."""
 
 

@@ -11,12 +11,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from explorer.errors import ExplorerError
 from explorer.inputs.images import IMAGE_SUFFIXES
 
 MAX_FILES = 200_000
 
 
-class FolderError(ValueError):
+class FolderError(ExplorerError, ValueError):
     """A typed folder path that cannot be used; the message is one line for the page."""
 
 

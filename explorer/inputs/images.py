@@ -34,6 +34,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from explorer.errors import ExplorerError
+
 #: Largest image (width * height) decoded unless the caller or EXPLORER_MAX_PIXELS says otherwise. 40 MP
 #: covers current phone and DSLR photos; its RGB array is 120 MB.
 DEFAULT_MAX_PIXELS: int = 40_000_000
@@ -63,7 +65,7 @@ _ALPHA_MODES = frozenset({"LA", "RGBA", "PA", "RGBa"})
 _DIRECT_TO_RGB_MODES = frozenset({"RGB", "L", "1", "CMYK", "YCbCr", "RGBX"})
 
 
-class ImageError(ValueError):
+class ImageError(ExplorerError, ValueError):
     """An uploaded file that cannot be used as an image; the message names the file and the problem."""
 
     def __init__(self, name: str, problem: str) -> None:

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from explorer.errors import ExplorerError
+
 if TYPE_CHECKING:
     from explorer.detections import Detections
     from explorer.weights.sources import WeightsSource
@@ -130,11 +132,11 @@ class ModelFamily(Protocol):
         ...
 
 
-class NotRunnableError(ValueError):
+class NotRunnableError(ExplorerError, ValueError):
     """A zoo row no family can run (yet); the message says why."""
 
 
-class UnknownModelError(KeyError):
+class UnknownModelError(ExplorerError, KeyError):
     """A model id or uid that no loaded zoo has (raised by the catalog's look-ups and the zoo table's)."""
 
     def __str__(self) -> str:  # KeyError quotes its message; we want it plain

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from explorer.detections import Detections
+from explorer.errors import ExplorerError
 from explorer.models.catalog import ModelSpec, Preprocessing, TestSettings, register
 from explorer.models.runtime import autocast_context, synchronized_clock
 
@@ -33,7 +34,7 @@ _FIXED_SIZE_PREFIX = "ssd"
 MASK_THRESHOLD = 0.5  # torchvision's masks are per-pixel probabilities
 
 
-class WeightsMismatchError(ValueError):
+class WeightsMismatchError(ExplorerError, ValueError):
     """A weights file that does not fit the chosen architecture."""
 
 

@@ -16,10 +16,11 @@ from pathlib import Path
 import pandas as pd
 
 from explorer.engine.predict import image_paths
+from explorer.errors import ExplorerError
 from explorer.models.catalog import ModelSpec, resolve_spec, runnable_mask
 
 
-class SweepPlanError(ValueError):
+class SweepPlanError(ExplorerError, ValueError):
     """Arguments that select no models or no images; the message says what to change."""
 
 

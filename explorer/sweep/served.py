@@ -24,6 +24,7 @@ from typing import Any
 
 import pandas as pd
 
+from explorer.errors import ExplorerError
 from explorer.sweep.summary import MEASURED_COLUMNS, SUMMARY_NAME, read_summary
 
 ENV_SWEEPS_ROOT = "EXPLORER_SWEEPS_ROOT"
@@ -31,7 +32,7 @@ ENV_SWEEPS_ROOT = "EXPLORER_SWEEPS_ROOT"
 REQUIRED_COLUMNS: tuple[str, ...] = (*MEASURED_COLUMNS, "model_name", "images", "per_category")
 
 
-class SweepAccessError(ValueError):
+class SweepAccessError(ExplorerError, ValueError):
     """A folder or file the page will not read, or a summary it cannot use; `str()` is one sentence for the user."""
 
 

@@ -9,11 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from explorer.errors import ExplorerError
+
 if TYPE_CHECKING:
     from explorer.weights.sources import WeightsSource
 
 
-class WeightsError(Exception):
+class WeightsError(ExplorerError):
     """Base of every error here; ``str(error)`` is a complete, user-facing sentence."""
 
 

@@ -1,20 +1,18 @@
 """Regenerate `zoo_data/` from the reference pages and torchvision's installed metadata.
 
-Run `python -m explorer.zoo.build` (optionally `--reference DIR --out DIR`). The output is
-deterministic: running it twice, or on another machine with the same inputs and pinned torchvision,
+Run `python -m explorer build-zoo` (optionally `--reference DIR --out DIR`; the command is explorer/cli/build_zoo.py).
+The output is deterministic: running it twice, or on another machine with the same inputs and pinned torchvision,
 gives byte-identical files, which `tests/test_zoo_build.py` checks. The app reads only the output.
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from explorer.zoo.paths import DEFAULT_REFERENCE_DIR, ZOO_DATA_DIR
 from explorer.zoo.schema import ZOO_COLUMNS, ZooRow
 
 
@@ -83,19 +81,3 @@ def write_files(files: dict[str, str], out_dir: Path) -> None:
     for name, text in files.items():
         (out_dir / name).write_text(text, encoding="utf-8", newline="")
 
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m explorer.zoo.build", description=__doc__.splitlines()[0])
-    parser.add_argument("--reference", type=Path, default=DEFAULT_REFERENCE_DIR,
-                        help="folder with detectron/ and detectron2/ reference pages (default: %(default)s)")
-    parser.add_argument("--out", type=Path, default=ZOO_DATA_DIR, help="output folder (default: %(default)s)")
-    args = parser.parse_args(argv)
-    files = build_files(args.reference)
-    write_files(files, args.out)
-    for name, text in sorted(files.items()):
-        print(f"{args.out / name}: {text.count(chr(10))} lines")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -6,6 +6,7 @@ from dataclasses import dataclass, replace
 
 import pandas as pd
 
+from explorer.errors import ExplorerError
 from explorer.zoo.derived import PER_SECOND
 from explorer.zoo.pareto import pareto_mask
 from explorer.zoo.schema import METRIC_TASK, SCOPES, TASK_METRIC, TASKS, ZOO_LABELS
@@ -23,7 +24,7 @@ SPEED_COLUMNS: dict[str, str] = {speed.column: speed.label for speed in SPEEDS.v
 SCOPE_WORDS: dict[str, str] = {"coco": "over all COCO categories", "person": "over the person category only"}
 
 
-class RankingError(ValueError):
+class RankingError(ExplorerError, ValueError):
     """A constraint the ranking cannot apply (unknown metric, task, scope or speed)."""
 
 

@@ -12,6 +12,7 @@ from typing import Final
 
 import pandas as pd
 
+from explorer.errors import ExplorerError
 from explorer.zoo.schema import ZOO_LABELS
 
 
@@ -39,7 +40,7 @@ DEFAULT_SPEED: Final[str] = "e2e"
 COLUMN_SPEEDS: Final[dict[str, str]] = {speed.column: key for key, speed in SPEEDS.items()}
 
 
-class UnknownSpeedError(ValueError):
+class UnknownSpeedError(ExplorerError, ValueError):
     """A speed name that is neither a key of SPEEDS nor one of their columns."""
 
 

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from explorer.errors import ExplorerError
+
 #: Blocks per stage (res2, res3, res4, res5) by ResNet depth (ResNet.py: add_ResNet{50,101,152}_conv5_body).
 STAGE_BLOCKS: Mapping[int, tuple[int, int, int, int]] = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3), 152: (3, 8, 36, 3)}
 MASK_DIM_REDUCED = 256  # MRCNN.DIM_REDUCED
@@ -26,7 +28,7 @@ MASK_HEADS = {"mask_rcnn_heads.mask_rcnn_fcn_head_v1up4convs": "v1up4convs",
 KEYPOINT_HEADS = {"keypoint_rcnn_heads.add_roi_pose_head_v1convX": "v1convX"}
 
 
-class UnsupportedConfigError(ValueError):
+class UnsupportedConfigError(ExplorerError, ValueError):
     """A config this port cannot build (never raised for the 74 12_2017 baselines)."""
 
 

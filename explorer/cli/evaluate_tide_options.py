@@ -1,7 +1,7 @@
 """The `eval` command's TIDE options: --tide (print the dAP of each error type), --tide-csv OUT (the table:
 category_id, category, error, dap) and --per-image OUT.csv (image_id, file_name, ap, tp, fp, fn).
 
-Kept apart from cli.py so the `eval` command only calls `add_arguments` and `run_for`. With several --dt files
+Kept apart from evaluate.py so the `eval` command only calls `add_arguments` and `run_for`. With several --dt files
 each CSV gets the results file's stem appended, as --per-category does.
 """
 

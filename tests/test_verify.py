@@ -1,4 +1,5 @@
-"""`verify`: runs a model over an annotation file's images and compares its COCO AP with the zoo's."""
+"""`verify` (explorer.engine.verify and its command): runs a model over an annotation file's images and compares its
+COCO AP with the zoo's."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from explorer.cli.detectron import VerifyError, add_convert_parser, add_verify_parser
+from explorer.cli import convert, verify
 from explorer.detections import Detections
+from explorer.engine.verify import VerifyError
 
 BOXES = {1: [10.0, 12.0, 30.0, 40.0], 2: [5.0, 6.0, 50.0, 20.0]}  # image id -> one car box [x, y, w, h]
 SIZES = {1: (60, 80), 2: (50, 70)}  # image id -> (height, width)
@@ -53,8 +55,8 @@ class _PerfectRunner:
 def _run(argv: list[str]) -> str:
     parser = argparse.ArgumentParser()
     commands = parser.add_subparsers(dest="command")
-    add_convert_parser(commands)
-    add_verify_parser(commands)
+    convert.add_parser(commands)
+    verify.add_parser(commands)
     args = parser.parse_args(argv)
     return args.run(args)
 
@@ -84,3 +86,23 @@ def test_verify_refuses_proposal_models_and_empty_folders(tmp_path: Path) -> Non
     empty.mkdir()
     with pytest.raises(FileNotFoundError, match="none of the annotation file's images"):
         _run(["verify", "--model", "35857345", "--images", str(empty), "--annotations", str(gt)])
+
+
+def test_verify_model_is_a_library_call_that_reports_skipped_images(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from explorer.engine.verify import images_to_run, verify_model
+    from explorer.evaluation.inputs.ground_truth import load_ground_truth
+    from explorer.zoo.table import load_zoo
+
+    folder, gt = _dataset(tmp_path)
+    (folder / "missing.png").write_bytes(b"not a png")  # image 3 is there now, but cannot be decoded
+    assert [image_id for image_id, _ in images_to_run(load_ground_truth(gt), folder, None)] == [1, 2, 3]
+    assert [image_id for image_id, _ in images_to_run(load_ground_truth(gt), folder, 2)] == [1, 2]
+    monkeypatch.setattr("explorer.engine.runners.load_runner",
+                        lambda spec, device, weights, progress=None: _PerfectRunner())
+    report = verify_model(load_zoo(), "detectron:35857345", folder, gt, device="cpu")
+    assert (report.images_run, report.images_annotated) == (2, 3) and report.subset
+    assert len(report.skipped) == 1 and report.skipped[0].startswith("missing.png")
+    [result] = report.results
+    assert result.kind == "bbox" and result.measured == pytest.approx(100.0)
+    assert result.published == pytest.approx(36.7) and result.difference == pytest.approx(63.3)
