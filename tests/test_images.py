@@ -368,3 +368,14 @@ def test_decoding_never_touches_the_process_wide_warning_filters(case: str, monk
         load_image(data, "x.png", max_pixels=limit)
     assert seen and all(filters == before for filters in seen)
     assert warnings.filters == before
+
+
+def test_load_uploads_gives_messages_a_cache_can_pickle() -> None:
+    import pickle
+
+    from explorer.inputs.images import load_uploads
+
+    loaded, messages = load_uploads([("bad.png", b"nope"), ("good.png", encode(Image.fromarray(pattern()), "PNG"))])
+    assert [image.name for image in loaded] == ["good.png"]
+    assert len(messages) == 1 and messages[0].startswith("bad.png: ")
+    assert pickle.loads(pickle.dumps((loaded, messages)))[1] == messages

@@ -156,6 +156,13 @@ def load_images(
     return loaded, errors
 
 
+def load_uploads(files: Iterable[tuple[str, bytes]]) -> tuple[list[LoadedImage], list[str]]:
+    """`load_images` with each error as its one-line message: plain strings, which a page's cache can pickle
+    (an ImageError, whose constructor takes two arguments, cannot be rebuilt from its pickle)."""
+    loaded, errors = load_images(files)
+    return loaded, [str(error) for error in errors]
+
+
 def _limit_advice(limit: int) -> str:
     return (f"the limit is {limit:,} pixels; raise it with the max_pixels setting or the {MAX_PIXELS_ENV} "
             "environment variable if you trust this file")

@@ -41,10 +41,10 @@ def confusion_cached(ground_truth: bytes, ground_truth_name: str, results: bytes
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def _decoded(files: tuple[tuple[str, bytes], ...]) -> tuple[list[Any], list[str]]:
-    from explorer.inputs.images import load_images
+    """Uploaded bytes -> decoded RGB images and one message per file that could not be used."""
+    from explorer.inputs.images import load_uploads
 
-    loaded, errors = load_images(files)
-    return loaded, [str(error) for error in errors]
+    return load_uploads(files)
 
 
 def render_confusion(ground_truth: tuple[str, bytes], results: tuple[str, bytes], iou_type: str, key_prefix: str,

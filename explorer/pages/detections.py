@@ -14,7 +14,7 @@ import streamlit as st
 
 from explorer.engine import session_runs
 from explorer.engine.session_runs import ModelRun, PendingRun, RunSettings, explain
-from explorer.inputs.images import UPLOAD_TYPES
+from explorer.inputs.images import UPLOAD_TYPES, load_uploads
 from explorer.pages import common
 from explorer.pages.run_resources import inference_queues, session_id
 
@@ -34,10 +34,7 @@ WEIGHT_CHOICES = {
 @st.cache_data(show_spinner=False, max_entries=32)
 def decode_uploads(files: tuple[tuple[str, bytes], ...]) -> tuple[list[Any], list[str]]:
     """Uploaded bytes -> decoded RGB images and one message per file that could not be used."""
-    from explorer.inputs.images import load_images
-
-    loaded, errors = load_images(files)
-    return loaded, [str(error) for error in errors]
+    return load_uploads(files)
 
 
 @st.cache_data(show_spinner=False)
