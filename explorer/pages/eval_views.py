@@ -69,23 +69,23 @@ def run_evaluations(ground_truth: tuple[str, bytes], results: Sequence[tuple[str
                                    kpt_sigmas=tuple(kpt_sigmas) if kpt_sigmas else None,
                                    flip_pairs=tuple(map(tuple, flip_pairs)) if flip_pairs else None)
              for name, data in results}
+    slot = st.empty()  # drawn on every run, so the elements after it keep their place (and open tabs) on reruns
     if not all(task.done() for task in tasks.values()):
-        _follow(tasks, f"Evaluating {len(results)} results file(s) against {gt_name}…")
+        with slot.container():
+            _follow(tasks, f"Evaluating {len(results)} results file(s) against {gt_name}…")
+    slot.empty()
     return {name: task.outcome() for name, task in tasks.items()}
 
 
 def _follow(tasks: dict[str, EvaluationTask], message: str) -> None:
     """A progress bar (the first unfinished file's stage) until every task has finished."""
-    slot = st.empty()
-    with slot.container():
-        bar = st.progress(0.0, text="Evaluating")
-        with st.spinner(message):
-            while unfinished := [(name, task) for name, task in tasks.items() if not task.done()]:
-                name, task = unfinished[0]
-                stage, fraction = task.progress.latest
-                bar.progress(fraction, text=f"{name}: {stage}")
-                time.sleep(POLL_S)
-    slot.empty()
+    bar = st.progress(0.0, text="Evaluating")
+    with st.spinner(message):
+        while unfinished := [(name, task) for name, task in tasks.items() if not task.done()]:
+            name, task = unfinished[0]
+            stage, fraction = task.progress.latest
+            bar.progress(fraction, text=f"{name}: {stage}")
+            time.sleep(POLL_S)
 
 
 # ---- one evaluation --------------------------------------------------------------------------------------
