@@ -110,11 +110,11 @@ def test_concurrent_app_sessions_share_one_model_and_agree() -> None:
     """Three AppTest sessions run the Detections page at once: one model load, identical detections."""
     from streamlit.testing.v1 import AppTest
 
-    from explorer.pages import detections
+    from explorer.pages import run_resources
     from explorer.zoo.paths import REPO_ROOT
     from tests.test_detections_page import PAGE, choose_random_small_model, png_bytes
 
-    detections.model_cache().clear()
+    run_resources.model_cache().clear()
     torch.manual_seed(0)
     sessions = []
     for _ in range(3):
@@ -125,7 +125,7 @@ def test_concurrent_app_sessions_share_one_model_and_agree() -> None:
         choose_random_small_model(at, "torchvision:SSDLite320_MobileNet_V3_Large_Weights.COCO_V1")
         at.run()
         sessions.append(at)
-    loads_before = detections.model_cache().loads
+    loads_before = run_resources.model_cache().loads
     errors: list[BaseException] = []
 
     def press_run(at: AppTest) -> None:
@@ -140,7 +140,7 @@ def test_concurrent_app_sessions_share_one_model_and_agree() -> None:
     for thread in threads:
         thread.join(timeout=300)
     assert not errors and all(not at.exception for at in sessions)
-    assert detections.model_cache().loads - loads_before <= 1  # loaded once for all three sessions
+    assert run_resources.model_cache().loads - loads_before <= 1  # loaded once for all three sessions
     results = [at.session_state["detections:runs"][0].detections[0] for at in sessions]
     for other in results[1:]:
         np.testing.assert_allclose(other.boxes, results[0].boxes, atol=1e-4)

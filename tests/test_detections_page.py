@@ -48,7 +48,8 @@ def test_page_asks_for_images_first(app: AppTest) -> None:
 
 
 def test_upload_run_and_redraw_without_rerunning(app: AppTest) -> None:
-    from explorer.pages import detections
+    from explorer.engine import session_runs
+    from explorer.pages import run_resources
 
     app.file_uploader(key="detections:uploads").set_value([("a.png", png_bytes(), "image/png"),
                                                             ("b.png", png_bytes(seed=1), "image/png")])
@@ -59,17 +60,17 @@ def test_upload_run_and_redraw_without_rerunning(app: AppTest) -> None:
     runs = app.session_state["detections:runs"]
     assert len(runs) == 1 and len(runs[0].detections) == 2 and runs[0].uid == MASK_MODEL
     assert len(app.get("image")) == 2  # one annotated image per upload
-    loads = detections.model_cache().loads
+    loads = run_resources.model_cache().loads
     first = runs[0].detections[0]
     assert len(first) > 0 and first.masks is not None  # random weights still fire; enough to draw
     # redraw: a new threshold and hiding masks must not run the model again
     app.slider(key="detections:score").set_value(0.0).run()
     app.toggle(key="detections:masks").set_value(False).run()
     assert app.session_state["detections:runs"][0].detections[0] is first
-    assert detections.model_cache().loads == loads
+    assert run_resources.model_cache().loads == loads
     shown = [caption for image in app.get("image") for caption in image.captions]
     assert all(f"shown of {len(first)}" in caption for caption in shown)
-    results = json.loads(detections._results_json([None, None], runs[0]))
+    results = json.loads(session_runs.results_json(runs[0]))
     assert {entry["image_id"] for entry in results} <= {1, 2} and all(len(e["bbox"]) == 4 for e in results)
     assert all("segmentation" in entry for entry in results)
 

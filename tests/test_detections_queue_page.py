@@ -17,8 +17,8 @@ from streamlit.testing.v1 import AppTest
 from explorer.detections import empty_detections
 from explorer.engine.queue import InferenceJob, RequestState
 from explorer.engine.runners import RANDOM_WEIGHTS
-from explorer.models.catalog import spec_for_uid
-from explorer.pages import common, detections
+from explorer.engine.session_runs import sized_spec
+from explorer.pages import common, run_resources
 from tests.test_detections_page import APP, MODEL, PAGE, choose_random_small_model, png_bytes
 
 BLOCKER = "torchvision:SSDLite320_MobileNet_V3_Large_Weights.COCO_V1"
@@ -42,14 +42,13 @@ class GatedRunner:
 
 def page_spec(uid: str, min_size: int = 128):
     """The spec the page builds for `uid` at input size `min_size` (same cache key)."""
-    spec = spec_for_uid(common.zoo_table(), uid)
-    return spec.with_sizes(min_size, max(spec.preprocessing.max_size, min_size))
+    return sized_spec(common.zoo_table(), uid, min_size)
 
 
 @pytest.fixture
 def held_queue() -> Iterator[tuple[threading.Event, GatedRunner]]:
     """Another session's run occupies the page's CPU queue until the gate opens; the page's model is scripted."""
-    cache = detections.model_cache()
+    cache = run_resources.model_cache()
     cache.clear()
     gate = threading.Event()
     blocker = GatedRunner(page_spec(BLOCKER), gate)
@@ -57,7 +56,7 @@ def held_queue() -> Iterator[tuple[threading.Event, GatedRunner]]:
     mine = GatedRunner(page_spec(MODEL))
     cache.put(mine.spec, "cpu", RANDOM_WEIGHTS, mine)
     job = InferenceJob(spec=blocker.spec, device="cpu", weights=RANDOM_WEIGHTS, images=[np.zeros((8, 8, 3), "uint8")])
-    other = detections.inference_queues().submit(job, session="another browser")
+    other = run_resources.inference_queues().submit(job, session="another browser")
     assert blocker.entered.wait(WAIT_S)
     yield gate, mine
     gate.set()
@@ -136,7 +135,7 @@ def test_a_new_run_replaces_the_sessions_waiting_run(page: AppTest, held_queue, 
     assert first.request.state is RequestState.PENDING  # stopping the page is not cancelling the run
 
     def open_when_requeued() -> None:  # the other session's run ends once the page has queued its new run
-        queue = detections.inference_queues().queue("cpu")
+        queue = run_resources.inference_queues().queue("cpu")
         while not any(r is not first.request for r in queue.waiting()):
             threading.Event().wait(0.05)
         gate.set()
@@ -152,9 +151,9 @@ def test_a_new_run_replaces_the_sessions_waiting_run(page: AppTest, held_queue, 
 
 
 def test_the_speed_benchmark_has_the_device_to_itself(page: AppTest, monkeypatch) -> None:
-    cache = detections.model_cache()
+    cache = run_resources.model_cache()
     cache.clear()
-    queue = detections.inference_queues().queue("cpu")
+    queue = run_resources.inference_queues().queue("cpu")
     mine = GatedRunner(page_spec(MODEL))
     alone: list[bool] = []
     real_predict = mine.predict
@@ -181,7 +180,7 @@ def test_a_run_that_crashes_in_the_queue_is_reported_on_its_page(page: AppTest) 
         def predict(self, images, autocast=None):
             raise RuntimeError("kernel exploded")
 
-    cache = detections.model_cache()
+    cache = run_resources.model_cache()
     cache.clear()
     cache.put(page_spec(MODEL), "cpu", RANDOM_WEIGHTS, Crashing(page_spec(MODEL)))
     page.button(key="detections:run").click().run()
@@ -192,5 +191,5 @@ def test_a_run_that_crashes_in_the_queue_is_reported_on_its_page(page: AppTest) 
     healthy = GatedRunner(page_spec(MODEL))
     cache.put(healthy.spec, "cpu", RANDOM_WEIGHTS, healthy)
     later = InferenceJob(spec=healthy.spec, device="cpu", weights=RANDOM_WEIGHTS, images=[np.zeros((8, 8, 3), "uint8")])
-    assert detections.inference_queues().submit(later).wait(WAIT_S) and healthy.calls == 1  # the worker lives on
+    assert run_resources.inference_queues().submit(later).wait(WAIT_S) and healthy.calls == 1  # the worker lives on
     cache.clear()

@@ -44,7 +44,10 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         seen.append(kwargs.get("results_name") or "?")
         return real(*args, **kwargs)
 
+    from explorer.pages import eval_views
+
     st.cache_data.clear()
+    eval_views.evaluation_task.clear()  # evaluations are kept (as tasks) in st.cache_resource
     monkeypatch.setattr(pipeline, "evaluate", counting)
     return seen
 

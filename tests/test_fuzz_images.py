@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Iterator
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from explorer.inputs.images import ImageError, LoadedImage, load_images
@@ -104,6 +105,7 @@ def check(kind: str, name: str, data: bytes, control: bytes, outcomes: Counter) 
         outcomes[f"{kind}: decoded"] += 1
 
 
+@pytest.mark.filterwarnings("ignore::UserWarning:PIL")  # hostile files make Pillow warn; the loader never filters
 def test_fuzz_uploaded_images(capsys) -> None:
     rng = np.random.default_rng(SEED)
     control = encode(valid_image(rng), "PNG")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import struct
+import warnings
 import zlib
 from pathlib import Path
 
@@ -336,3 +338,44 @@ def test_load_image_file_reads_a_file_and_reports_an_unreadable_one_as_an_image_
         load_image_file(tmp_path / "missing.png")
     with pytest.raises(ImageError, match="pixels"):
         load_image_file(path, max_pixels=10)
+
+
+# --- no process-wide state ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("case", ["plain", "corrupt exif", "bomb", "big header, raised limit"])
+def test_decoding_never_touches_the_process_wide_warning_filters(case: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Warning filters are shared by every thread of a server: a decode must neither change them nor swap them
+    for its own while it parses (another session's warnings would be lost or turned into errors meanwhile)."""
+    exif = Image.Exif()
+    exif[ORIENTATION] = 6
+    broken = bytearray(encode(Image.fromarray(pattern()), "JPEG", exif=exif.tobytes()))
+    start = broken.find(b"Exif\x00\x00") + 6
+    broken[start + 4:start + 8] = b"\xff\xff\xff\x7f"
+    data, limit = {"plain": (encode(Image.fromarray(pattern()), "PNG"), None),
+                   "corrupt exif": (bytes(broken), None),
+                   "bomb": (png_with_header_size(100_000, 100_000), None),
+                   "big header, raised limit": (png_with_header_size(10_000, 10_000), 200_000_000)}[case]
+    before = list(warnings.filters)
+    seen: list[list[object]] = []
+    real_open = Image.open
+
+    def watched_open(*args: object, **kwargs: object) -> Image.Image:
+        seen.append(list(warnings.filters))
+        return real_open(*args, **kwargs)
+
+    monkeypatch.setattr(Image, "open", watched_open)
+    with contextlib.suppress(ImageError):
+        load_image(data, "x.png", max_pixels=limit)
+    assert seen and all(filters == before for filters in seen)
+    assert warnings.filters == before
+
+
+def test_load_uploads_gives_messages_a_cache_can_pickle() -> None:
+    import pickle
+
+    from explorer.inputs.images import load_uploads
+
+    loaded, messages = load_uploads([("bad.png", b"nope"), ("good.png", encode(Image.fromarray(pattern()), "PNG"))])
+    assert [image.name for image in loaded] == ["good.png"]
+    assert len(messages) == 1 and messages[0].startswith("bad.png: ")
+    assert pickle.loads(pickle.dumps((loaded, messages)))[1] == messages

@@ -117,19 +117,19 @@ def session_with_weights(data: bytes) -> AppTest:
 
 def page_spec():
     """The spec the page runs for SSDLite at input size 128 (the page's own resizing rule)."""
-    from explorer.models.catalog import spec_for_uid
+    from explorer.engine.session_runs import sized_spec
     from explorer.zoo.table import load_zoo
 
-    spec = spec_for_uid(load_zoo(["torchvision"]), SSD_UID)
-    return spec.with_sizes(128, max(spec.preprocessing.max_size, 128))
+    table = load_zoo(["torchvision"])
+    return sized_spec(table, SSD_UID, 128)
 
 
 def test_two_sessions_uploading_the_same_file_name_each_get_their_own_model(tmp_path: Path) -> None:
     from explorer.inputs.images import load_image
-    from explorer.pages import detections
+    from explorer.pages import run_resources
     from tests.test_detections_page import png_bytes
 
-    detections.model_cache().clear()
+    run_resources.model_cache().clear()
     uploads = [state_dict_bytes(1)[0], state_dict_bytes(2)[0]]
     sessions = [session_with_weights(data) for data in uploads]
     errors: list[BaseException] = []

@@ -4,7 +4,8 @@ Uploads are untrusted: a file may be empty, not an image, cut short, a decompres
 billions of pixels in a few bytes, or carry broken metadata. Every such case ends in an `ImageError`
 that names the file and the problem, so the page can show it next to the other files' results rather
 than failing the whole batch. The checks run in the cheap order: format and header size first, the
-full decode only after both pass.
+full decode only after both pass. The server decodes in many threads at once, so nothing here touches
+process-wide state (no warning filter is set or swapped: Pillow's size limits are checked per call instead).
 
 Choices worth knowing:
 
@@ -25,9 +26,7 @@ from __future__ import annotations
 
 import io
 import os
-import warnings
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,6 +59,9 @@ IMAGE_SUFFIXES: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".t
 UPLOAD_TYPES: list[str] = [suffix.lstrip(".") for suffix in IMAGE_SUFFIXES]
 
 _ORIENTATION_TAG = 0x0112
+#: The size of a well-formed EXIF block with no tag ("Exif\\0\\0", a TIFF header, an empty IFD): a block this
+#: small that parses to no tag is empty, not corrupt.
+_EMPTY_EXIF_BYTES = 20
 _SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16B", "I;16L", "I;16N"})
 _ALPHA_MODES = frozenset({"LA", "RGBA", "PA", "RGBa"})
 _DIRECT_TO_RGB_MODES = frozenset({"RGB", "L", "1", "CMYK", "YCbCr", "RGBX"})
@@ -126,7 +128,7 @@ def load_image(data: bytes, name: str, *, max_pixels: int | None = None) -> Load
     if not data:
         raise ImageError(name, "the file is empty (0 bytes)")
     notes: list[str] = []
-    img = _open(data, name, limit, notes)
+    img = _open(data, name, limit)
     try:
         return _decode(img, name, limit, notes)
     finally:
@@ -156,60 +158,61 @@ def load_images(
     return loaded, errors
 
 
+def load_uploads(files: Iterable[tuple[str, bytes]]) -> tuple[list[LoadedImage], list[str]]:
+    """`load_images` with each error as its one-line message: plain strings, which a page's cache can pickle
+    (an ImageError, whose constructor takes two arguments, cannot be rebuilt from its pickle)."""
+    loaded, errors = load_images(files)
+    return loaded, [str(error) for error in errors]
+
+
 def _limit_advice(limit: int) -> str:
     return (f"the limit is {limit:,} pixels; raise it with the max_pixels setting or the {MAX_PIXELS_ENV} "
             "environment variable if you trust this file")
 
 
-def _open(data: bytes, name: str, limit: int, notes: list[str]) -> Image.Image:
-    """Image.open (header only) with Pillow's decompression-bomb guards turned into ImageErrors.
+def _open(data: bytes, name: str, limit: int) -> Image.Image:
+    """Image.open (header only), its failures turned into ImageErrors; no warning filter is touched.
 
-    Pillow warns past Image.MAX_IMAGE_PIXELS and refuses past twice that. The warning is made an error
-    here; if the caller's own limit is higher than Pillow's, the file is reopened with the warning
-    silenced and our header check decides. Other warnings raised while parsing the header (JPEG parses
-    its EXIF block here) become notes. warnings.catch_warnings is process-wide state, so the window is
-    kept to the header parse.
+    Warning filters are process-wide state (a server's threads would race on them), so Pillow's
+    decompression-bomb warning is not made an error here: its size checks are repeated per call, on the
+    header's size, by `_check_pixels` before any pixel is decoded. Pillow's own refusal past twice
+    Image.MAX_IMAGE_PIXELS, and its warning where the process's filters make it an error, end as ImageErrors.
     """
     try:
-        try:
-            with _recorded_warnings(notes):
-                warnings.simplefilter("error", Image.DecompressionBombWarning)
-                return Image.open(io.BytesIO(data))
-        except Image.DecompressionBombWarning as warning:
-            if limit <= Image.MAX_IMAGE_PIXELS:
-                raise ImageError(name, f"too many pixels ({warning}); {_limit_advice(limit)}") from warning
-            with _recorded_warnings(notes):
-                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-                return Image.open(io.BytesIO(data))
-    except Image.DecompressionBombError as error:
-        advice = _limit_advice(limit) if limit <= 2 * Image.MAX_IMAGE_PIXELS else (
-            f"Pillow itself refuses over twice PIL.Image.MAX_IMAGE_PIXELS = {Image.MAX_IMAGE_PIXELS:,}, "
-            "whatever max_pixels says")
-        raise ImageError(name, f"too many pixels ({error}); {advice}") from error
+        return Image.open(io.BytesIO(data))
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        raise ImageError(name, f"too many pixels ({error}); {_pixel_advice(limit)}") from error
     except UnidentifiedImageError as error:
         raise ImageError(name, "not a supported image: PIL could not identify the file as any image format "
                                f"({len(data):,} bytes); expected {_format_list()}") from error
-    except ImageError:
-        raise
     except Exception as error:  # a hostile header can trip any parser error; none may escape as a crash
         raise ImageError(name, f"the image header is truncated or corrupt ({type(error).__name__}: {error})") from error
 
 
-@contextmanager
-def _recorded_warnings(notes: list[str]) -> Iterator[None]:
-    """Collect Pillow's warnings about the file (e.g. "Corrupt EXIF data") as notes instead of log noise.
+def _pixel_advice(limit: int) -> str:
+    """How to get past a pixel refusal: our limit, unless Pillow's own ceiling (twice its bomb level) is lower."""
+    ceiling = Image.MAX_IMAGE_PIXELS
+    if ceiling is None or limit <= 2 * ceiling:
+        return _limit_advice(limit)
+    return (f"Pillow itself refuses over twice PIL.Image.MAX_IMAGE_PIXELS = {ceiling:,}, "
+            "whatever max_pixels says")
 
-    Callers may add filters inside the block (they take precedence, being inserted later).
+
+def _check_pixels(size: tuple[int, int], name: str, limit: int) -> None:
+    """Pillow's decompression-bomb levels, checked per call from the header's size (see `_open`).
+
+    Past twice Image.MAX_IMAGE_PIXELS Pillow refuses to decode whatever our limit is; past it once, the file is
+    refused unless the caller's limit is higher. Below Pillow's level `_check_size` applies the caller's limit.
     """
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        yield
-    for warning in caught:
-        message = str(warning.message).strip()
-        if "exif" in message.lower():
-            notes.append(f"EXIF metadata is corrupt ({message}); orientation ignored")
-        else:
-            notes.append(f"Pillow warned: {message}")
+    bomb_level = Image.MAX_IMAGE_PIXELS
+    width, height = size
+    pixels = max(width, 1) * max(height, 1)
+    if bomb_level is None or pixels <= bomb_level:
+        return
+    if pixels > 2 * bomb_level or limit <= bomb_level:
+        level = "twice " * (pixels > 2 * bomb_level)
+        raise ImageError(name, f"too many pixels ({width}×{height} = {pixels:,}, over {level}Pillow's "
+                               f"decompression-bomb level of {bomb_level:,}); {_pixel_advice(limit)}")
 
 
 def _format_list() -> str:
@@ -221,6 +224,7 @@ def _decode(img: Image.Image, name: str, limit: int, notes: list[str]) -> Loaded
     fmt = img.format or "unknown"
     if fmt not in SUPPORTED_FORMATS:
         raise ImageError(name, f"{fmt} images are not supported; use {_format_list()}")
+    _check_pixels(img.size, name, limit)
     _check_size(img.size, name, limit)
     n_frames = int(getattr(img, "n_frames", 1) or 1)
     if n_frames > 1:
@@ -252,17 +256,29 @@ def _check_size(size: tuple[int, int], name: str, limit: int) -> None:
 
 
 def _orientation(img: Image.Image, notes: list[str]) -> int:
-    """The EXIF orientation (1..8), or 1 when absent or unreadable; broken EXIF is noted, never fatal."""
+    """The EXIF orientation (1..8), or 1 when absent or unreadable; broken EXIF is noted, never fatal.
+
+    Pillow reports a corrupt EXIF block only by a warning (not capturable per call without touching the
+    process-wide filters), so corruption is told from the outcome: a file with EXIF bytes that parse to no tag.
+    """
     try:
-        with _recorded_warnings(notes):
-            value = img.getexif().get(_ORIENTATION_TAG, 1)
+        exif = img.getexif()
+        value = exif.get(_ORIENTATION_TAG, 1)
     except Exception as error:  # EXIF is untrusted free-form data; any parse failure just means no rotation
         notes.append(f"EXIF metadata could not be read ({type(error).__name__}: {error}); orientation ignored")
+        return 1
+    if not exif and len(_raw_exif(img)) > _EMPTY_EXIF_BYTES:
+        notes.append("EXIF metadata is corrupt (no readable tag in its block); orientation ignored")
         return 1
     if not isinstance(value, int) or not 1 <= value <= 8:
         notes.append(f"EXIF orientation {value!r} is not a valid value (1-8); orientation ignored")
         return 1
     return value
+
+
+def _raw_exif(img: Image.Image) -> bytes:
+    raw = img.info.get("exif", b"")
+    return raw if isinstance(raw, bytes) else b""
 
 
 def _apply_orientation(img: Image.Image, orientation: int, notes: list[str]) -> tuple[Image.Image, bool]:

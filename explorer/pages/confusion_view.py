@@ -17,15 +17,9 @@ import numpy as np
 import streamlit as st
 
 from explorer.drawing.confusion import draw_cell_items
-from explorer.evaluation.analyses.confusion import (
-    BACKGROUND,
-    DEFAULT_IOU,
-    DEFAULT_SCORE,
-    ConfusionMatrix,
-    confusion_matrix,
-)
-from explorer.evaluation.errors import EvaluationInputError
-from explorer.evaluation.inputs.matching import match_images
+from explorer.evaluation import report
+from explorer.evaluation import uploaded_images as uploaded
+from explorer.evaluation.analyses.confusion import BACKGROUND, DEFAULT_IOU, DEFAULT_SCORE, ConfusionMatrix
 from explorer.figures import evaluation as eval_plots
 
 #: Columns of the cell's list, in order.
@@ -41,20 +35,16 @@ def confusion_cached(ground_truth: bytes, ground_truth_name: str, results: bytes
                      iou: float, score: float, image_ids: tuple[int, ...] | None = None
                      ) -> tuple[ConfusionMatrix | None, str | None]:
     """The matrix, or the input error's message (st.cache_data does not cache exceptions)."""
-    try:
-        return confusion_matrix(ground_truth, results, iou_type, iou=iou, score=score, results_name=results_name,
-                                ground_truth_name=ground_truth_name,
-                                image_ids=list(image_ids) if image_ids is not None else None), None
-    except EvaluationInputError as error:
-        return None, str(error)
+    return report.confusion_outcome((ground_truth_name, ground_truth), (results_name, results), iou_type, iou, score,
+                                    image_ids)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def _decoded(files: tuple[tuple[str, bytes], ...]) -> tuple[list[Any], list[str]]:
-    from explorer.inputs.images import load_images
+    """Uploaded bytes -> decoded RGB images and one message per file that could not be used."""
+    from explorer.inputs.images import load_uploads
 
-    loaded, errors = load_images(files)
-    return loaded, [str(error) for error in errors]
+    return load_uploads(files)
 
 
 def render_confusion(ground_truth: tuple[str, bytes], results: tuple[str, bytes], iou_type: str, key_prefix: str,
@@ -71,7 +61,7 @@ def render_confusion(ground_truth: tuple[str, bytes], results: tuple[str, bytes]
     score = cols[1].slider("Score threshold", 0.0, 1.0, DEFAULT_SCORE, 0.05, key=f"{key_prefix}:cm_score")
     normalise = cols[2].toggle("Row-normalised", key=f"{key_prefix}:cm_normalise",
                                help="Each row divided by its total: where each class's objects went")
-    ids = tuple(sorted(int(i) for i in image_ids)) if image_ids is not None else None
+    ids = report.sorted_ids(image_ids)
     matrix, problem = confusion_cached(ground_truth[1], ground_truth[0], results[1], results[0], iou_type,
                                        float(iou), float(score), ids)
     if problem or matrix is None:
@@ -127,45 +117,17 @@ def _uploaded_images(annotated: Sequence[dict[str, Any]], key_prefix: str) -> di
     loaded, errors = _decoded(tuple((f.name, f.getvalue()) for f in files))
     for error in errors:
         st.error(error, icon=":material/broken_image:")
-    found, problems = match_uploaded_images(annotated, {image.name: image.rgb for image in loaded})
+    found, problems = uploaded.match_uploaded_images(annotated, {image.name: image.rgb for image in loaded})
     for problem in problems:
         st.warning(problem, icon=":material/image_not_supported:")
     return found
 
 
-def match_uploaded_images(annotated: Sequence[dict[str, Any]], uploads: Mapping[str, np.ndarray]
-                          ) -> tuple[dict[int, np.ndarray], list[str]]:
-    """image id -> RGB for the uploads that are the annotation file's images, and one message per kind of
-    mismatch naming the first offending file: no such file name, or a size other than the annotations say."""
-    match = match_images(list(annotated), list(uploads))
-    sizes = {image["id"]: (image.get("width"), image.get("height")) for image in annotated}
-    found: dict[int, np.ndarray] = {}
-    wrong_size: list[str] = []
-    for name, image_id in match.pairs:
-        rgb = uploads[name]
-        width, height = sizes[image_id]
-        if (width, height) != (None, None) and (rgb.shape[1], rgb.shape[0]) != (width, height):
-            wrong_size.append(f"{name} is {rgb.shape[1]}×{rgb.shape[0]} but the annotations say {width}×{height}")
-            continue
-        found[image_id] = rgb
-    problems = []
-    if match.uploads_without_annotations:
-        first = match.uploads_without_annotations[0]
-        problems.append(f"{len(match.uploads_without_annotations)} uploaded image(s) are not in the annotation "
-                        f"file's images, first {first}: not drawn")
-    if wrong_size:
-        problems.append(f"{len(wrong_size)} uploaded image(s) do not match the annotations' size, first "
-                        f"{wrong_size[0]}: not drawn (boxes would land in the wrong place)")
-    return found, problems
-
-
 def _draw(items: Any, images: Mapping[int, np.ndarray]) -> None:
-    shown = [image_id for image_id in dict.fromkeys(items["image_id"]) if image_id in images][:DRAWN_IMAGES]
+    shown = uploaded.cell_images(items, images, DRAWN_IMAGES)
     if not shown:
         st.caption("None of this cell's images are at hand to draw.")
         return
     columns = st.columns(min(3, len(shown)))
-    for n, image_id in enumerate(shown):
-        rows = items[items["image_id"] == image_id].to_dict("records")
-        caption = rows[0]["file_name"] or f"image {image_id}"
+    for n, (image_id, rows, caption) in enumerate(shown):
         columns[n % len(columns)].image(draw_cell_items(images[image_id], rows), caption=caption)

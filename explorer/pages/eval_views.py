@@ -1,119 +1,60 @@
 """Streamlit views of COCO evaluations, shared by the Evaluation page and the Detections page.
 
-`render_evaluation` draws one cached `Evaluation`: its widgets (IoU, categories, sizes) only redraw figures from
-the numbers already computed. `evaluate_cached` is the one place evaluations run: an `st.cache_data` function
-keyed by the uploaded bytes and the options, so a rerun (any widget change) finds the result in the cache.
+`render_evaluation` draws one `Evaluation`: its widgets (IoU, categories, sizes) only redraw figures from the
+numbers already computed. `run_evaluations` is the one place evaluations start: each runs as a task on a worker
+thread (explorer.evaluation.report), kept per (uploaded bytes, options) in `st.cache_resource`, so a rerun (any
+widget change) finds it, finished or still running; the page only polls it to move a progress bar it owns.
 `render_annotations_panel` is the Detections page's hook: evaluate what a model found on the uploaded images
 against an uploaded annotation file.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
-from collections.abc import Callable, Iterator, Sequence
-from typing import Any, Final, Protocol
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Final
 
-import numpy as np
 import streamlit as st
 
-from explorer.evaluation.analyses.keypoint_errors import with_keypoint_errors
-from explorer.evaluation.coco import pipeline
+from explorer.evaluation import report
+from explorer.evaluation import uploaded_images as uploaded
 from explorer.evaluation.coco.results import METRIC_COLUMNS, Evaluation, percent_table
-from explorer.evaluation.errors import EvaluationInputError
-from explorer.evaluation.inputs.ground_truth import load_ground_truth
 from explorer.evaluation.inputs.matching import Match, match_images
+from explorer.evaluation.report import EvaluationTask, Outcome
 from explorer.figures import evaluation as eval_plots
 
-#: The summary numbers shown as metrics, where the iou type has them (keypoints have no APs).
-KEY_STATS: Final[tuple[str, ...]] = ("AP", "AP50", "AP75", "APs", "APm", "APl")
 IOU_TYPE_LABELS: Final[dict[str, str]] = {"bbox": "boxes (bbox)", "segm": "masks (segm)",
                                            "keypoints": "keypoints"}
-#: How many names or ids a "not matched" message lists before it says "and N more".
-LISTED: Final[int] = 10
-
-#: (evaluation, None) or (None, the message saying what is wrong with the input).
-Outcome = tuple[Evaluation | None, str | None]
+#: How often a page waiting for evaluations moves its progress bar.
+POLL_S: Final[float] = 0.1
+#: Evaluations of different requests running at once on the server (each may use worker processes itself).
+EVALUATION_THREADS: Final[int] = 4
 
 
 # ---- running evaluations ---------------------------------------------------------------------------------
 
-@contextlib.contextmanager
-def _outside_cache_capture() -> Iterator[None]:
-    """Let a progress bar created *outside* a cached function be updated from inside it.
-
-    st.cache_data records every element call made while its function runs, to replay them on a cache hit; a call
-    on a bar the function did not create cannot be replayed (CacheReplayClosureError). The progress updates are
-    meant only for the run that computes, so they are made with the recording switched off.
-    """
-    try:
-        from streamlit.runtime.caching.cached_message_replay import in_cached_function
-    except ImportError:  # a Streamlit without this switch: still safe, the caller then skips the updates
-        yield
-        return
-    token = in_cached_function.set(False)
-    try:
-        yield
-    finally:
-        in_cached_function.reset(token)
+@st.cache_resource(show_spinner=False)
+def _evaluation_threads() -> ThreadPoolExecutor:
+    """The server's evaluation workers, shared by every session."""
+    return ThreadPoolExecutor(max_workers=EVALUATION_THREADS, thread_name_prefix="evaluation")
 
 
-def _can_update_from_cache() -> bool:
-    try:
-        from streamlit.runtime.caching.cached_message_replay import in_cached_function  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def progress_callback(bar: Any, label: str) -> Callable[[str, float], None] | None:
-    """A `pipeline.evaluate` progress callback moving `bar` (an st.progress) with the stage name in its text."""
-    if not _can_update_from_cache():
-        return None
-
-    def report(stage: str, fraction: float) -> None:
-        with _outside_cache_capture():
-            bar.progress(min(max(fraction, 0.0), 1.0), text=f"{label}: {stage}")
-
-    return report
-
-
-@st.cache_data(show_spinner=False, max_entries=64)
-def evaluate_cached(ground_truth: bytes, ground_truth_name: str, results: bytes, results_name: str, iou_type: str,
+@st.cache_resource(show_spinner=False, max_entries=64, validate=lambda task: not task.failed())
+def evaluation_task(ground_truth: bytes, ground_truth_name: str, results: bytes, results_name: str, iou_type: str,
                     analysis: bool, image_ids: tuple[int, ...] | None = None, keypoint_errors: bool = False,
-                    kpt_sigmas: tuple[float, ...] | None = None, flip_pairs: tuple[tuple[str, str], ...] | None = None,
-                    _progress: Callable[[str, float], None] | None = None) -> Outcome:
-    """Evaluate uploaded bytes, once per (files, options): every later rerun is a cache hit.
-
-    Input errors come back as a message instead of an exception because st.cache_data does not cache
-    exceptions: a bad file would otherwise be parsed again on every rerun. `_progress` is not part of the key.
-    `keypoint_errors` adds the keypoint error analysis to a keypoints evaluation; if only that analysis fails,
-    the evaluation comes back with the message. `kpt_sigmas` / `flip_pairs`: for keypoints other than COCO's.
-    """
-    ids = list(image_ids) if image_ids is not None else None
-    try:
-        evaluation = pipeline.evaluate(ground_truth, results, iou_type, analysis=analysis, progress=_progress,
-                                       results_name=results_name, ground_truth_name=ground_truth_name,
-                                       image_ids=ids, kpt_sigmas=kpt_sigmas if iou_type == "keypoints" else None)
-    except EvaluationInputError as error:
-        return None, str(error)
-    if keypoint_errors and iou_type == "keypoints":
-        try:
-            evaluation = with_keypoint_errors(evaluation, ground_truth, results, image_ids=ids,
-                                              results_name=results_name, kpt_sigmas=kpt_sigmas,
-                                              flip_pairs=flip_pairs)
-        except EvaluationInputError as error:
-            return evaluation, f"keypoint errors: {error}"
-    return evaluation, None
+                    kpt_sigmas: tuple[float, ...] | None = None,
+                    flip_pairs: tuple[tuple[str, str], ...] | None = None) -> EvaluationTask:
+    """One evaluation per (files, options), started once; a task that crashed is started afresh next time."""
+    return report.start_evaluation(_evaluation_threads(), (ground_truth_name, ground_truth),
+                                   (results_name, results), iou_type, analysis=analysis, image_ids=image_ids,
+                                   keypoint_errors=keypoint_errors, kpt_sigmas=kpt_sigmas, flip_pairs=flip_pairs)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def annotation_images(ground_truth: bytes, name: str) -> tuple[list[dict[str, Any]], str | None]:
     """The `images` of an uploaded annotation file (for matching uploads by file name), or the input error."""
-    try:
-        return load_ground_truth(ground_truth, name=name).images, None
-    except EvaluationInputError as error:
-        return [], str(error)
+    return report.annotation_images(ground_truth, name)
 
 
 def run_evaluations(ground_truth: tuple[str, bytes], results: Sequence[tuple[str, bytes]], iou_type: str,
@@ -121,40 +62,40 @@ def run_evaluations(ground_truth: tuple[str, bytes], results: Sequence[tuple[str
                     keypoint_errors: bool = False, kpt_sigmas: Sequence[float] | None = None,
                     flip_pairs: Sequence[tuple[str, str]] | None = None) -> dict[str, Outcome]:
     """Evaluate each results file (name, bytes) against one ground truth, with a progress bar while any is
-    computed; a bad file gets its message and the others still run. Cached: a rerun costs almost nothing."""
+    computed; a bad file gets its message and the others still run. A rerun finds the same tasks."""
     gt_name, gt_bytes = ground_truth
-    ids = tuple(sorted(int(i) for i in image_ids)) if image_ids is not None else None
-    outcomes: dict[str, Outcome] = {}
-    slot = st.empty()
-    with slot.container():
-        bar = st.progress(0.0, text="Evaluating")
-        with st.spinner(f"Evaluating {len(results)} results file(s) against {gt_name}…"):
-            for name, data in results:
-                outcomes[name] = evaluate_cached(gt_bytes, gt_name, data, name, iou_type, analysis, ids,
-                                                 keypoint_errors=keypoint_errors,
-                                                 kpt_sigmas=tuple(kpt_sigmas) if kpt_sigmas else None,
-                                                 flip_pairs=tuple(map(tuple, flip_pairs)) if flip_pairs else None,
-                                                 _progress=progress_callback(bar, name))
+    tasks = {name: evaluation_task(gt_bytes, gt_name, data, name, iou_type, analysis, report.sorted_ids(image_ids),
+                                   keypoint_errors=keypoint_errors,
+                                   kpt_sigmas=tuple(kpt_sigmas) if kpt_sigmas else None,
+                                   flip_pairs=tuple(map(tuple, flip_pairs)) if flip_pairs else None)
+             for name, data in results}
+    slot = st.empty()  # drawn on every run, so the elements after it keep their place (and open tabs) on reruns
+    if not all(task.done() for task in tasks.values()):
+        with slot.container():
+            _follow(tasks, f"Evaluating {len(results)} results file(s) against {gt_name}…")
     slot.empty()
-    return outcomes
+    return {name: task.outcome() for name, task in tasks.items()}
+
+
+def _follow(tasks: dict[str, EvaluationTask], message: str) -> None:
+    """A progress bar (the first unfinished file's stage) until every task has finished."""
+    bar = st.progress(0.0, text="Evaluating")
+    with st.spinner(message):
+        while unfinished := [(name, task) for name, task in tasks.items() if not task.done()]:
+            name, task = unfinished[0]
+            stage, fraction = task.progress.latest
+            bar.progress(fraction, text=f"{name}: {stage}")
+            time.sleep(POLL_S)
 
 
 # ---- one evaluation --------------------------------------------------------------------------------------
 
-def _percent_text(value: float) -> str:
-    return "—" if value != value else f"{100 * value:.1f}"  # NaN != NaN
-
-
 def render_summary(evaluation: Evaluation) -> None:
     """Key numbers as metrics, then pycocotools' own summary lines (what papers and the zoo quote)."""
-    st.caption(f"{evaluation.results_name} vs {evaluation.ground_truth_name} · {evaluation.iou_type} · "
-               f"{evaluation.n_images} images, {evaluation.n_ground_truth} objects, "
-               f"{evaluation.n_detections} detections · {evaluation.backend}, "
-               f"{sum(evaluation.seconds.values()):.2f} s")
-    names = {stat.name for stat in evaluation.summary}
-    shown = [name for name in KEY_STATS if name in names]
-    for column, name in zip(st.columns(len(shown)), shown, strict=True):
-        column.metric(name, _percent_text(evaluation.stat(name)))
+    st.caption(report.summary_caption(evaluation))
+    numbers = report.key_numbers(evaluation)
+    for column, (name, text) in zip(st.columns(len(numbers)), numbers, strict=True):
+        column.metric(name, text)
     st.code(evaluation.summary_text(), language=None)
 
 
@@ -187,16 +128,10 @@ def render_evaluation(evaluation: Evaluation, key_prefix: str) -> None:
             render_keypoint_errors(evaluation.keypoint_errors, key_prefix)
 
 
-def csv_name(evaluation: Evaluation) -> str:
-    """per_category-<results stem>.csv, as the CLI names its per-file CSVs."""
-    stem = evaluation.results_name.rsplit("/", 1)[-1].removesuffix(".json") or "results"
-    return f"per_category-{stem}.csv"
-
-
 def _per_category(evaluation: Evaluation, key_prefix: str) -> None:
     table = percent_table(evaluation)
     st.dataframe(table, hide_index=True, key=f"{key_prefix}:table")
-    st.download_button("Per-category CSV", table.to_csv(index=False), csv_name(evaluation), "text/csv",
+    st.download_button("Per-category CSV", table.to_csv(index=False), report.csv_name(evaluation), "text/csv",
                        key=f"{key_prefix}:csv")
     metric = st.selectbox("Metric", list(METRIC_COLUMNS), format_func=eval_plots.METRIC_TITLES.get,
                           key=f"{key_prefix}:metric")
@@ -228,63 +163,23 @@ def _breakdown(evaluation: Evaluation, key_prefix: str) -> None:
     left, right = st.columns(2)
     left.plotly_chart(eval_plots.breakdown_figure(breakdown, category, area), key=f"{key_prefix}:bd_chart")
     right.plotly_chart(eval_plots.breakdown_gains_figure(breakdown, area), key=f"{key_prefix}:bd_gains")
-    frame = breakdown.to_frame(area)
-    for label in eval_plots.BREAKDOWN_LABELS:
-        frame[label] = [_percent_text(v) for v in frame[label]]
-    st.dataframe(frame, hide_index=True, key=f"{key_prefix}:bd_table")
+    st.dataframe(report.breakdown_table(evaluation, area), hide_index=True, key=f"{key_prefix}:bd_table")
 
 
 # ---- the Detections page's panel ----------------------------------------------------------------------------
 
-class NamedImage(Protocol):
-    name: str
-
-
-class Run(Protocol):
-    name: str
-    uid: str
-    detections: list[Any]
-
-
-def _few(values: Sequence[Any]) -> str:
-    listed = ", ".join(str(v) for v in values[:LISTED])
-    return listed + (f" and {len(values) - LISTED} more" if len(values) > LISTED else "")
-
-
 def report_match(match: Match, n_annotated: int) -> None:
     """Say plainly which uploads were matched and which were not, on both sides."""
-    (st.success if match.pairs else st.warning)(match.summary() + ".")
-    if match.uploads_without_annotations:
-        st.warning(f"Uploaded images without annotations (not evaluated): {_few(match.uploads_without_annotations)}"
-                   + (f" — ambiguous names: {_few(match.ambiguous_uploads)}" if match.ambiguous_uploads else ""),
-                   icon=":material/image_not_supported:")
-    if match.annotations_without_uploads:
-        st.info(f"{len(match.annotations_without_uploads)} of the {n_annotated} annotated images were not uploaded "
-                f"and are left out of the evaluation (image ids {_few(match.annotations_without_uploads)}).",
-                icon=":material/info:")
+    said = uploaded.match_report(match, n_annotated)
+    (st.success if said.matched_any else st.warning)(said.summary)
+    if said.uploads_left_out:
+        st.warning(said.uploads_left_out, icon=":material/image_not_supported:")
+    if said.annotations_left_out:
+        st.info(said.annotations_left_out, icon=":material/info:")
 
 
-def supported_iou_types(detections: Sequence[Any]) -> list[str]:
-    """bbox always; segm when the model produced masks; keypoints when it produced keypoints."""
-    kinds = ["bbox"]
-    if any(d.masks is not None for d in detections):
-        kinds.append("segm")
-    if any(d.keypoints is not None for d in detections):
-        kinds.append("keypoints")
-    return kinds
-
-
-def run_results(images: Sequence[NamedImage], run: Run, match: Match) -> bytes:
-    """One run's detections on the matched images as a COCO results json, with the annotation file's image ids."""
-    index = {}
-    for i, image in enumerate(images):
-        index.setdefault(image.name, i)
-    results = [entry for name, image_id in match.pairs for entry in run.detections[index[name]].to_coco_results(
-        image_id)]
-    return json.dumps(results).encode()
-
-
-def render_annotations_panel(images: Sequence[NamedImage], runs: Sequence[Run], key_prefix: str) -> None:
+def render_annotations_panel(images: Sequence[uploaded.NamedImage], runs: Sequence[uploaded.Run],
+                             key_prefix: str) -> None:
     """Evaluate the runs on the uploaded images against an uploaded COCO annotation file (matched by file name).
 
     Only the matched images are evaluated (`image_ids`), so annotated images the user did not upload do not
@@ -306,14 +201,14 @@ def render_annotations_panel(images: Sequence[NamedImage], runs: Sequence[Run], 
     report_match(match, len(annotated))
     if not match.pairs:
         return
-    pixels = _matched_pixels(images, match)
+    pixels = uploaded.matched_pixels(images, match)
     for run in runs:
         st.markdown(f"#### {run.name}")
-        kinds = supported_iou_types(run.detections)
+        kinds = uploaded.supported_iou_types(run.detections)
         kind = st.radio("Evaluate", kinds, format_func=IOU_TYPE_LABELS.get, horizontal=True,
                         key=f"{key_prefix}:{run.uid}:iou_type")
         name = f"{run.uid}.json"
-        results = run_results(images, run, match)
+        results = uploaded.run_results(images, run, match)
         outcome = run_evaluations(gt, [(name, results)], kind, image_ids=match.image_ids,
                                   keypoint_errors=True)[name]
         evaluation, problem = outcome
@@ -325,21 +220,12 @@ def render_annotations_panel(images: Sequence[NamedImage], runs: Sequence[Run], 
         _error_sections(gt, (name, results), kind, f"{key_prefix}:{run.uid}:{kind}", match, pixels)
 
 
-def _matched_pixels(images: Sequence[Any], match: Match) -> dict[int, np.ndarray]:
-    """image id -> RGB of the uploads matched to the annotations (the first upload of a name, as matched)."""
-    by_name: dict[str, Any] = {}
-    for image in images:
-        by_name.setdefault(image.name, image)
-    pixels = {image_id: getattr(by_name[name], "rgb", None) for name, image_id in match.pairs}
-    return {image_id: rgb for image_id, rgb in pixels.items() if rgb is not None}
-
-
 def _error_sections(gt: tuple[str, bytes], results: tuple[str, bytes], kind: str, key_prefix: str, match: Match,
-                    pixels: dict[int, np.ndarray]) -> None:
+                    pixels: dict[int, Any]) -> None:
     """TIDE's error types, the ground truth drawn on the uploaded images and the confusion matrix, for one run."""
     from explorer.pages import confusion_view, tide_views
 
-    loaders = {image_id: (lambda rgb=rgb: rgb) for image_id, rgb in pixels.items()}
+    loaders = uploaded.loaders_of(pixels)
     tide_views.render_tide(gt, results, kind, key_prefix, image_ids=match.image_ids)
     tide_views.render_ground_truth(gt, results, kind, key_prefix, loaders, image_ids=match.image_ids)
     confusion_view.render_confusion(gt, results, kind, key_prefix, image_ids=match.image_ids, images=pixels)

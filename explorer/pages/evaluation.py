@@ -1,7 +1,7 @@
 """Evaluation: COCO AP of results files (the zoo's published boxes / masks / keypoints json, or our `predict`
 output) against an annotation file, without running any model.
 
-Evaluating runs only after Evaluate is pressed, and through `eval_views.evaluate_cached`: the request (files and
+Evaluating runs only after Evaluate is pressed, and through `eval_views.run_evaluations`: the request (files and
 options) is remembered in session state, so every later rerun (a chart option, another file in the selectbox)
 redraws from cached evaluations. A bad results file gets its own error message; the others are still evaluated.
 """
@@ -12,7 +12,9 @@ from typing import Any, Final
 
 import streamlit as st
 
+from explorer.evaluation import report
 from explorer.evaluation.coco.kinds import IOU_TYPES
+from explorer.evaluation.uploaded_images import LazyImages
 from explorer.figures import evaluation as eval_plots
 from explorer.pages import confusion_view, eval_views, keypoint_views, tide_views
 
@@ -22,17 +24,6 @@ REQUEST_KEY: Final[str] = "evaluation:request"
 def _signature(gt: Any, files: list[Any], iou_type: str, analysis: bool, *options: Any) -> tuple[Any, ...]:
     """What an Evaluate press evaluated: the uploads (by Streamlit's file ids) and the options."""
     return (gt.file_id, tuple(f.file_id for f in files), iou_type, analysis, *options)
-
-
-def _unique_names(files: list[Any]) -> list[tuple[str, bytes]]:
-    """(name, bytes) per results file; a repeated name gets " (2)", " (3)" so every file keeps its own entry."""
-    seen: dict[str, int] = {}
-    named = []
-    for upload in files:
-        seen[upload.name] = seen.get(upload.name, 0) + 1
-        name = upload.name if seen[upload.name] == 1 else f"{upload.name} ({seen[upload.name]})"
-        named.append((name, upload.getvalue()))
-    return named
 
 
 def render() -> None:
@@ -67,7 +58,7 @@ def render() -> None:
         st.caption("Press Evaluate to compute AP for the uploaded files with these options.")
         return
     sigmas, flip_pairs = keypoint_options
-    named = _unique_names(files)
+    named = report.unique_names([(upload.name, upload.getvalue()) for upload in files])
     outcomes = eval_views.run_evaluations((gt.name, gt.getvalue()), named, iou_type, analysis,
                                           keypoint_errors=analysis, kpt_sigmas=sigmas, flip_pairs=flip_pairs)
     for name, (_, problem) in outcomes.items():
@@ -84,7 +75,7 @@ def render() -> None:
     tide_views.render_ground_truth(gt_source, (shown, sources[shown]), iou_type, f"evaluation:{shown}", images)
     annotated, _ = eval_views.annotation_images(gt.getvalue(), gt.name)
     confusion_view.render_confusion(gt_source, (shown, sources[shown]), iou_type, f"evaluation:{shown}",
-                                    images=tide_views.LazyImages(images) if images else None,
+                                    images=LazyImages(images) if images else None,
                                     annotated_images=annotated)
     if len(evaluations) > 1:
         a, b = _comparison(evaluations)

@@ -1,50 +1,41 @@
 """The "Keypoint errors" section of an evaluation (Evaluation page, Detections page): what share of the matched
 people's keypoints are good, jitter, inversion, swap or miss, the AP each correction gains, and which joints fail.
 
-Draws a cached `KeypointErrors` only (explorer.evaluation.analyses.keypoint_errors computes it); nothing here evaluates.
+Draws a cached `KeypointErrors` only (explorer.evaluation.analyses.keypoint_errors computes it, and
+explorer.evaluation.report its tables); nothing here evaluates.
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
-from explorer.evaluation.analyses.keypoint_errors import ERROR_TYPES, KeypointErrors, parse_flip_pairs, parse_sigmas
+from explorer.evaluation import report
+from explorer.evaluation.analyses.keypoint_errors import ERROR_TYPES, KeypointErrors
 from explorer.evaluation.errors import EvaluationInputError
 from explorer.figures import keypoints as keypoint_plots
 
 CSV_NAME = "keypoint_errors.csv"
 
 
-def _percent(value: float) -> str:
-    return "—" if value != value else f"{value:.1f}%"  # NaN != NaN
-
-
 def render_keypoint_errors(errors: KeypointErrors, key_prefix: str) -> None:
     """Per-type summary, AP gain bars, per-keypoint heatmap and table, and the CLI's CSV."""
-    counts = errors.counts_frame().set_index("error")
+    counts = report.keypoint_counts(errors)
     st.caption(f"{errors.n_matched} of {errors.n_detections} detections matched to a person at OKS .1; "
                f"{int(counts['count'].sum())} labelled keypoints classed by their similarity (ks) to the ground "
                "truth: good ≥ .85 > jitter ≥ .5; inversion: nearer the person's other-side keypoint; swap: "
                "nearer another person's; miss: near none (Ronchi & Perona, ICCV 2017).")
     for column, error in zip(st.columns(len(ERROR_TYPES)), ERROR_TYPES, strict=True):
-        column.metric(error, _percent(counts.loc[error, "percent"]), help=f"{counts.loc[error, 'count']} keypoints")
+        column.metric(error, report.percent_share(counts.loc[error, "percent"]),
+                      help=f"{counts.loc[error, 'count']} keypoints")
     st.plotly_chart(keypoint_plots.error_share_figure(errors), key=f"{key_prefix}:kpt_share")
     st.plotly_chart(keypoint_plots.ap_gain_figure(errors), key=f"{key_prefix}:kpt_gains")
-    ap = errors.ap_frame()
-    ap["ap"] = [f"{100 * v:.1f}" for v in ap["ap"]]
-    ap["gain"] = [f"{100 * v:+.1f}" for v in ap["gain"]]
-    st.dataframe(ap[["label", "ap", "gain"]].rename(columns={"label": "keypoints", "ap": "OKS AP",
-                                                              "gain": "gain (points)"}),
-                 hide_index=True, key=f"{key_prefix}:kpt_ap_table")
+    st.dataframe(report.keypoint_ap_table(errors), hide_index=True, key=f"{key_prefix}:kpt_ap_table")
     st.caption("Each correction moves only that type's keypoints towards their ground truth (jitter to ks .85, "
                "a miss to .5, an inversion or swap to the ks it had with the wrong keypoint) and evaluates again; "
                "oracle scores rescore every detection by its best OKS with a person, duplicates soft-suppressed.")
     st.plotly_chart(keypoint_plots.keypoint_heatmap_figure(errors), key=f"{key_prefix}:kpt_heatmap")
     percent = st.toggle("Percent of each keypoint's labelled instances", value=True, key=f"{key_prefix}:kpt_pct")
-    table = errors.per_keypoint_frame(percent=percent)
-    if percent:
-        table = table.round(1)
-    st.dataframe(table, hide_index=True, key=f"{key_prefix}:kpt_table")
+    st.dataframe(report.keypoint_table(errors, percent), hide_index=True, key=f"{key_prefix}:kpt_table")
     st.download_button("Keypoint errors CSV", errors.to_frame().to_csv(index=False), CSV_NAME, "text/csv",
                        key=f"{key_prefix}:kpt_csv",
                        help="One row per labelled keypoint of each matched detection, as `explorer eval "
@@ -60,9 +51,7 @@ def keypoint_inputs(key_prefix: str) -> tuple[list[float] | None, list[tuple[str
         pairs_text = st.text_input("Left/right flip pairs (A:B,...; empty: read from the keypoint names)",
                                    key=f"{key_prefix}:flip_pairs")
     try:
-        sigmas = parse_sigmas(sigmas_text) if sigmas_text.strip() else None
-        pairs = parse_flip_pairs(pairs_text) if pairs_text.strip() else None
+        return report.keypoint_options(sigmas_text, pairs_text)
     except EvaluationInputError as error:
         st.error(str(error), icon=":material/error:")
         return None
-    return sigmas, pairs

@@ -1,4 +1,5 @@
-"""What pages share to run models: one model cache and one inference queue per device for the whole server.
+"""What pages share to run models: one model cache and one inference queue per device for the whole server,
+and the id that tells the queues whose run is whose.
 
 These live in an imported module, not in a page file: Streamlit executes a page file afresh on each run
 under its own module name, so a resource defined there is not the one other pages (or a test) would get.
@@ -6,9 +7,12 @@ under its own module name, so a resource defined there is not the one other page
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import streamlit as st
+
+SESSION_ID_KEY = "explorer:session_id"
 
 
 @st.cache_resource(show_spinner=False)
@@ -25,3 +29,8 @@ def inference_queues() -> Any:
     from explorer.engine.queue import InferenceQueues
 
     return InferenceQueues(model_cache())
+
+
+def session_id() -> str:
+    """This browser session's id for the queues: a random id kept in its session state (public API only)."""
+    return st.session_state.setdefault(SESSION_ID_KEY, uuid.uuid4().hex)

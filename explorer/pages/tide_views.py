@@ -1,99 +1,54 @@
 """Streamlit views of TIDE's error types and of the ground truth drawn on the image, shared by the Evaluation
 page and the Detections page's evaluation.
 
-Everything computed is cached: the checked inputs (`_loaded`, a resource: the ground truth keeps its converted
-masks), the dAPs (`tide_cached`) and the classification at the chosen IoU and score threshold
-(`classification_cached`), so a slider move or a click on a table row only redraws. Images are read only when
-shown: the page passes a loader per image id.
+Everything is computed by explorer.evaluation.report and cached here: the checked inputs (`_loaded`, a resource:
+the ground truth keeps its converted masks), the dAPs (`tide_cached`) and the classification at the chosen IoU
+and score threshold (`classification_cached`), so a slider move or a click on a table row only redraws. Images
+are read only when shown: the page passes a loader per image id.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-import numpy as np
 import pandas as pd
 import streamlit as st
 
-from explorer.evaluation.analyses.per_image import image_overlay, per_image_table
+from explorer.evaluation import report
+from explorer.evaluation import uploaded_images as uploaded
+from explorer.evaluation.analyses.per_image import image_overlay
 from explorer.evaluation.analyses.tide import (
     ERROR_DESCRIPTIONS,
     ERRORS,
-    classify,
-    load_for_tide,
-    tide_difference,
-    tide_errors,
 )
-from explorer.evaluation.errors import EvaluationInputError
-from explorer.evaluation.inputs.ground_truth import load_ground_truth
-from explorer.evaluation.inputs.matching import match_images
+from explorer.evaluation.report import TIDE_TYPES, Source, sorted_ids
+from explorer.evaluation.uploaded_images import ImageLoader
 from explorer.figures import tide as tide_plots
 from explorer.inputs.images import UPLOAD_TYPES
 
-#: (name, bytes) of an uploaded (or generated) file.
-Source = tuple[str, bytes]
-#: Reads one image's RGB pixels when it is shown.
-ImageLoader = Callable[[], np.ndarray]
-
-
-class LazyImages(Mapping[int, np.ndarray]):
-    """image id -> RGB, decoded only when a section draws that image: a server folder can hold thousands."""
-
-    def __init__(self, loaders: Mapping[int, ImageLoader]) -> None:
-        self._loaders = loaders
-
-    def __getitem__(self, image_id: int) -> np.ndarray:
-        return self._loaders[image_id]()
-
-    def __iter__(self) -> Iterator[int]:
-        return iter(self._loaders)
-
-    def __len__(self) -> int:
-        return len(self._loaders)
-TIDE_TYPES: Final[tuple[str, ...]] = ("bbox", "segm")
 LEGEND: Final[str] = ("Green: true positive · red: wrong class (cls) · orange: badly placed (loc) · violet: both · "
                       "yellow: duplicate · grey: background · blue dashed: missed object")
-
-
-def _ids(image_ids: Sequence[int] | None) -> tuple[int, ...] | None:
-    return tuple(sorted(int(i) for i in image_ids)) if image_ids is not None else None
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
 def _loaded(gt: Source, results: Source, iou_type: str, image_ids: tuple[int, ...] | None) -> Any:
     """(GroundTruth, checked results), or the input error's message. A resource, not data: it is not copied
     per rerun, and the ground truth's mask cache is filled once."""
-    try:
-        truth = load_ground_truth(gt[1], name=gt[0])
-        if image_ids is not None:
-            truth = truth.restricted_to(image_ids)
-        return load_for_tide(truth, results[1], iou_type, results_name=results[0])
-    except EvaluationInputError as error:
-        return str(error)
+    return report.tide_inputs(gt, results, iou_type, image_ids)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def tide_cached(gt: Source, results: Source, iou_type: str, image_ids: tuple[int, ...] | None = None) -> Any:
     """(TideErrors, None) or (None, message)."""
-    loaded = _loaded(gt, results, iou_type, image_ids)
-    if isinstance(loaded, str):
-        return None, loaded
-    truth, checked = loaded
-    return tide_errors(classify(truth, checked, iou_type), truth.category_names), None
+    return report.tide_outcome(_loaded(gt, results, iou_type, image_ids), iou_type)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def classification_cached(gt: Source, results: Source, iou_type: str, image_ids: tuple[int, ...] | None,
                           iou: float, score: float) -> Any:
     """(classification, per-image table, None) at this IoU and score threshold, or (None, None, message)."""
-    loaded = _loaded(gt, results, iou_type, image_ids)
-    if isinstance(loaded, str):
-        return None, None, loaded
-    truth, checked = loaded
-    classification = classify(truth, checked, iou_type, pos_threshold=iou, bg_threshold=min(0.1, iou),
-                              score_threshold=score)
-    return classification, per_image_table(classification, truth), None
+    return report.classification_outcome(_loaded(gt, results, iou_type, image_ids), iou_type, iou, score)
 
 
 def render_tide(gt: Source, results: Source, iou_type: str, key_prefix: str,
@@ -103,7 +58,7 @@ def render_tide(gt: Source, results: Source, iou_type: str, key_prefix: str,
     if iou_type not in TIDE_TYPES:
         st.caption("TIDE's error types are defined for boxes and masks; pick bbox or segm.")
         return
-    errors, problem = tide_cached(gt, results, iou_type, _ids(image_ids))
+    errors, problem = tide_cached(gt, results, iou_type, sorted_ids(image_ids))
     if problem:
         st.error(problem, icon=":material/error:")
         return
@@ -117,9 +72,8 @@ def render_tide(gt: Source, results: Source, iou_type: str, key_prefix: str,
     counts = " · ".join(f"{e} {n}" for e, n in errors.counts.items())
     st.caption(f"Errors counted: {counts}")
     st.dataframe(errors.category_frame().round(2), hide_index=True, key=f"{key_prefix}:tide_table")
-    stem = results[0].rsplit("/", 1)[-1].removesuffix(".json") or "results"
-    st.download_button("TIDE CSV", errors.to_frame().to_csv(index=False, float_format="%.2f"), f"tide-{stem}.csv",
-                       "text/csv", key=f"{key_prefix}:tide_csv")
+    st.download_button("TIDE CSV", errors.to_frame().to_csv(index=False, float_format="%.2f"),
+                       f"tide-{report.results_stem(results[0])}.csv", "text/csv", key=f"{key_prefix}:tide_csv")
 
 
 def render_tide_difference(gt: Source, a: Source, b: Source, iou_type: str, key_prefix: str) -> None:
@@ -133,10 +87,9 @@ def render_tide_difference(gt: Source, a: Source, b: Source, iou_type: str, key_
         return
     st.plotly_chart(tide_plots.tide_comparison_figure({a[0]: first, b[0]: second}), key=f"{key_prefix}:tide_cmp")
     error = st.selectbox("Error type", list(ERRORS), key=f"{key_prefix}:tide_diff_error")
-    frame = tide_difference(first, second, (f"{a[0]} dAP", f"{b[0]} dAP"))
-    frame = frame[frame["error"] == error].drop(columns="error")
     st.caption("Positive: A loses more AP to this error type than B. First row: all categories.")
-    st.dataframe(frame.round(2), hide_index=True, key=f"{key_prefix}:tide_diff_table")
+    st.dataframe(report.tide_difference_table(first, second, (a[0], b[0]), error), hide_index=True,
+                 key=f"{key_prefix}:tide_diff_table")
 
 
 def render_ground_truth(gt: Source, results: Source, iou_type: str, key_prefix: str,
@@ -150,22 +103,18 @@ def render_ground_truth(gt: Source, results: Source, iou_type: str, key_prefix: 
     cols = st.columns(2)
     iou = cols[0].slider("IoU for a true positive", 0.1, 0.95, 0.5, 0.05, key=f"{key_prefix}:gt_iou")
     score = cols[1].slider("Score threshold", 0.0, 1.0, 0.5, 0.05, key=f"{key_prefix}:gt_score")
-    ids = _ids(image_ids)
+    ids = sorted_ids(image_ids)
     classification, table, problem = classification_cached(gt, results, iou_type, ids, float(iou), float(score))
     if problem:
         st.error(problem, icon=":material/error:")
         return
-    shown = table.assign(ap=table["ap"].round(1), image=[i in images for i in table["image_id"]])
+    shown = report.per_image_rows(table, images)
     st.caption("One row per image, worst first (lowest AP, then most errors). Click a row to see the image.")
     event = st.dataframe(shown, hide_index=True, on_select="rerun", selection_mode="single-row",
                          key=f"{key_prefix}:per_image")
     rows = list(event.selection.rows) if event is not None and hasattr(event, "selection") else []
-    with_image = [i for i, available in enumerate(shown["image"]) if available]
-    if rows:
-        row = rows[0]
-    elif with_image:
-        row = with_image[0]
-    else:
+    row = report.shown_row(shown, rows)
+    if row is None:
         st.info("No image file for these annotations: upload the images (or name their folder) to see them.")
         return
     image_id = int(shown["image_id"].iloc[row])
@@ -186,10 +135,9 @@ def _draw(gt: Source, results: Source, iou_type: str, ids: tuple[int, ...] | Non
     except ImageError as error:
         st.error(str(error), icon=":material/broken_image:")
         return
-    expected = truth.image_sizes.get(image_id)
-    if expected and expected != rgb.shape[:2]:
-        st.warning(f"{row['file_name']} is {rgb.shape[1]}x{rgb.shape[0]} but the annotations say "
-                   f"{expected[1]}x{expected[0]}: the boxes may not line up.", icon=":material/warning:")
+    mismatch = report.size_mismatch(truth.image_sizes.get(image_id), rgb.shape[0], rgb.shape[1], row["file_name"])
+    if mismatch:
+        st.warning(mismatch, icon=":material/warning:")
     items = image_overlay(classification, truth, checked, image_id)
     st.image(draw_ground_truth(rgb, items), caption=f"{row['file_name']} (image {image_id}) · AP {row['ap']} · "
              f"TP {row['tp']} · FP {row['fp']} · FN {row['fn']}", width="stretch")
@@ -199,8 +147,7 @@ def _draw(gt: Source, results: Source, iou_type: str, ids: tuple[int, ...] | Non
 def image_sources(gt: Source, results: Source, iou_type: str, key_prefix: str) -> dict[int, ImageLoader]:
     """The Evaluation page's images for the ground-truth view: uploaded, or a folder on the server; matched to
     the annotations by file name. Shows what was matched and what is wrong (one line each)."""
-    from explorer.inputs.image_folder import FolderError, image_files
-    from explorer.inputs.images import load_image, load_image_file
+    from explorer.inputs.image_folder import FolderError
 
     loaded = _loaded(gt, results, iou_type, None)
     if isinstance(loaded, str):
@@ -212,22 +159,17 @@ def image_sources(gt: Source, results: Source, iou_type: str, key_prefix: str) -
         files = list(st.file_uploader("Images (matched to the annotations by file name)", accept_multiple_files=True,
                                       type=UPLOAD_TYPES,
                                       key=f"{key_prefix}:gt_images") or [])
-        by_name = {f.name: f for f in files}
-        match = match_images(annotated, list(by_name))
-        loaders = {image_id: (lambda f=by_name[name]: load_image(f.getvalue(), f.name).rgb)
-                   for name, image_id in match.pairs}
+        loaders = uploaded.upload_loaders(annotated, {f.name: f.getvalue for f in files})
     else:
         text = st.text_input("Folder of the images on the server (e.g. /data/coco/val2017)",
                              key=f"{key_prefix}:gt_folder")
         if not text.strip():
             return {}
         try:
-            paths = image_files(text)
+            loaders = uploaded.folder_loaders(annotated, text)
         except FolderError as error:
             st.error(str(error), icon=":material/folder_off:")
             return {}
-        match = match_images(annotated, list(paths))
-        loaders = {image_id: (lambda p=paths[name]: load_image_file(p).rgb) for name, image_id in match.pairs}
     if loaders or where == "folder":
         st.caption(f"{len(loaders)} of the {len(annotated)} annotated images have an image file.")
     return loaders
