@@ -20,9 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-#: Zoo column with the published number for each COCO evaluation kind, and the summary stat to compare.
-PUBLISHED = {"bbox": "box_ap", "segm": "mask_ap", "keypoints": "kp_ap"}
-OUTPUT_KINDS = {"boxes": "bbox", "masks": "segm", "keypoints": "keypoints"}
+from explorer.tasks import EVALUATED
 
 
 class VerifyError(ValueError):
@@ -104,8 +102,8 @@ def run_verify(args: argparse.Namespace) -> str:
 
     table = load_zoo()
     spec = resolve_spec(table, args.model) if ":" not in args.model else _spec_by_uid(table, args.model)
-    kinds = [OUTPUT_KINDS[output] for output in ("boxes", "masks", "keypoints") if output in spec.outputs]
-    if not kinds:
+    tasks = [task for task in EVALUATED if task.name in spec.outputs]
+    if not tasks:
         raise VerifyError(f"{spec.name} outputs proposals only; verify evaluates boxes, masks and keypoints")
     ground_truth = load_ground_truth(args.annotations)
     todo = _images_to_run(ground_truth, args.images, args.limit)
@@ -128,11 +126,11 @@ def run_verify(args: argparse.Namespace) -> str:
     row = table[table["uid"] == spec.uid].iloc[0]
     lines = [f"{spec.name} on {len(ids)} of {len(ground_truth.images)} images ({seconds / len(ids):.2f} s/image)"]
     lines += [f"skipped: {problem}" for problem in skipped]
-    for kind in kinds:
-        evaluation = evaluate(ground_truth, results, kind, image_ids=ids)
-        measured = evaluation.stat("AP") * 100
-        published = float(row[PUBLISHED[kind]]) if PUBLISHED[kind] in row else math.nan
-        lines.append(f"{kind:9s} AP {measured:5.1f}  published {published:5.1f}  "
+    for task in tasks:
+        evaluation = evaluate(ground_truth, results, task.iou_type, image_ids=ids)
+        measured = evaluation.stat(task.measure) * 100
+        published = float(row[task.metric]) if task.metric in row else math.nan
+        lines.append(f"{task.iou_type:9s} {task.measure} {measured:5.1f}  published {published:5.1f}  "
                      f"difference {measured - published:+.1f}")
     if len(ids) < len(ground_truth.images):
         lines.append("note: a subset's AP differs from the published (full minival) AP by chance; use all images "

@@ -12,7 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from explorer.zoo.schema import METRIC_TASK, TASKS, ZOOS
+from explorer.tasks import METRICS, TASK_NAMES
+from explorer.zoo.schema import ZOOS
 
 EXIT_USAGE = 2
 
@@ -142,10 +143,10 @@ def build_parser() -> argparse.ArgumentParser:
     zoo.set_defaults(run=_zoo_command)
 
     rank = commands.add_parser("rank", help="rank models by accuracy per second under constraints")
-    rank.add_argument("--metric", default="box_ap", help=f"one of {', '.join(METRIC_TASK)} (default: box_ap)")
+    rank.add_argument("--metric", default="box_ap", help=f"one of {', '.join(METRICS)} (default: box_ap)")
     rank.add_argument("--max-infer-s", type=float, default=None, help="latency budget, seconds per image")
     rank.add_argument("--min-metric", type=float, default=None, help="minimum value of the metric")
-    rank.add_argument("--task", default=None, help=f"models that output this: {', '.join(TASKS)}")
+    rank.add_argument("--task", default=None, help=f"models that output this: {', '.join(TASK_NAMES)}")
     rank.add_argument("--zoo", default=None, help=f"only this zoo: {', '.join(ZOOS)}")
     rank.add_argument("--speed", default="e2e",
                       help="e2e (published, image to detections: precomputed-proposal rows add their RPN; default), "

@@ -8,36 +8,18 @@ shows at a glance how far a model moves, in speed and in accuracy, from the page
 
 from __future__ import annotations
 
-from typing import Final
-
 import pandas as pd
 import plotly.graph_objects as go
 
-#: Summary column -> (zoo table column, axis label).
-SWEEP_METRICS: Final[dict[str, tuple[str, str]]] = {
-    "box_ap": ("box_ap", "box AP"), "mask_ap": ("mask_ap", "mask AP"), "kp_ap": ("kp_ap", "keypoint AP"),
-}
-
-
-def evaluated_metrics(summary: pd.DataFrame) -> list[str]:
-    """The AP columns the sweep measured for at least one model (it had annotations of that kind)."""
-    return [metric for metric in SWEEP_METRICS if metric in summary and summary[metric].notna().any()]
-
-
-def measured_vs_published(summary: pd.DataFrame, table: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """One row per (model, device) with a measured AP: measured and published seconds and AP side by side."""
-    published_column, _ = SWEEP_METRICS[metric]
-    rows = summary[summary[metric].notna() & summary["median_s"].notna()]
-    published = table[["name", "infer_s", "hardware", published_column]].rename(
-        columns={"name": "published_name", "infer_s": "published_s", "hardware": "published_hardware",
-                 published_column: "published_ap"})
-    joined = rows.join(published, on="model_uid", how="left")
-    return joined.rename(columns={metric: "measured_ap", "median_s": "measured_s"}).reset_index(drop=True)
+from explorer.tasks import task_of_metric
 
 
 def sweep_accuracy_figure(pairs: pd.DataFrame, metric: str, log_x: bool = True) -> go.Figure:
-    """Measured points (filled) and their published points (hollow), joined per model; hover says which is which."""
-    _, label = SWEEP_METRICS[metric]
+    """Measured points (filled) and their published points (hollow), joined per model; hover says which is which.
+
+    `pairs` is `explorer.sweep.summary.measured_vs_published(summary, zoo table, metric)`.
+    """
+    label = task_of_metric(metric).label
     fig = go.Figure()
     for row in pairs.itertuples(index=False):
         has_published = pd.notna(row.published_ap) and pd.notna(row.published_s)

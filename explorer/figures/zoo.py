@@ -14,8 +14,9 @@ from typing import Any, Final
 import pandas as pd
 import plotly.graph_objects as go
 
+from explorer.tasks import METRIC_LABELS
 from explorer.zoo.pareto import frontier
-from explorer.zoo.ranking import METRIC_LABELS, SPEED_COLUMNS
+from explorer.zoo.ranking import SPEED_COLUMNS
 from explorer.zoo.schema import ZOO_LABELS
 
 #: Accuracy columns a user can put on the y axis.

@@ -23,11 +23,10 @@ from explorer.evaluation.coco.results import METRIC_COLUMNS, Evaluation, percent
 from explorer.evaluation.errors import EvaluationInputError
 from explorer.evaluation.inputs.matching import Match, match_images
 from explorer.figures import evaluation as eval_plots
+from explorer.tasks import IOU_LABELS
 
 #: The summary numbers shown as metrics, where the iou type has them (keypoints have no APs).
 KEY_STATS: Final[tuple[str, ...]] = ("AP", "AP50", "AP75", "APs", "APm", "APl")
-IOU_TYPE_LABELS: Final[dict[str, str]] = {"bbox": "boxes (bbox)", "segm": "masks (segm)",
-                                           "keypoints": "keypoints"}
 #: How many names or ids a "not matched" message lists before it says "and N more".
 LISTED: Final[int] = 10
 
@@ -309,7 +308,7 @@ def render_annotations_panel(images: Sequence[NamedImage], runs: Sequence[Run], 
     for run in runs:
         st.markdown(f"#### {run.name}")
         kinds = supported_iou_types(run.detections)
-        kind = st.radio("Evaluate", kinds, format_func=IOU_TYPE_LABELS.get, horizontal=True,
+        kind = st.radio("Evaluate", kinds, format_func=IOU_LABELS.get, horizontal=True,
                         key=f"{key_prefix}:{run.uid}:iou_type")
         name = f"{run.uid}.json"
         results = run_results(images, run, match)

@@ -15,6 +15,7 @@ import streamlit as st
 from explorer.evaluation.coco.kinds import IOU_TYPES
 from explorer.figures import evaluation as eval_plots
 from explorer.pages import confusion_view, eval_views, keypoint_views, tide_views
+from explorer.tasks import IOU_LABELS
 
 REQUEST_KEY: Final[str] = "evaluation:request"
 
@@ -46,7 +47,7 @@ def render() -> None:
     files = list(right.file_uploader("Results (one or more COCO results json)", type=["json"],
                                      accept_multiple_files=True, key="evaluation:results") or [])
     cols = st.columns([2, 2, 1])
-    iou_type = cols[0].radio("IoU type", list(IOU_TYPES), format_func=eval_views.IOU_TYPE_LABELS.get,
+    iou_type = cols[0].radio("IoU type", list(IOU_TYPES), format_func=IOU_LABELS.get,
                              horizontal=True, key="evaluation:iou_type")
     analysis = cols[1].checkbox("Error breakdown (slower)", key="evaluation:analysis",
                                 help="Where the AP goes: C75, C50, localisation, similar-class and other-class "

@@ -9,9 +9,9 @@ import streamlit as st
 
 from explorer.figures import zoo as plots
 from explorer.pages import common
+from explorer.tasks import METRIC_LABELS, TASK_NAMES
 from explorer.zoo.derived import PER_SECOND
-from explorer.zoo.ranking import METRIC_LABELS, Constraints
-from explorer.zoo.schema import TASKS
+from explorer.zoo.ranking import Constraints
 from explorer.zoo.speeds import SPEEDS
 
 ANY_TASK = "any"
@@ -26,7 +26,7 @@ def constraint_widgets(zoos: list[str]) -> tuple[Constraints, str | None]:
                              key="pick_speed", persist_state="session",
                              help="Published times rank within each zoo's own GPU; measured and projected times "
                                   "are for this machine and rank across zoos.")
-    task = right.selectbox("Task (model must output)", [ANY_TASK, *TASKS], key="pick_task",
+    task = right.selectbox("Task (model must output)", [ANY_TASK, *TASK_NAMES], key="pick_task",
                            persist_state="session")
     left, middle, right = st.columns(3)
     budget = left.number_input("Latency budget (s/im)", min_value=0.0, value=None, step=0.01, format="%.3f",
