@@ -11,7 +11,12 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
+from explorer.figures.zoo import hover_fields
 from explorer.tasks import task_of_metric
+
+#: customdata layouts of the measured and the published points.
+MEASURED_CUSTOMDATA = ("model_name", "device_name", "images")
+PUBLISHED_CUSTOMDATA = ("model_name", "published_hardware")
 
 
 def sweep_accuracy_figure(pairs: pd.DataFrame, metric: str, log_x: bool = True) -> go.Figure:
@@ -20,6 +25,7 @@ def sweep_accuracy_figure(pairs: pd.DataFrame, metric: str, log_x: bool = True) 
     `pairs` is `explorer.sweep.summary.measured_vs_published(summary, zoo table, metric)`.
     """
     label = task_of_metric(metric).label
+    m, p = hover_fields(MEASURED_CUSTOMDATA), hover_fields(PUBLISHED_CUSTOMDATA)
     fig = go.Figure()
     for row in pairs.itertuples(index=False):
         has_published = pd.notna(row.published_ap) and pd.notna(row.published_s)
@@ -30,17 +36,17 @@ def sweep_accuracy_figure(pairs: pd.DataFrame, metric: str, log_x: bool = True) 
     measured = go.Scatter(
         x=pairs["measured_s"].tolist(), y=pairs["measured_ap"].tolist(), mode="markers",
         name="measured by this sweep", marker={"size": 11, "color": "#EF553B", "line": {"width": 1, "color": "#222"}},
-        customdata=pairs[["model_name", "device_name", "images"]].astype(str).to_numpy().tolist(),
-        hovertemplate=("<b>%{customdata[0]}</b><br>measured: %{x:.3f} s/image on %{customdata[1]}<br>"
-                       f"{label} %{{y:.1f}} on %{{customdata[2]}} images<extra></extra>"),
+        customdata=pairs[list(MEASURED_CUSTOMDATA)].astype(str).to_numpy().tolist(),
+        hovertemplate=(f"<b>{m['model_name']}</b><br>measured: %{{x:.3f}} s/image on {m['device_name']}<br>"
+                       f"{label} %{{y:.1f}} on {m['images']} images<extra></extra>"),
         meta={"role": "measured"})
     known = pairs[pairs["published_ap"].notna() & pairs["published_s"].notna()]
     published = go.Scatter(
         x=known["published_s"].tolist(), y=known["published_ap"].tolist(), mode="markers",
         name="published by the zoo", marker={"size": 10, "color": "rgba(0,0,0,0)",
                                                "line": {"width": 2, "color": "#636EFA"}},
-        customdata=known[["model_name", "published_hardware"]].astype(str).to_numpy().tolist(),
-        hovertemplate=("<b>%{customdata[0]}</b><br>published: %{x:.3f} s/image on %{customdata[1]}<br>"
+        customdata=known[list(PUBLISHED_CUSTOMDATA)].astype(str).to_numpy().tolist(),
+        hovertemplate=(f"<b>{p['model_name']}</b><br>published: %{{x:.3f}} s/image on {p['published_hardware']}<br>"
                        f"{label} %{{y:.1f}} (COCO)<extra></extra>"),
         meta={"role": "published"})
     fig.add_traces([published, measured])

@@ -7,12 +7,11 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from explorer.figures import zoo as plots
 from explorer.pages import common
 from explorer.tasks import METRIC_LABELS, TASK_NAMES
 from explorer.zoo.derived import PER_SECOND
 from explorer.zoo.ranking import Constraints
-from explorer.zoo.speeds import SPEEDS
+from explorer.zoo.speeds import SPEEDS, hardware_caption
 
 ANY_TASK = "any"
 
@@ -78,7 +77,7 @@ def render() -> None:
     else:
         st.success(sentence, icon=":material/recommend:")
     timed = (f"this machine ({setting})" if constraints.local and setting
-             else plots.hardware_caption(common.zoo_notes(), table))
+             else hardware_caption(common.zoo_notes(), table))
     st.caption(f"{len(view)} models meet the constraints, ranked by {METRIC_LABELS[constraints.metric]} "
                f"per second within each timing source (ranks restart per hardware). Timed on: {timed}.")
     st.dataframe(view, column_config=ranking_columns(view, constraints), hide_index=True, key="pick_ranking")

@@ -13,6 +13,7 @@ import streamlit as st
 from explorer.figures import zoo as plots
 from explorer.pages import common
 from explorer.tasks import task_named
+from explorer.zoo.speeds import hardware_caption
 
 PLOT_KEY: Final[str] = "speed_plot"
 
@@ -75,7 +76,7 @@ def render() -> None:
                    "interval, projected from the published time by a scale fitted on the measured models of the "
                    "same zoo (at least 3). One frontier across zoos, since every time is for one machine.")
     else:
-        st.caption(f"{plots.hardware_caption(common.zoo_notes(), shown)}. Step lines: each zoo's Pareto "
+        st.caption(f"{hardware_caption(common.zoo_notes(), shown)}. Step lines: each zoo's Pareto "
                    "frontier (no model of that zoo is both faster and more accurate), drawn per zoo because "
                    "the zoos timed their models on different GPUs. Click a point to open its card.")
     keypoints = task_named("keypoints")

@@ -33,6 +33,7 @@ from explorer.sweep.summary import (
     sweep_progress,
 )
 from explorer.tasks import METRIC_LABELS
+from explorer.zoo.local_speeds import measured_points
 
 
 def choose_sweep() -> Path | None:
@@ -133,7 +134,9 @@ def render() -> None:
     st.subheader("Measured speed vs published accuracy")
     if plotted.empty:
         st.info("This sweep used random weights: its speeds time the pipeline, not a model, so none is plotted.")
-    figure = plots.speed_accuracy_figure(common.zoo_table(), "infer_s_e2e", "box_ap", log_x=True, measured=measured)
+    table = common.zoo_table()
+    figure = plots.speed_accuracy_figure(table, "infer_s_e2e", "box_ap", log_x=True,
+                                         measured=measured_points(measured, table, "box_ap"))
     st.plotly_chart(figure, key="sweep_plot")
 
 

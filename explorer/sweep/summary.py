@@ -24,7 +24,7 @@ COLUMNS: tuple[str, ...] = (
     "model_uid", "model_name", "device_name", "workers", "batch_size", "images", "errors", "image_width",
     "image_height", "autocast", "weights", "seconds", "median_s", "images_per_s", "sweep_images_per_s",
     *(task.metric for task in EVALUATED), "per_category", "results")
-#: Columns `explorer.figures.zoo.speed_accuracy_figure(..., measured=...)` needs.
+#: Columns `explorer.zoo.local_speeds.measured_points` needs (the speed-vs-accuracy figure's measured points).
 MEASURED_COLUMNS: tuple[str, ...] = ("model_uid", "device_name", "image_width", "image_height", "batch_size",
                                      "autocast", "weights", "median_s")
 
@@ -113,7 +113,7 @@ def read_meta(out: Path) -> dict[str, Any]:
 
 
 def measured_frame(summary: pd.DataFrame) -> pd.DataFrame:
-    """The summary as measurement rows for the speed-vs-accuracy overlay (`measured=` of the figure)."""
+    """The summary as measurement rows for the speed-vs-accuracy overlay (`local_speeds.measured_points`)."""
     rows = summary[summary["median_s"].notna()] if not summary.empty else summary
     return rows.loc[:, list(MEASURED_COLUMNS)].reset_index(drop=True)
 
