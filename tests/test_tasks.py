@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import ast
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import get_args
 
@@ -45,6 +47,12 @@ METRIC_WORDS = re.compile(r"\b(box|mask|keypoint|kp\.?|proposal|prop\.?) (AP|AR)
 @pytest.fixture(scope="module")
 def zoo() -> pd.DataFrame:
     return load_zoo()
+
+
+def test_the_table_imports_nothing_so_every_layer_may_read_it() -> None:
+    code = "import sys, explorer.tasks; print(sorted(m for m in sys.modules if m.startswith(('explorer', 'pandas'))))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO).stdout
+    assert out.strip() == "['explorer', 'explorer.tasks']"
 
 
 def test_every_field_names_one_task_only() -> None:
