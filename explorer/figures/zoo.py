@@ -2,7 +2,8 @@
 
 Nothing here touches Streamlit, so every figure can be unit-tested and cached by the pages. Only
 `plotly.graph_objects` is imported (never plotly.express): it loads lazily and keeps a cold page run fast.
-The frames these functions take are the ones `explorer.zoo.table.load_zoo` returns (indexed by `uid`).
+The frames these functions take are the ones `explorer.zoo.table.load_zoo` returns (indexed by `uid`); what they
+draw from other data (speeds measured here, each zoo's hardware, frontier groups) is joined in `explorer.zoo`.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from explorer.tasks import METRIC_LABELS
 from explorer.zoo.pareto import frontiers
 from explorer.zoo.ranking import SPEED_COLUMNS
 from explorer.zoo.schema import ZOO_LABELS
-from explorer.zoo.speeds import COLUMN_SPEEDS, LOCAL_COLUMNS, hardware_caption, speed_sources
+from explorer.zoo.speeds import COLUMN_SPEEDS, LOCAL_COLUMNS, SPEEDS, hardware_caption, speed_sources
 
 #: Accuracy columns a user can put on the y axis.
 Y_AXES: Final[dict[str, str]] = dict(METRIC_LABELS)
@@ -254,7 +255,7 @@ def _add_model_traces(fig: go.Figure, shown: pd.DataFrame, x: str, y: str, colou
 
 
 #: x axes on which a latency measured here can stand beside the published ones.
-MEASURABLE_X: Final[frozenset[str]] = frozenset({"infer_s", "infer_s_gpu", "infer_s_e2e"})
+MEASURABLE_X: Final[frozenset[str]] = frozenset(speed.column for speed in SPEEDS.values() if not speed.local)
 
 
 #: customdata layout of a measured point: uid first, like the model points.
