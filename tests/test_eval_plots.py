@@ -3,12 +3,10 @@ bar)."""
 
 from __future__ import annotations
 
-import copy
-import math
-
 import plotly.graph_objects as go
 import pytest
 
+from explorer.evaluation.coco.frames import category_matrix, difference_frame
 from explorer.evaluation.coco.pipeline import evaluate
 from explorer.evaluation.coco.results import Evaluation
 from explorer.figures import evaluation as eval_plots
@@ -75,7 +73,7 @@ def test_breakdown_figures(perfect: Evaluation, worse: Evaluation) -> None:
 
 
 def test_heatmap_rows_categories_cols_files(perfect: Evaluation, worse: Evaluation) -> None:
-    figure = eval_plots.category_heatmap_figure({"perfect.json": perfect, "no_cats.json": worse})
+    figure = eval_plots.category_heatmap_figure(category_matrix({"perfect.json": perfect, "no_cats.json": worse}))
     heat = figure.data[0]
     assert isinstance(heat, go.Heatmap)
     assert list(heat.x) == ["perfect.json", "no_cats.json"]
@@ -87,22 +85,14 @@ def test_heatmap_rows_categories_cols_files(perfect: Evaluation, worse: Evaluati
     assert dict(zip(best.y, best.x, strict=True))["cat"] == "perfect.json"
 
 
-def test_difference_bars_and_table(perfect: Evaluation, worse: Evaluation) -> None:
-    frame = eval_plots.difference_frame(perfect, worse, names=("perfect", "no cats"))
-    assert list(frame.columns) == ["category_id", "category", "perfect", "no cats", "difference"]
-    assert frame.iloc[0]["category"] == "cat" and frame.iloc[0]["difference"] == pytest.approx(100.0)
-    assert math.isnan(frame.iloc[-1]["difference"]) and frame.iloc[-1]["category"] == "toothbrush"
-    figure = eval_plots.difference_figure(perfect, worse, names=("perfect", "no cats"))
+def test_difference_bars(perfect: Evaluation, worse: Evaluation) -> None:
+    names = ("perfect", "no cats")
+    figure = eval_plots.difference_figure(difference_frame(perfect, worse, names=names), names=names)
     bar = figure.data[0]
     assert bar.y[0] == "cat" and bar.x[0] == pytest.approx(100.0) and bar.marker.color[0] == "#2CA02C"
     assert bar.text[-1] == "undefined"
-    reverse = eval_plots.difference_figure(worse, perfect)
+    assert "perfect − no cats" in figure.layout.title.text
+    reverse = eval_plots.difference_figure(difference_frame(worse, perfect))
     assert reverse.data[0].marker.color[-2] == "#D62728"  # B better: red, sorted last among defined
-
-
-def test_matrix_with_missing_category(perfect: Evaluation, gt: dict) -> None:
-    fewer = copy.deepcopy(gt)
-    fewer["categories"] = [c for c in fewer["categories"] if c["id"] != ABSENT_CATEGORY_ID]
-    other = evaluate(fewer, perfect_results(fewer), "bbox")
-    matrix = eval_plots.category_matrix({"a": perfect, "b": other})
-    assert math.isnan(matrix.loc["toothbrush", "b"]) and matrix.loc["cat", "b"] == 1.0
+    with pytest.raises(ValueError, match="unknown metric"):
+        eval_plots.difference_figure(difference_frame(worse, perfect), "apx")

@@ -10,6 +10,7 @@ from streamlit.testing.v1 import AppTest
 from explorer.benchmarks.store import MeasurementStore
 from explorer.figures import zoo as plots
 from explorer.models.catalog import runnable_mask
+from explorer.zoo.local_speeds import measured_points
 from explorer.zoo.paths import REPO_ROOT
 from explorer.zoo.table import load_zoo
 from tests.test_benchmark_store import result
@@ -33,18 +34,19 @@ def measurements() -> pd.DataFrame:
 
 
 def test_measured_points_keep_the_latest_real_measurement_per_device() -> None:
-    points = plots.measured_points(measurements(), load_zoo(), "box_ap")
+    points = measured_points(measurements(), load_zoo(), "box_ap")
     assert sorted(zip(points["device_name"], points["median_s"], strict=True)) == [("CPU A", 0.7), ("GPU B", 0.05)]
     assert (points["published_y"] == 37.9).all()
 
 
 def test_figure_overlays_one_trace_per_device() -> None:
     table = load_zoo()
-    fig = plots.speed_accuracy_figure(table, "infer_s", "box_ap", measured=measurements())
+    points = measured_points(measurements(), table, "box_ap")
+    fig = plots.speed_accuracy_figure(table, "infer_s", "box_ap", measured=points)
     measured = [trace for trace in fig.data if trace.meta and trace.meta.get("role") == "measured"]
     assert sorted(trace.name for trace in measured) == ["measured here: CPU A", "measured here: GPU B"]
     assert all(trace.customdata[0][0] == MASK for trace in measured)  # a click selects the model
-    no_overlay = plots.speed_accuracy_figure(table, "train_hours", "box_ap", measured=measurements())
+    no_overlay = plots.speed_accuracy_figure(table, "train_hours", "box_ap", measured=points)
     assert not [t for t in no_overlay.data if t.meta and t.meta.get("role") == "measured"]
 
 

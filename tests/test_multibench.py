@@ -15,7 +15,7 @@ from explorer.benchmarks.store import LATEST_COLUMNS, MeasurementStore
 from explorer.benchmarks.timing import weights_identity
 from explorer.cli.main import main
 from explorer.engine.runners import RANDOM_WEIGHTS, RandomWeights, load_runner
-from explorer.figures import zoo as plots
+from explorer.zoo.local_speeds import measured_points
 from explorer.zoo.table import load_zoo
 from tests.model_factory import torchvision_spec
 
@@ -195,7 +195,7 @@ def test_a_weights_file_is_recorded_by_its_content_not_as_published(caches, caps
     assert row["weights_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
     assert "weights file fine-tuned.pth (sha256" in stdout
     # ... and it is not drawn as the published model's speed
-    assert plots.measured_points(MeasurementStore().frame(), load_zoo(), "box_ap").empty
+    assert measured_points(MeasurementStore().frame(), load_zoo(), "box_ap").empty
 
 
 def test_weights_identity_of_each_choice(tmp_path) -> None:

@@ -11,6 +11,7 @@ import pytest
 from explorer.figures import zoo as plots
 from explorer.zoo import schedules
 from explorer.zoo.pareto import pareto_mask
+from explorer.zoo.speeds import hardware_caption
 from explorer.zoo.table import load_notes, load_zoo
 
 
@@ -155,7 +156,7 @@ def test_hardware_is_stated_per_zoo(zoo: pd.DataFrame) -> None:
     notes = {"detectron": {"hardware": "P100", "year": 2017}, "detectron2": {"hardware": "V100", "year": 2019}}
     both = pd.concat([zoo[zoo["zoo"] == "detectron"].head(2),
                       zoo[zoo["zoo"] == "detectron"].head(1).assign(zoo="detectron2", hardware="V100")])
-    assert plots.hardware_caption(notes, both) == ("Detectron: P100 (2017) · Detectron2: V100 (2019) — times "
+    assert hardware_caption(notes, both) == ("Detectron: P100 (2017) · Detectron2: V100 (2019) — times "
                                                    "across zoos are not comparable")
     title = plots.speed_accuracy_figure(zoo, notes=load_notes()).layout.title.text
     assert "Detectron: P100 (2017)" in title

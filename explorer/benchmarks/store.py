@@ -71,7 +71,7 @@ class MeasurementStore:
 
     @staticmethod
     def _missing(db: sqlite3.Connection) -> list[str]:
-        present = {row[1] for row in db.execute("PRAGMA table_info(measurements)")}
+        present = {name for (name,) in db.execute("SELECT name FROM pragma_table_info('measurements')")}
         return [name for name in _ADDED if name not in present]
 
     def _connect(self) -> sqlite3.Connection:

@@ -11,17 +11,18 @@ import dataclasses
 from typing import Any
 
 from explorer.errors import ExplorerError
-from explorer.zoo.schema import METRIC_TASK, TASKS, ZOOS
+from explorer.tasks import METRICS, TASK_NAMES
+from explorer.zoo.schema import ZOOS
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add `rank` to `subparsers` (argparse's add_subparsers() result); it sets `run`."""
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "rank", help="rank models by accuracy per second under constraints")
-    parser.add_argument("--metric", default="box_ap", help=f"one of {', '.join(METRIC_TASK)} (default: box_ap)")
+    parser.add_argument("--metric", default="box_ap", help=f"one of {', '.join(METRICS)} (default: box_ap)")
     parser.add_argument("--max-infer-s", type=float, default=None, help="latency budget, seconds per image")
     parser.add_argument("--min-metric", type=float, default=None, help="minimum value of the metric")
-    parser.add_argument("--task", default=None, help=f"models that output this: {', '.join(TASKS)}")
+    parser.add_argument("--task", default=None, help=f"models that output this: {', '.join(TASK_NAMES)}")
     parser.add_argument("--zoo", default=None, help=f"only this zoo: {', '.join(ZOOS)}")
     parser.add_argument("--speed", default="e2e",
                         help="e2e (published, image to detections: precomputed-proposal rows add their RPN; "

@@ -17,6 +17,7 @@ from typing import Any
 
 from explorer.errors import ExplorerError
 from explorer.sweep.plan import SweepPlanError
+from explorer.tasks import EVALUATED
 
 INSTALL_HINT = "pip install -r requirements-sweep.txt"
 CLIENT_SCHEME = "ray://"
@@ -125,8 +126,8 @@ def execute(args: argparse.Namespace, specs: list[Any], items: list[Any] | None 
     result = run_sweep(config, on_event=on_event)
     lines = []
     for row in result.rows:
-        scores = ", ".join(f"{name.replace('_', ' ')} {row[name]:.1f}" for name in ("box_ap", "mask_ap", "kp_ap")
-                           if row[name] == row[name])  # NaN: not evaluated
+        scores = ", ".join(f"{task.label} {row[task.metric]:.1f}" for task in EVALUATED
+                           if row[task.metric] == row[task.metric])  # NaN: not evaluated
         lines.append(f"{row['model_uid']} on {row['device_name']}: {row['images']} images, {row['errors']} skipped, "
                      f"{row['images_per_s']:.2f} images/s per worker" + (f", {scores}" if scores else ""))
     lines += [f"note: {note}" for note in result.notes]

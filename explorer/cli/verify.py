@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> str:
     lines = [f"{report.model_name} on {report.images_run} of {report.images_annotated} images "
              f"({report.seconds_per_image:.2f} s/image)"]
     lines += [f"skipped: {problem}" for problem in report.skipped]
-    lines += [f"{result.kind:9s} AP {result.measured:5.1f}  published {result.published:5.1f}  "
+    lines += [f"{result.kind:9s} {result.measure} {result.measured:5.1f}  published {result.published:5.1f}  "
               f"difference {result.difference:+.1f}" for result in report.results]
     if report.subset:
         lines.append("note: a subset's AP differs from the published (full minival) AP by chance; use all images "

@@ -21,10 +21,7 @@ import pandas as pd
 from explorer.engine import runners
 from explorer.errors import ExplorerError, MissingPathError
 from explorer.models.catalog import resolve_spec
-
-#: Zoo column with the published number for each COCO evaluation kind, and the summary stat to compare.
-PUBLISHED = {"bbox": "box_ap", "segm": "mask_ap", "keypoints": "kp_ap"}
-OUTPUT_KINDS = {"boxes": "bbox", "masks": "segm", "keypoints": "keypoints"}
+from explorer.tasks import EVALUATED
 
 
 class VerifyError(ExplorerError, ValueError):
@@ -35,9 +32,10 @@ class VerifyError(ExplorerError, ValueError):
 class KindResult:
     """One COCO evaluation kind: the AP measured here and the zoo's (NaN where the zoo publishes none), in points."""
 
-    kind: str
+    kind: str  # the COCO IoU type
     measured: float
     published: float
+    measure: str = "AP"  # the summary stat compared (explorer.tasks.Task.measure)
 
     @property
     def difference(self) -> float:
@@ -74,8 +72,8 @@ def verify_model(table: pd.DataFrame, model: str, images: Path, annotations: Pat
     from explorer.evaluation.inputs.ground_truth import load_ground_truth
 
     spec = resolve_spec(table, model)
-    kinds = [OUTPUT_KINDS[output] for output in ("boxes", "masks", "keypoints") if output in spec.outputs]
-    if not kinds:
+    tasks = [task for task in EVALUATED if task.name in spec.outputs]
+    if not tasks:
         raise VerifyError(f"{spec.name} outputs proposals only; verify evaluates boxes, masks and keypoints")
     ground_truth = load_ground_truth(annotations)
     todo = images_to_run(ground_truth, images, limit)
@@ -87,10 +85,10 @@ def verify_model(table: pd.DataFrame, model: str, images: Path, annotations: Pat
     seconds = time.perf_counter() - started
     row = table[table["uid"] == spec.uid].iloc[0]
     scores = []
-    for kind in kinds:
-        measured = evaluate(ground_truth, results, kind, image_ids=ids).stat("AP") * 100
-        published = float(row[PUBLISHED[kind]]) if PUBLISHED[kind] in row else math.nan
-        scores.append(KindResult(kind, measured, published))
+    for task in tasks:
+        measured = evaluate(ground_truth, results, task.iou_type, image_ids=ids).stat(task.measure) * 100
+        published = float(row[task.metric]) if task.metric in row else math.nan
+        scores.append(KindResult(task.iou_type, measured, published, task.measure))
     return VerifyReport(spec.name, len(ids), len(ground_truth.images), seconds / len(ids), skipped, scores)
 
 

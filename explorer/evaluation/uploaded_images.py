@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from explorer.evaluation.inputs.matching import Match, match_images
+from explorer.tasks import EVALUATED
 
 #: How many names or ids a "not matched" message lists before it says "and N more".
 LISTED: Final[int] = 10
@@ -65,13 +66,10 @@ def match_report(match: Match, n_annotated: int) -> MatchReport:
 
 
 def supported_iou_types(detections: Sequence[Any]) -> list[str]:
-    """bbox always; segm when the model produced masks; keypoints when it produced keypoints."""
-    kinds = ["bbox"]
-    if any(d.masks is not None for d in detections):
-        kinds.append("segm")
-    if any(d.keypoints is not None for d in detections):
-        kinds.append("keypoints")
-    return kinds
+    """The IoU types of the tasks the run produced (`Detections` has one attribute per task's output): bbox always,
+    segm when the model produced masks, keypoints when it produced keypoints."""
+    return [str(task.iou_type) for task in EVALUATED
+            if task.name == "boxes" or any(getattr(d, task.name) is not None for d in detections)]
 
 
 def run_results(images: Sequence[NamedImage], run: Run, match: Match) -> bytes:

@@ -1,5 +1,8 @@
 """Figures for COCO evaluations: pure functions from an `Evaluation` (or several) to a `plotly.graph_objects.Figure`.
 
+The numbers they draw beyond one evaluation's own fields (the mean PR curve, per-category matrices and differences)
+are computed in `explorer.evaluation.coco.frames`, which the pages use for their tables too.
+
 Nothing here touches Streamlit, so the figures are unit-tested without an app and the evaluation page redraws them
 from a cached Evaluation (changing a chart option never evaluates again). Metrics arrive as fractions with NaN
 where undefined (a category without ground truth); figures show percent, and NaN stays *absent* (no bar, a blank
@@ -19,8 +22,9 @@ import plotly.graph_objects as go
 from explorer.evaluation.analyses.confusion import ConfusionMatrix
 from explorer.evaluation.coco.breakdown import LABELS as BREAKDOWN_LABELS
 from explorer.evaluation.coco.breakdown import ErrorBreakdown
-from explorer.evaluation.coco.results import METRIC_COLUMNS, Evaluation
-from explorer.figures.zoo import PALETTE
+from explorer.evaluation.coco.frames import check_metric, iou_index, mean_precision
+from explorer.evaluation.coco.results import Evaluation
+from explorer.figures.zoo import PALETTE, hover_fields
 
 #: Axis titles for the per-category metrics (the CLI's CSV column names).
 METRIC_TITLES: Final[dict[str, str]] = {
@@ -34,6 +38,9 @@ BREAKDOWN_COLOURS: Final[dict[str, str]] = {
     "FN": "#FFFF9F",
 }
 
+#: customdata layout of a per-category bar.
+CATEGORY_CUSTOMDATA: Final[tuple[str, ...]] = ("category_id", "n_gt", "n_dt")
+
 AREA_ORDER: Final[tuple[str, ...]] = ("small", "medium", "large")
 SIZE_STATS: Final[dict[str, str]] = {"small": "APs", "medium": "APm", "large": "APl"}
 
@@ -43,12 +50,6 @@ def _percent(value: float | None) -> float | None:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
     return 100.0 * float(value)
-
-
-def _check_metric(metric: str) -> str:
-    if metric not in METRIC_COLUMNS:
-        raise ValueError(f"unknown metric {metric!r}: use one of {', '.join(METRIC_COLUMNS)}")
-    return metric
 
 
 def _layout(figure: go.Figure, title: str, *, height: int = 420, **kwargs: object) -> go.Figure:
@@ -65,7 +66,8 @@ def category_ap_figure(evaluation: Evaluation, metric: str = "ap") -> go.Figure:
     Horizontal so that 80 COCO class names stay readable; the absent ones keep their row (labelled "no ground
     truth") so a reader sees they were not forgotten.
     """
-    _check_metric(metric)
+    check_metric(metric)
+    c = hover_fields(CATEGORY_CUSTOMDATA)
     frame = evaluation.to_frame()
     defined = frame[frame[metric].notna()].sort_values([metric, "category"], ascending=[False, True])
     absent = frame[frame[metric].isna()].sort_values("category")
@@ -76,31 +78,11 @@ def category_ap_figure(evaluation: Evaluation, metric: str = "ap") -> go.Figure:
         x=[0.0 if v is None else v for v in values], y=list(ordered["category"]), orientation="h",
         marker_color=[PALETTE[0] if v is not None else "rgba(0,0,0,0)" for v in values],
         text=text, textposition="outside", cliponaxis=False,
-        customdata=np.stack([ordered["category_id"], ordered["n_gt"], ordered["n_dt"]], axis=1),
-        hovertemplate="%{y}: %{text}<br>objects %{customdata[1]}, detections %{customdata[2]}<extra></extra>"))
+        customdata=ordered[list(CATEGORY_CUSTOMDATA)].to_numpy(),
+        hovertemplate=f"%{{y}}: %{{text}}<br>objects {c['n_gt']}, detections {c['n_dt']}<extra></extra>"))
     figure.update_yaxes(autorange="reversed", type="category")
     figure.update_xaxes(title=f"{METRIC_TITLES[metric]} (%)", range=[0, 110])
     return _layout(figure, f"{METRIC_TITLES[metric]} per category", height=max(300, 24 * len(ordered) + 90))
-
-
-def mean_precision(evaluation: Evaluation, iou: float, area: str = "all") -> np.ndarray:
-    """The all-categories PR curve at one IoU: precision averaged over the categories that have ground truth
-    (how pycocotools' AP averages), NaN everywhere if none has."""
-    t = iou_index(evaluation, iou)
-    block = evaluation.curves[t, :, :, evaluation.area_labels.index(area)]
-    defined = ~np.isnan(block).all(axis=0)
-    if not defined.any():
-        return np.full(block.shape[0], np.nan)
-    return np.nanmean(block[:, defined], axis=1)
-
-
-def iou_index(evaluation: Evaluation, iou: float) -> int:
-    """The index of the IoU threshold nearest `iou` (thresholds are floats like 0.5499999)."""
-    thresholds = np.asarray(evaluation.iou_thresholds)
-    index = int(np.argmin(np.abs(thresholds - iou)))
-    if abs(thresholds[index] - iou) > 1e-6:
-        raise ValueError(f"IoU {iou} is not one of the thresholds {', '.join(f'{t:.2f}' for t in thresholds)}")
-    return index
 
 
 def pr_curves_figure(evaluation: Evaluation, iou: float = 0.5, category_ids: Sequence[int] | None = None,
@@ -187,23 +169,13 @@ def breakdown_gains_figure(breakdown: ErrorBreakdown, area: str = "all") -> go.F
 
 # ---- several evaluations -----------------------------------------------------------------------------------
 
-def category_matrix(evaluations: Mapping[str, Evaluation], metric: str = "ap") -> pd.DataFrame:
-    """Rows = categories (by name, in the first evaluation's order), columns = evaluation names, fractions with NaN
-    where undefined or where a category is missing from an evaluation."""
-    _check_metric(metric)
-    columns: dict[str, pd.Series] = {}
-    order: list[str] = []
-    for name, evaluation in evaluations.items():
-        frame = evaluation.to_frame()
-        columns[name] = pd.Series(list(frame[metric]), index=list(frame["category"]), dtype=float)
-        order += [c for c in frame["category"] if c not in order]
-    return pd.DataFrame(columns, index=pd.Index(order, name="category"))
-
-
-def category_heatmap_figure(evaluations: Mapping[str, Evaluation], metric: str = "ap") -> go.Figure:
+def category_heatmap_figure(matrix: pd.DataFrame, metric: str = "ap") -> go.Figure:
     """Per-category metric across results files: which model is best for which category. Blank cells are NaN
-    (no ground truth), each cell printed in percent; the best file per category is outlined by a marker."""
-    matrix = category_matrix(evaluations, metric) * 100.0
+    (no ground truth), each cell printed in percent; the best file per category is outlined by a marker.
+
+    `matrix` is `explorer.evaluation.coco.frames.category_matrix(evaluations, metric)` (fractions)."""
+    check_metric(metric)
+    matrix = matrix * 100.0
     z = matrix.to_numpy(dtype=float)
     text = [[f"{v:.1f}" if not math.isnan(v) else "" for v in row] for row in z]
     figure = go.Figure(go.Heatmap(
@@ -226,26 +198,12 @@ def category_heatmap_figure(evaluations: Mapping[str, Evaluation], metric: str =
                    height=max(300, 26 * len(matrix.index) + 120), showlegend=False)
 
 
-def difference_frame(a: Evaluation, b: Evaluation, metric: str = "ap", names: tuple[str, str] = ("A", "B")
-                     ) -> pd.DataFrame:
-    """Per category: A's and B's metric (percent) and A - B, matched by category id, largest gain of A first.
-    A difference is NaN where either side is undefined."""
-    _check_metric(metric)
-    left = a.to_frame()[["category_id", "category", metric]].rename(columns={metric: names[0]})
-    right = b.to_frame()[["category_id", metric]].rename(columns={metric: names[1]})
-    frame = left.merge(right, on="category_id", how="outer")
-    frame[names[0]] = frame[names[0]] * 100.0
-    frame[names[1]] = frame[names[1]] * 100.0
-    frame["difference"] = frame[names[0]] - frame[names[1]]
-    frame = frame.sort_values(["difference", "category"], ascending=[False, True], na_position="last")
-    return frame.reset_index(drop=True)
-
-
-def difference_figure(a: Evaluation, b: Evaluation, metric: str = "ap", names: tuple[str, str] = ("A", "B")
-                      ) -> go.Figure:
+def difference_figure(frame: pd.DataFrame, metric: str = "ap", names: tuple[str, str] = ("A", "B")) -> go.Figure:
     """Bars of A - B per category (points of the metric): green where A is better, red where B is. Categories
-    where either is undefined keep a row but no bar."""
-    frame = difference_frame(a, b, metric, names)
+    where either is undefined keep a row but no bar.
+
+    `frame` is `explorer.evaluation.coco.frames.difference_frame(a, b, metric, names)`."""
+    check_metric(metric)
     values = [None if math.isnan(v) else float(v) for v in frame["difference"]]
     figure = go.Figure(go.Bar(
         x=[0.0 if v is None else v for v in values], y=list(frame["category"].fillna("?")), orientation="h",

@@ -2,7 +2,8 @@
 
 Nothing here touches Streamlit, so every figure can be unit-tested and cached by the pages. Only
 `plotly.graph_objects` is imported (never plotly.express): it loads lazily and keeps a cold page run fast.
-The frames these functions take are the ones `explorer.zoo.table.load_zoo` returns (indexed by `uid`).
+The frames these functions take are the ones `explorer.zoo.table.load_zoo` returns (indexed by `uid`); what they
+draw from other data (speeds measured here, each zoo's hardware, frontier groups) is joined in `explorer.zoo`.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ from typing import Any, Final
 import pandas as pd
 import plotly.graph_objects as go
 
-from explorer.zoo.pareto import frontier
-from explorer.zoo.ranking import METRIC_LABELS, SPEED_COLUMNS
+from explorer.tasks import METRIC_LABELS
+from explorer.zoo.pareto import frontiers
+from explorer.zoo.ranking import SPEED_COLUMNS
 from explorer.zoo.schema import ZOO_LABELS
+from explorer.zoo.speeds import COLUMN_SPEEDS, LOCAL_COLUMNS, SPEEDS, hardware_caption, speed_sources
 
 #: Accuracy columns a user can put on the y axis.
 Y_AXES: Final[dict[str, str]] = dict(METRIC_LABELS)
@@ -90,38 +93,6 @@ def missing_counts(table: pd.DataFrame, x: str, y: str, log_x: bool = False) -> 
                          no_y=int((~has_y).sum()))
 
 
-def zoo_hardware(notes: Mapping[str, Any], table: pd.DataFrame) -> dict[str, str]:
-    """Zoo -> 'P100 (2017)' for every zoo in the table that published timings.
-
-    notes.json is the authority; the table's own `hardware` column is the fallback for a zoo
-    whose notes are missing.
-    """
-    hardware: dict[str, str] = {}
-    for zoo in pd.unique(table["zoo"]):
-        zoo_notes = notes.get(zoo, {}) if isinstance(notes.get(zoo), dict) else {}
-        published = [h for h in table.loc[table["zoo"] == zoo, "hardware"] if h]
-        gpu = zoo_notes.get("hardware") or (published[0] if published else "")
-        if not gpu:
-            continue
-        year = zoo_notes.get("year")
-        hardware[zoo] = f"{gpu} ({year})" if year else str(gpu)
-    return hardware
-
-
-def hardware_caption(notes: Mapping[str, Any], table: pd.DataFrame) -> str:
-    """'Detectron: P100 (2017) · Detectron2: V100 (2019) — times across zoos are not comparable'."""
-    hardware = zoo_hardware(notes, table)
-    if not hardware:
-        return "No published timings among these models."
-    text = " · ".join(f"{ZOO_LABELS.get(zoo, zoo)}: {gpu}" for zoo, gpu in hardware.items())
-    if len(hardware) > 1:
-        text += " — times across zoos are not comparable"
-    untimed = [ZOO_LABELS.get(zoo, zoo) for zoo in pd.unique(table["zoo"]) if zoo not in hardware]
-    if untimed:
-        text += f"; {', '.join(untimed)}: no published times"
-    return text
-
-
 def _cycle(values: Sequence[str], palette: Sequence[str]) -> dict[str, str]:
     return {value: palette[i % len(palette)] for i, value in enumerate(values)}
 
@@ -132,6 +103,12 @@ def marker_sizes(memory_gb: pd.Series) -> list[float]:
     return sizes.where(memory_gb.notna(), CONSTANT_SIZE).round(2).tolist()
 
 
+def hover_fields(columns: Sequence[str]) -> dict[str, str]:
+    """Column -> its Plotly hover placeholder ('%{customdata[1]}'), for customdata laid out as `columns`, so that
+    a hover template names its fields and never counts positions."""
+    return {column: f"%{{customdata[{i}]}}" for i, column in enumerate(columns)}
+
+
 def _customdata(rows: pd.DataFrame) -> list[list[str]]:
     data = rows.reindex(columns=list(CUSTOMDATA_COLUMNS))
     data["runnable"] = data["runnable"].map({True: "yes", False: "not yet"}).fillna("—")
@@ -139,10 +116,11 @@ def _customdata(rows: pd.DataFrame) -> list[list[str]]:
 
 
 def _hovertemplate(x_label: str, y_label: str) -> str:
-    return ("<b>%{customdata[1]}</b><br>zoo: %{customdata[2]} · model id %{customdata[3]}<br>"
+    c = hover_fields(CUSTOMDATA_COLUMNS)
+    return (f"<b>{c['name']}</b><br>zoo: {c['zoo']} · model id {c['model_id']}<br>"
             f"{y_label}: %{{y}}<br>{x_label}: %{{x}}<br>"
-            "hardware: %{customdata[4]} · schedule: %{customdata[5]}<br>"
-            "runs on the Detections page: %{customdata[6]}<extra></extra>")
+            f"hardware: {c['hardware']} · schedule: {c['lr_schedule']}<br>"
+            f"runs on the Detections page: {c['runnable']}<extra></extra>")
 
 
 #: Scope choices of the scatter: one scope, or both as separate series with their own frontiers.
@@ -152,15 +130,15 @@ PLOT_SCOPES: Final[dict[str, str]] = {"coco": "COCO, all categories", "person": 
 PERSON_OUTLINE: Final[dict[str, Any]] = {"width": 2.0, "color": "#D62728"}
 PERSON_FRONTIER_COLOUR: Final[str] = "#D62728"
 #: x axes whose times are for this machine (measured, or projected from a fit on measured models).
-LOCAL_X: Final[frozenset[str]] = frozenset({"measured_s", "projected_s"})
+LOCAL_X: Final[frozenset[str]] = LOCAL_COLUMNS
 
 
 def point_kinds(table: pd.DataFrame, x: str) -> pd.Series:
-    """'published', 'measured' or 'projected' per row: how the x value was obtained."""
-    if x == "projected_s":
-        measured = table["measured_s"].notna() if "measured_s" in table else pd.Series(False, index=table.index)
-        return measured.map({True: "measured", False: "projected"})
-    return pd.Series("measured" if x == "measured_s" else "published", index=table.index)
+    """'published', 'measured' or 'projected' per row: how the x value was obtained (costs other than speeds
+    are all published)."""
+    if x in COLUMN_SPEEDS:
+        return speed_sources(table, x)
+    return pd.Series("published", index=table.index)
 
 
 def _scoped(table: pd.DataFrame, scope: str) -> pd.DataFrame:
@@ -181,7 +159,9 @@ def speed_accuracy_figure(table: pd.DataFrame, x: str = "infer_s_e2e", y: str = 
     zoos would compare P100 seconds with V100 seconds; times for this machine (x = measured_s or
     projected_s, `machine` naming it) share one frontier across zoos. On those axes measured points are
     solid and projected ones hollow with their 80 % interval as error bars. Every point's customdata
-    starts with its uid, which is how a click is mapped back to the row.
+    starts with its uid, which is how a click is mapped back to the row. `measured` is
+    `explorer.zoo.local_speeds.measured_points(measurements, table, y)`: speeds timed here, drawn as stars at the
+    published accuracy on latency axes, for the rows shown; `notes` (notes.json) name each zoo's hardware.
     """
     if x not in X_AXES or y not in Y_AXES or colour_by not in COLOUR_BY:
         raise ValueError(f"unknown axis or colour: x={x!r}, y={y!r}, colour_by={colour_by!r}")
@@ -201,7 +181,7 @@ def speed_accuracy_figure(table: pd.DataFrame, x: str = "infer_s_e2e", y: str = 
             legendgrouptitle_text="backbone", marker={"symbol": symbol, "color": "#888", "size": 9},
             hoverinfo="skip", meta={"role": "legend"},
         ))
-    for i, ((group, part_scope), front) in enumerate(frontiers(shown, x, y).items()):
+    for i, ((group, part_scope), front) in enumerate(frontiers(shown, x, y, across_zoos=x in LOCAL_X).items()):
         person = part_scope == "person"
         where = "this machine" if x in LOCAL_X else ZOO_LABELS.get(group, group)
         fig.add_trace(go.Scatter(
@@ -221,7 +201,7 @@ def speed_accuracy_figure(table: pd.DataFrame, x: str = "infer_s_e2e", y: str = 
             customdata=_customdata(row), hovertemplate=template, meta={"role": "selected"},
         ))
     if measured is not None and not measured.empty and x in MEASURABLE_X:
-        _add_measured(fig, measured_points(measured, table, y), y_label)
+        _add_measured(fig, measured[measured["model_uid"].isin(table.index)], y_label)
     counts = missing_counts(table, x, y, log_x)
     subtitle = (f"Times for this machine: {machine or 'no measurements yet'}; measured points solid, projected "
                 "hollow with 80 % intervals" if x in LOCAL_X else hardware_caption(notes or {}, table))
@@ -275,52 +255,29 @@ def _add_model_traces(fig: go.Figure, shown: pd.DataFrame, x: str, y: str, colou
 
 
 #: x axes on which a latency measured here can stand beside the published ones.
-MEASURABLE_X: Final[frozenset[str]] = frozenset({"infer_s", "infer_s_gpu", "infer_s_e2e"})
+MEASURABLE_X: Final[frozenset[str]] = frozenset(speed.column for speed in SPEEDS.values() if not speed.local)
 
 
-def measured_points(measurements: pd.DataFrame, table: pd.DataFrame, y: str) -> pd.DataFrame:
-    """Latest measurement per (model, device, image size, batch) joined with the model's published y.
-
-    `measurements` is `explorer.benchmarks.store.MeasurementStore().frame()`; models without a published y are
-    dropped (nothing to put on that axis), and so is every timing of weights other than the published ones.
-    """
-    if "weights_kind" not in measurements.columns:  # a sweep summary or an older frame: kind from the label
-        kinds = measurements["weights"].where(measurements["weights"].isin(["published", "random"]), "file")
-        measurements = measurements.assign(weights_kind=kinds)
-    keys = ["model_uid", "device_name", "image_width", "image_height", "batch_size", "autocast", "weights"]
-    latest = measurements.drop_duplicates(keys, keep="last")
-    # Only the published weights stand at the published accuracy: random weights time the pipeline, and a
-    # user's own file (fine-tuned, converted, uploaded) is another model whose accuracy the zoo does not know.
-    latest = latest[latest["weights_kind"] == "published"]
-    joined = latest.join(table[[y, "name"]], on="model_uid", how="inner").rename(columns={y: "published_y"})
-    return joined[joined["published_y"].notna()]
+#: customdata layout of a measured point: uid first, like the model points.
+MEASURED_CUSTOMDATA: Final[tuple[str, ...]] = ("model_uid", "name", "image_width", "image_height", "batch_size",
+                                               "autocast")
 
 
 def _add_measured(fig: go.Figure, points: pd.DataFrame, y_label: str) -> None:
+    c = hover_fields(MEASURED_CUSTOMDATA)
     for device, rows in points.groupby("device_name", sort=True):
-        custom = rows[["model_uid", "name", "image_width", "image_height", "batch_size", "autocast"]]
+        custom = rows[list(MEASURED_CUSTOMDATA)]
         fig.add_trace(go.Scatter(
             x=rows["median_s"].tolist(), y=rows["published_y"].tolist(),
             mode="markers", name=f"measured here: {device}", legendgroup="measured",
             legendgrouptitle_text="measured on this machine",
             marker={"symbol": "star", "size": 14, "color": "#111", "line": {"width": 1, "color": "#FFD400"}},
             customdata=custom.astype(str).to_numpy().tolist(),
-            hovertemplate=("<b>%{customdata[1]}</b><br>measured median: %{x:.3f} s/im on " + str(device) +
-                           "<br>image %{customdata[2]}×%{customdata[3]}, batch %{customdata[4]}, %{customdata[5]}"
-                           f"<br>{y_label} (published): %{{y}}<extra></extra>"),
+            hovertemplate=(f"<b>{c['name']}</b><br>measured median: %{{x:.3f}} s/im on {device}"
+                           f"<br>image {c['image_width']}×{c['image_height']}, batch {c['batch_size']}, "
+                           f"{c['autocast']}<br>{y_label} (published): %{{y}}<extra></extra>"),
             meta={"role": "measured", "device": str(device)},
         ))
-
-
-def frontiers(table: pd.DataFrame, x: str, y: str) -> dict[tuple[str, str], pd.DataFrame]:
-    """(zoo, scope) -> its frontier rows sorted by x (lower x, higher y is better).
-
-    Times for this machine (LOCAL_X) compare across zoos, so there the zoo is "all".
-    """
-    zoo = pd.Series("all", index=table.index) if x in LOCAL_X else table["zoo"]
-    fronts = {(str(group), str(scope)): frontier(rows, x, y)
-              for (group, scope), rows in table.groupby([zoo, table["metric_scope"]], sort=True)}
-    return {key: front for key, front in fronts.items() if not front.empty}
 
 
 def uid_from_selection(event: Mapping[str, Any] | None, fig: go.Figure | None = None) -> str | None:
@@ -359,6 +316,7 @@ def schedule_gain_figure(pairs: pd.DataFrame) -> go.Figure:
     Pairs without published training hours cannot be placed and are left out (the page counts them).
     """
     pairs = pairs[pairs["extra_hours"].notna()]
+    c = hover_fields(GAIN_CUSTOMDATA)
     fig = go.Figure()
     colours = _cycle(sorted(pd.unique(pairs["type"])), PALETTE)
     symbols = _cycle(sorted(pd.unique(pairs["backbone"])), SYMBOLS)
@@ -368,8 +326,8 @@ def schedule_gain_figure(pairs: pd.DataFrame) -> go.Figure:
             marker={"color": colours[kind], "size": 11, "symbol": [symbols[b] for b in rows["backbone"]],
                     "line": {"width": 0.5, "color": "#222"}},
             customdata=rows[list(GAIN_CUSTOMDATA)].to_numpy().tolist(),
-            hovertemplate=("<b>%{customdata[2]}</b> vs %{customdata[1]}<br>%{customdata[5]}<br>"
-                           "%{customdata[4]} gain: %{y:+.1f}<br>extra training: %{x:.1f} h<extra></extra>"),
+            hovertemplate=(f"<b>{c['name_long']}</b> vs {c['name_base']}<br>{c['table']}<br>"
+                           f"{c['metric']} gain: %{{y:+.1f}}<br>extra training: %{{x:.1f}} h<extra></extra>"),
         ))
     fig.add_hline(y=0, line={"color": "#999", "width": 1})
     fig.update_layout(title={"text": "What a longer schedule buys: AP gain vs extra training hours"},
@@ -393,7 +351,7 @@ def backbone_bars(rows: pd.DataFrame, value: str, value_label: str) -> go.Figure
             x=part["backbone"].tolist(), y=part[value].tolist(), name=schedule, marker_color=colour,
             customdata=part[["uid", "name"]].to_numpy().tolist(), text=part[value].round(3).tolist(),
             textposition="outside",
-            hovertemplate=f"<b>%{{customdata[1]}}</b><br>{value_label}: %{{y}}<extra></extra>",
+            hovertemplate=f"<b>{hover_fields(('uid', 'name'))['name']}</b><br>{value_label}: %{{y}}<extra></extra>",
         ))
     fig.update_layout(barmode="group", height=380, title={"text": f"{value_label} per backbone"},
                       xaxis={"categoryorder": "array", "categoryarray": order, "title": {"text": "backbone"}},

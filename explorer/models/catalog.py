@@ -22,8 +22,6 @@ if TYPE_CHECKING:
     from explorer.detections import Detections
     from explorer.weights.sources import WeightsSource
 
-OUTPUTS: tuple[str, ...] = ("proposals", "boxes", "masks", "keypoints")
-
 
 @dataclass(frozen=True)
 class Preprocessing:
@@ -56,7 +54,7 @@ class ModelSpec:
     name: str
     family: str  # key of FAMILIES
     builder: str  # family-specific architecture name, e.g. "maskrcnn_resnet50_fpn"
-    outputs: frozenset[str]
+    outputs: frozenset[str]  # names of explorer.tasks.TASKS: "boxes", "masks", ...
     weights: WeightsSource | None = None
     preprocessing: Preprocessing = field(default_factory=Preprocessing)
     test: TestSettings = field(default_factory=TestSettings)

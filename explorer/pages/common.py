@@ -63,11 +63,14 @@ def speed_figure(x: str, y: str, log_x: bool, colour_by: str, zoos: tuple[str, .
     cache_resource, not cache_data: the figure is shared read-only, so a rerun neither rebuilds it
     (~35 ms) nor unpickles a copy (~15 ms); nothing downstream mutates it.
     """
+    from explorer.zoo.local_speeds import measured_points
+
     table, machine = local_zoo(setting) if x in plots.LOCAL_X else (zoo_table(), "")
     if zoos:
         table = table[table["zoo"].isin(zoos)]
+    points = measured_points(measured, table, y) if measured is not None else None
     return plots.speed_accuracy_figure(table, x, y, log_x=log_x, colour_by=colour_by, notes=zoo_notes(),
-                                       selected=selected, measured=measured, scope=scope, machine=machine)
+                                       selected=selected, measured=points, scope=scope, machine=machine)
 
 
 @st.cache_data(show_spinner=False, ttl=10)

@@ -23,9 +23,8 @@ from explorer.evaluation.coco.results import METRIC_COLUMNS, Evaluation, percent
 from explorer.evaluation.inputs.matching import Match, match_images
 from explorer.evaluation.report import EvaluationTask, Outcome
 from explorer.figures import evaluation as eval_plots
+from explorer.tasks import IOU_LABELS
 
-IOU_TYPE_LABELS: Final[dict[str, str]] = {"bbox": "boxes (bbox)", "segm": "masks (segm)",
-                                           "keypoints": "keypoints"}
 #: How often a page waiting for evaluations moves its progress bar.
 POLL_S: Final[float] = 0.1
 #: Evaluations of different requests running at once on the server (each may use worker processes itself).
@@ -205,7 +204,7 @@ def render_annotations_panel(images: Sequence[uploaded.NamedImage], runs: Sequen
     for run in runs:
         st.markdown(f"#### {run.name}")
         kinds = uploaded.supported_iou_types(run.detections)
-        kind = st.radio("Evaluate", kinds, format_func=IOU_TYPE_LABELS.get, horizontal=True,
+        kind = st.radio("Evaluate", kinds, format_func=IOU_LABELS.get, horizontal=True,
                         key=f"{key_prefix}:{run.uid}:iou_type")
         name = f"{run.uid}.json"
         results = uploaded.run_results(images, run, match)

@@ -13,10 +13,12 @@ from typing import Any, Final
 import streamlit as st
 
 from explorer.evaluation import report
+from explorer.evaluation.coco.frames import category_matrix, difference_frame
 from explorer.evaluation.coco.kinds import IOU_TYPES
 from explorer.evaluation.uploaded_images import LazyImages
 from explorer.figures import evaluation as eval_plots
 from explorer.pages import confusion_view, eval_views, keypoint_views, tide_views
+from explorer.tasks import IOU_LABELS
 
 REQUEST_KEY: Final[str] = "evaluation:request"
 
@@ -37,7 +39,7 @@ def render() -> None:
     files = list(right.file_uploader("Results (one or more COCO results json)", type=["json"],
                                      accept_multiple_files=True, key="evaluation:results") or [])
     cols = st.columns([2, 2, 1])
-    iou_type = cols[0].radio("IoU type", list(IOU_TYPES), format_func=eval_views.IOU_TYPE_LABELS.get,
+    iou_type = cols[0].radio("IoU type", list(IOU_TYPES), format_func=IOU_LABELS.get,
                              horizontal=True, key="evaluation:iou_type")
     analysis = cols[1].checkbox("Error breakdown (slower)", key="evaluation:analysis",
                                 help="Where the AP goes: C75, C50, localisation, similar-class and other-class "
@@ -97,7 +99,8 @@ def _comparison(evaluations: dict[str, Any]) -> tuple[str, str]:
     st.header("Compare results files")
     metric = st.selectbox("Metric", list(eval_plots.METRIC_TITLES), format_func=eval_plots.METRIC_TITLES.get,
                           key="evaluation:compare_metric")
-    st.plotly_chart(eval_plots.category_heatmap_figure(evaluations, metric), key="evaluation:heatmap")
+    st.plotly_chart(eval_plots.category_heatmap_figure(category_matrix(evaluations, metric), metric),
+                    key="evaluation:heatmap")
     st.subheader("Difference between two models")
     names = list(evaluations)
     cols = st.columns(2)
@@ -107,9 +110,8 @@ def _comparison(evaluations: dict[str, Any]) -> tuple[str, str]:
         st.info("Pick two different results files.")
         return a, b
     pair = (a, b)
-    st.plotly_chart(eval_plots.difference_figure(evaluations[a], evaluations[b], metric, pair),
-                    key="evaluation:diff_chart")
-    frame = eval_plots.difference_frame(evaluations[a], evaluations[b], metric, pair)
+    frame = difference_frame(evaluations[a], evaluations[b], metric, pair)
+    st.plotly_chart(eval_plots.difference_figure(frame, metric, pair), key="evaluation:diff_chart")
     st.dataframe(frame.round(1), hide_index=True, key="evaluation:diff_table")
     return a, b
 

@@ -7,12 +7,11 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from explorer.figures import zoo as plots
 from explorer.pages import common
+from explorer.tasks import METRIC_LABELS, TASK_NAMES
 from explorer.zoo.derived import PER_SECOND
-from explorer.zoo.ranking import METRIC_LABELS, Constraints
-from explorer.zoo.schema import TASKS
-from explorer.zoo.speeds import SPEEDS
+from explorer.zoo.ranking import Constraints
+from explorer.zoo.speeds import SPEEDS, hardware_caption
 
 ANY_TASK = "any"
 
@@ -26,7 +25,7 @@ def constraint_widgets(zoos: list[str]) -> tuple[Constraints, str | None]:
                              key="pick_speed", persist_state="session",
                              help="Published times rank within each zoo's own GPU; measured and projected times "
                                   "are for this machine and rank across zoos.")
-    task = right.selectbox("Task (model must output)", [ANY_TASK, *TASKS], key="pick_task",
+    task = right.selectbox("Task (model must output)", [ANY_TASK, *TASK_NAMES], key="pick_task",
                            persist_state="session")
     left, middle, right = st.columns(3)
     budget = left.number_input("Latency budget (s/im)", min_value=0.0, value=None, step=0.01, format="%.3f",
@@ -78,7 +77,7 @@ def render() -> None:
     else:
         st.success(sentence, icon=":material/recommend:")
     timed = (f"this machine ({setting})" if constraints.local and setting
-             else plots.hardware_caption(common.zoo_notes(), table))
+             else hardware_caption(common.zoo_notes(), table))
     st.caption(f"{len(view)} models meet the constraints, ranked by {METRIC_LABELS[constraints.metric]} "
                f"per second within each timing source (ranks restart per hardware). Timed on: {timed}.")
     st.dataframe(view, column_config=ranking_columns(view, constraints), hide_index=True, key="pick_ranking")

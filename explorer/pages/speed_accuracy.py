@@ -12,6 +12,8 @@ import streamlit as st
 
 from explorer.figures import zoo as plots
 from explorer.pages import common
+from explorer.tasks import task_named
+from explorer.zoo.speeds import hardware_caption
 
 PLOT_KEY: Final[str] = "speed_plot"
 
@@ -74,11 +76,13 @@ def render() -> None:
                    "interval, projected from the published time by a scale fitted on the measured models of the "
                    "same zoo (at least 3). One frontier across zoos, since every time is for one machine.")
     else:
-        st.caption(f"{plots.hardware_caption(common.zoo_notes(), shown)}. Step lines: each zoo's Pareto "
+        st.caption(f"{hardware_caption(common.zoo_notes(), shown)}. Step lines: each zoo's Pareto "
                    "frontier (no model of that zoo is both faster and more accurate), drawn per zoo because "
                    "the zoos timed their models on different GPUs. Click a point to open its card.")
-    if y == "kp_ap" and scope == "coco":
-        st.info("Keypoint AP is published for the person category only: choose the metric scope 'person only'.")
+    keypoints = task_named("keypoints")
+    if y == keypoints.metric and scope == "coco":
+        st.info(f"The zoos publish {keypoints.label} for the person category only: choose the metric scope "
+                "'person only'.")
     measured = measured_overlay(x)
     st.plotly_chart(common.speed_figure(*figure_args, uid, measured, scope=scope, setting=setting),
                     on_select="rerun", selection_mode="points", key=PLOT_KEY)

@@ -13,7 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from explorer.figures import zoo as plots
-from explorer.figures.sweep import SWEEP_METRICS, evaluated_metrics, measured_vs_published, sweep_accuracy_figure
+from explorer.figures.sweep import sweep_accuracy_figure
 from explorer.pages import common
 from explorer.sweep.served import (
     SweepAccessError,
@@ -24,7 +24,16 @@ from explorer.sweep.served import (
     served_sweeps,
     sweeps_root,
 )
-from explorer.sweep.summary import measured_frame, read_meta, registered_sweeps, sweep_progress
+from explorer.sweep.summary import (
+    evaluated_metrics,
+    measured_frame,
+    measured_vs_published,
+    read_meta,
+    registered_sweeps,
+    sweep_progress,
+)
+from explorer.tasks import METRIC_LABELS
+from explorer.zoo.local_speeds import measured_points
 
 
 def choose_sweep() -> Path | None:
@@ -70,7 +79,7 @@ def measured_accuracy(summary: pd.DataFrame) -> None:
     if not metrics:
         return
     st.subheader("Measured vs published: speed and accuracy")
-    metric = st.radio("Accuracy", metrics, format_func=lambda m: SWEEP_METRICS[m][1], horizontal=True,
+    metric = st.radio("Accuracy", metrics, format_func=METRIC_LABELS.get, horizontal=True,
                       key="sweep_metric")
     pairs = measured_vs_published(summary, common.zoo_table(), metric)
     st.caption("Filled: this sweep (its device, your images); hollow: the zoo's page (its GPU, COCO). A line joins "
@@ -125,7 +134,9 @@ def render() -> None:
     st.subheader("Measured speed vs published accuracy")
     if plotted.empty:
         st.info("This sweep used random weights: its speeds time the pipeline, not a model, so none is plotted.")
-    figure = plots.speed_accuracy_figure(common.zoo_table(), "infer_s_e2e", "box_ap", log_x=True, measured=measured)
+    table = common.zoo_table()
+    figure = plots.speed_accuracy_figure(table, "infer_s_e2e", "box_ap", log_x=True,
+                                         measured=measured_points(measured, table, "box_ap"))
     st.plotly_chart(figure, key="sweep_plot")
 
 

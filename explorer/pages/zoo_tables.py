@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from explorer.pages import common
+from explorer.tasks import METRIC_LABELS, METRICS
 
 #: Sidebar filters: column -> label. An empty multiselect means "no filter".
 FILTERS: Final[dict[str, str]] = {
@@ -24,7 +25,7 @@ NO_SCHEDULE: Final[str] = "(none)"
 #: Columns shown, in reading order; the uid index is hidden (model_id + tta say the same).
 SHOWN_COLUMNS: Final[tuple[str, ...]] = (
     "name", "zoo", "model_id", "tta", "runnable", "table", "type", "backbone", "lr_schedule", "task",
-    "metric_scope", "box_ap", "mask_ap", "kp_ap", "prop_ar", "infer_s", "infer_s_gpu", "infer_s_cpu", "infer_s_e2e",
+    "metric_scope", *METRICS, "infer_s", "infer_s_gpu", "infer_s_cpu", "infer_s_e2e",
     "ap_per_s", "hardware", "train_hours", "train_gpu_hours", "train_mem_gb", "train_s_per_iter",
     "ims_per_gpu", "train_gpus",
     "epochs", "gflops", "params_m", "file_size_mb", "model_url", "boxes_url", "masks_url", "kps_url",
@@ -44,8 +45,7 @@ LINKS: Final[dict[str, tuple[str, str]]] = {  # column -> (header, text shown in
 }
 
 NUMBERS: Final[dict[str, tuple[str, str]]] = {  # column -> (header, format)
-    "box_ap": ("box AP", "%.1f"), "mask_ap": ("mask AP", "%.1f"), "kp_ap": ("kp AP", "%.1f"),
-    "prop_ar": ("prop. AR", "%.1f"), "infer_s": ("inference s/im", "%.3f"),
+    **{metric: (label, "%.1f") for metric, label in METRIC_LABELS.items()}, "infer_s": ("inference s/im", "%.3f"),
     "infer_s_gpu": ("GPU s/im", "%.3f"),
     "infer_s_cpu": ("CPU s/im", "%.3f"), "infer_s_e2e": ("s/im incl. proposals", "%.3f"),
     "ap_per_s": ("AP per s", "%.1f"), "train_hours": ("train hours", "%.1f"),

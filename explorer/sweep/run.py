@@ -25,9 +25,7 @@ from explorer.sweep.plan import ImageItem, shard_items, slug
 from explorer.sweep.shards import ShardStore
 from explorer.sweep.stages import ModelPredictor, decode_batch
 from explorer.sweep.summary import model_rows, register_sweep, write_meta, write_summary
-
-IOU_TYPES: dict[str, str] = {"boxes": "bbox", "masks": "segm", "keypoints": "keypoints"}
-METRIC_OF: dict[str, str] = {"bbox": "box_ap", "segm": "mask_ap", "keypoints": "kp_ap"}
+from explorer.tasks import EVALUATED
 
 
 @dataclass
@@ -265,17 +263,17 @@ def _evaluate(spec: ModelSpec, config: SweepConfig, model_dir: Path, results_pat
     metrics: dict[str, float] = {}
     tables: list[pd.DataFrame] = []
     notes: list[str] = []
-    for output, iou_type in IOU_TYPES.items():
-        if output not in spec.outputs:
+    for task in EVALUATED:
+        if task.name not in spec.outputs:
             continue
         try:
-            evaluation = evaluate(gt, results_path, iou_type, image_ids=image_ids)
+            evaluation = evaluate(gt, results_path, task.iou_type, image_ids=image_ids)
         except EvaluationInputError as error:
-            notes.append(f"{spec.uid}: no {iou_type} evaluation: {error}")
+            notes.append(f"{spec.uid}: no {task.iou_type} evaluation: {error}")
             continue
-        metrics[METRIC_OF[iou_type]] = 100 * evaluation.stats[0] if evaluation.stats[0] >= 0 else float("nan")
+        metrics[task.metric] = 100 * evaluation.stat(task.measure)  # NaN where undefined, like the zoo's blanks
         table = pd.DataFrame([dataclasses.asdict(c) for c in evaluation.categories])
-        table.insert(0, "iou_type", iou_type)
+        table.insert(0, "iou_type", task.iou_type)
         tables.append(table)
     if not tables:
         return metrics, "", notes

@@ -16,14 +16,15 @@ from typing import Any
 import pandas as pd
 
 from explorer.sweep.shards import ShardStore, written_shards
+from explorer.tasks import EVALUATED
 
 SUMMARY_NAME = "summary.csv"
 META_NAME = "sweep.json"
 COLUMNS: tuple[str, ...] = (
     "model_uid", "model_name", "device_name", "workers", "batch_size", "images", "errors", "image_width",
     "image_height", "autocast", "weights", "seconds", "median_s", "images_per_s", "sweep_images_per_s",
-    "box_ap", "mask_ap", "kp_ap", "per_category", "results")
-#: Columns `explorer.figures.zoo.speed_accuracy_figure(..., measured=...)` needs.
+    *(task.metric for task in EVALUATED), "per_category", "results")
+#: Columns `explorer.zoo.local_speeds.measured_points` needs (the speed-vs-accuracy figure's measured points).
 MEASURED_COLUMNS: tuple[str, ...] = ("model_uid", "device_name", "image_width", "image_height", "batch_size",
                                      "autocast", "weights", "median_s")
 
@@ -57,7 +58,7 @@ def model_rows(*, model_uid: str, model_name: str, records: Sequence[Mapping[str
             if counted else float("nan"),
             "images_per_s": images / seconds if seconds else float("nan"),
             "sweep_images_per_s": images_run / wall_s if wall_s and images_run else float("nan"),
-            **{name: metrics.get(name, float("nan")) for name in ("box_ap", "mask_ap", "kp_ap")},
+            **{task.metric: metrics.get(task.metric, float("nan")) for task in EVALUATED},
             "per_category": per_category, "results": results,
         })
     return rows
@@ -112,9 +113,28 @@ def read_meta(out: Path) -> dict[str, Any]:
 
 
 def measured_frame(summary: pd.DataFrame) -> pd.DataFrame:
-    """The summary as measurement rows for the speed-vs-accuracy overlay (`measured=` of the figure)."""
+    """The summary as measurement rows for the speed-vs-accuracy overlay (`local_speeds.measured_points`)."""
     rows = summary[summary["median_s"].notna()] if not summary.empty else summary
     return rows.loc[:, list(MEASURED_COLUMNS)].reset_index(drop=True)
+
+
+def evaluated_metrics(summary: pd.DataFrame) -> list[str]:
+    """The AP columns the sweep measured for at least one model (it had annotations of that kind)."""
+    return [task.metric for task in EVALUATED if task.metric in summary and summary[task.metric].notna().any()]
+
+
+def measured_vs_published(summary: pd.DataFrame, table: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """One row per (model, device) with a measured AP: measured and published seconds and AP side by side.
+
+    `table` is the zoo table (`explorer.zoo.table.load_zoo`, indexed by uid); the summary's AP columns are named
+    like the zoo's (`explorer.tasks`), so `metric` picks the measured and the published number alike.
+    """
+    rows = summary[summary[metric].notna() & summary["median_s"].notna()]
+    published = table[["name", "infer_s", "hardware", metric]].rename(
+        columns={"name": "published_name", "infer_s": "published_s", "hardware": "published_hardware",
+                 metric: "published_ap"})
+    joined = rows.join(published, on="model_uid", how="left")
+    return joined.rename(columns={metric: "measured_ap", "median_s": "measured_s"}).reset_index(drop=True)
 
 
 def registry_path() -> Path:

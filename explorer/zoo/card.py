@@ -7,8 +7,9 @@ from typing import Any
 
 import pandas as pd
 
+from explorer.tasks import METRIC_LABELS
 from explorer.zoo.pareto import frontier_neighbours
-from explorer.zoo.schema import METRIC_TASK, SCOPE_LABELS
+from explorer.zoo.schema import SCOPE_LABELS
 
 #: Card fields in reading order: column -> label.
 CARD_FIELDS: dict[str, str] = {
@@ -32,10 +33,7 @@ CARD_FIELDS: dict[str, str] = {
     "infer_s": "inference s/im, total",
     "infer_s_e2e": "inference s/im, image to detections",
     "hardware": "timed on",
-    "box_ap": "box AP",
-    "mask_ap": "mask AP",
-    "kp_ap": "keypoint AP",
-    "prop_ar": "proposal AR@1000",
+    **METRIC_LABELS,
     "ap_per_s": "AP per second",
     "gflops": "GFLOPs",
     "params_m": "parameters (M)",
@@ -74,7 +72,7 @@ def _shown(value: Any) -> str | None:
 
 def _with_scope(column: str, text: str, row: pd.Series) -> str:
     """Accuracy figures say what they were measured on: '53.6 (person only)'."""
-    if column in METRIC_TASK or column == "ap_per_s":
+    if column in METRIC_LABELS or column == "ap_per_s":
         return f"{text} ({SCOPE_LABELS.get(row['metric_scope'], 'scope unknown')})"
     return text
 

@@ -10,10 +10,10 @@ from typing import Any
 
 import pandas as pd
 
-from explorer.zoo.schema import METRIC_TASK, TASK_METRIC
+from explorer.tasks import TASKS
 
 #: Metric column -> derived "per second" column.
-PER_SECOND: dict[str, str] = {metric: f"{metric}_per_s" for metric in METRIC_TASK}
+PER_SECOND: dict[str, str] = {task.metric: task.per_second for task in TASKS}
 
 DERIVED_COLUMNS: tuple[str, ...] = (
     *PER_SECOND.values(),
@@ -57,7 +57,7 @@ def add_derived_columns(table: pd.DataFrame, notes: dict[str, Any]) -> pd.DataFr
     seconds = table["infer_s"].where(table["infer_s"] > 0)
     for metric, column in PER_SECOND.items():
         table[column] = table[metric] / seconds
-    table["primary_metric"] = table["task"].map(TASK_METRIC)
+    table["primary_metric"] = table["task"].map({task.name: task.metric for task in TASKS})
     table["ap"] = [row[metric] for metric, (_, row) in zip(table["primary_metric"], table.iterrows(), strict=True)]
     table["ap_per_s"] = table["ap"] / seconds
     table["train_gpu_hours"] = table["train_hours"] * table["train_gpus"]

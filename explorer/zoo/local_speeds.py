@@ -1,4 +1,5 @@
-"""Speeds for this machine: the store's measurements per model, and projections for the models not measured.
+"""Speeds for this machine: the store's measurements per model, projections for the models not measured, and the
+measured points a plot puts beside the published accuracy.
 
 `measurements` is any frame with at least `model_uid`, `device_name` and `median_s` (the store's
 `MeasurementStore().frame()` has more; extra columns are kept out of the way). Times taken with different
@@ -34,18 +35,24 @@ class Setting:
     detailed: bool = False  # the label names the input size and weights file too (another setting shares the rest)
 
     @property
+    def named(self) -> dict[str, object]:
+        """The setting's values by column name (SETTING_COLUMNS)."""
+        return dict(zip(SETTING_COLUMNS, self.values, strict=True))
+
+    @property
     def label(self) -> str:
-        device, width, height, batch, autocast, weights, min_size, max_size, sha256 = self.values
-        parts = [str(device)]
-        if width != "" and height != "":
-            parts.append(f"{width}×{height}")
-        if batch != "":
-            parts.append(f"batch {batch}")
-        parts.append(str(autocast) if autocast not in ("", None, "none") else "fp32")
-        if weights != "":
-            parts.append(f"{weights} weights")
+        v = self.named
+        parts = [str(v["device_name"])]
+        if v["image_width"] != "" and v["image_height"] != "":
+            parts.append(f"{v['image_width']}×{v['image_height']}")
+        if v["batch_size"] != "":
+            parts.append(f"batch {v['batch_size']}")
+        parts.append(str(v["autocast"]) if v["autocast"] not in ("", None, "none") else "fp32")
+        if v["weights_kind"] != "":
+            parts.append(f"{v['weights_kind']} weights")
         if self.detailed:
-            parts.append(f"input {min_size}/{max_size}" + (f", file {str(sha256)[:12]}" if sha256 != "" else ""))
+            sha256 = str(v["weights_sha256"])
+            parts.append(f"input {v['min_size']}/{v['max_size']}" + (f", file {sha256[:12]}" if sha256 else ""))
         return ", ".join(parts)
 
 
@@ -124,3 +131,21 @@ def with_local_speeds(table: pd.DataFrame, measurements: pd.DataFrame | None,
     columns = local_speed_columns(table, speeds if speeds is not None else pd.DataFrame(), setting)
     return pd.concat([table.drop(columns=[c for c in LOCAL_COLUMNS if c in table]), columns], axis=1), (
         setting.label if setting else "")
+
+
+def measured_points(measurements: pd.DataFrame, table: pd.DataFrame, y: str) -> pd.DataFrame:
+    """Latest measurement per (model, device, image size, batch, precision, weights) joined with the model's
+    published accuracy `y` (as `published_y`) and name: the points a speed-vs-accuracy plot adds for this machine.
+
+    `measurements` is `explorer.benchmarks.store.MeasurementStore().frame()` or a sweep's `measured_frame`; models
+    without a published y are dropped (nothing to put on that axis), and so is every timing of weights other than
+    the published ones.
+    """
+    keys = ["model_uid", "device_name", "image_width", "image_height", "batch_size", "autocast", "weights"]
+    latest = measurements.drop_duplicates(keys, keep="last")
+    # Only the published weights stand at the published accuracy: random weights time the pipeline, and a
+    # user's own file (fine-tuned, converted, uploaded) is another model whose accuracy the zoo does not know.
+    latest = latest[_weights_kind(latest) == "published"]
+    joined = latest.join(table[[y, "name"]], on="model_uid", how="inner").rename(columns={y: "published_y"})
+    return joined[joined["published_y"].notna()]
+

@@ -39,3 +39,18 @@ def frontier_neighbours(table: pd.DataFrame, uid: str, cost: str, value: str) ->
     dearer = front[(front[cost] > here) & (front.index != uid)].head(1)
     neighbours = pd.concat([cheaper, dearer])
     return neighbours[~np.isin(neighbours.index, [uid])]
+
+
+def frontiers(table: pd.DataFrame, cost: str, value: str, across_zoos: bool = False
+              ) -> dict[tuple[str, str], pd.DataFrame]:
+    """(zoo, metric scope) -> that group's frontier rows sorted by cost; empty groups left out.
+
+    Published times are each zoo's own GPU's, so every zoo gets its own frontier; times for one machine
+    (`across_zoos`: measured or projected here) compare across zoos, and there the zoo is "all". Scopes never
+    share a frontier (COCO-wide and person-only AP are different numbers).
+    """
+    zoo = pd.Series("all", index=table.index) if across_zoos else table["zoo"]
+    fronts = {(str(group), str(scope)): frontier(rows, cost, value)
+              for (group, scope), rows in table.groupby([zoo, table["metric_scope"]], sort=True)}
+    return {key: front for key, front in fronts.items() if not front.empty}
+

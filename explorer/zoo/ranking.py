@@ -7,18 +7,13 @@ from dataclasses import dataclass, replace
 import pandas as pd
 
 from explorer.errors import ExplorerError
+from explorer.tasks import METRIC_LABELS, METRICS, TASK_NAMES, task_named
 from explorer.zoo.derived import PER_SECOND
 from explorer.zoo.pareto import pareto_mask
-from explorer.zoo.schema import METRIC_TASK, SCOPES, TASK_METRIC, TASKS, ZOO_LABELS
+from explorer.zoo.schema import SCOPES, ZOO_LABELS
 from explorer.zoo.speeds import DEFAULT_SPEED, SPEEDS, UnknownSpeedError, speed_key, speed_sources, timing_groups
 from explorer.zoo.table import check_zoos
 
-METRIC_LABELS: dict[str, str] = {
-    "box_ap": "box AP",
-    "mask_ap": "mask AP",
-    "kp_ap": "keypoint AP",
-    "prop_ar": "proposal AR",
-}
 #: Speed columns a ranking or plot can use, default first (column -> label).
 SPEED_COLUMNS: dict[str, str] = {speed.column: speed.label for speed in SPEEDS.values()}
 SCOPE_WORDS: dict[str, str] = {"coco": "over all COCO categories", "person": "over the person category only"}
@@ -54,10 +49,10 @@ class Constraints:
         return SPEEDS[speed_key(self.speed)].local
 
     def check(self) -> None:
-        if self.metric not in METRIC_TASK:
-            raise RankingError(f"unknown metric {self.metric!r}; choose from {', '.join(METRIC_TASK)}")
-        if self.task is not None and self.task not in TASKS:
-            raise RankingError(f"unknown task {self.task!r}; choose from {', '.join(TASKS)}")
+        if self.metric not in METRICS:
+            raise RankingError(f"unknown metric {self.metric!r}; choose from {', '.join(METRICS)}")
+        if self.task is not None and self.task not in TASK_NAMES:
+            raise RankingError(f"unknown task {self.task!r}; choose from {', '.join(TASK_NAMES)}")
         if self.scope not in SCOPES:
             raise RankingError(f"unknown scope {self.scope!r}; choose from {', '.join(SCOPES)}")
         try:
@@ -77,7 +72,7 @@ def eligible(table: pd.DataFrame, constraints: Constraints) -> pd.Series:
     c = constraints
     keep = table[c.metric].notna() & (table["metric_scope"] == c.scope)
     if c.task is not None:
-        keep &= table[TASK_METRIC[c.task]].notna()
+        keep &= table[task_named(c.task).metric].notna()
     if c.zoos:
         keep &= table["zoo"].isin(check_zoos(c.zoos))
     if c.min_metric is not None:

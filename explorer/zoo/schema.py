@@ -79,17 +79,8 @@ NUMERIC_COLUMNS: Final[tuple[str, ...]] = (
 ZOOS: Final[tuple[str, ...]] = ("detectron", "detectron2", "torchvision")
 ZOO_LABELS: Final[dict[str, str]] = {"detectron": "Detectron", "detectron2": "Detectron2", "torchvision": "torchvision"}
 
-#: Accuracy metrics, and the task each one measures.
-METRIC_TASK: Final[dict[str, str]] = {
-    "box_ap": "boxes",
-    "mask_ap": "masks",
-    "kp_ap": "keypoints",
-    "prop_ar": "proposals",
-}
-TASK_METRIC: Final[dict[str, str]] = {task: metric for metric, task in METRIC_TASK.items()}
-TASKS: Final[tuple[str, ...]] = ("proposals", "boxes", "masks", "keypoints")
-
-#: Model type (Detectron's vocabulary) -> the richest output it gives.
+#: Model type (Detectron's vocabulary) -> the richest output it gives (a name of `explorer.tasks.TASKS`; the
+#: accuracy columns above are those tasks' metrics).
 TYPE_TASK: Final[dict[str, str]] = {
     "RPN": "proposals",
     "Fast": "boxes",

@@ -7,8 +7,9 @@ projected for here (`explorer.zoo.local_speeds`), are all for one machine and co
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 import pandas as pd
 
@@ -38,6 +39,8 @@ SPEEDS: Final[dict[str, Speed]] = {
 DEFAULT_SPEED: Final[str] = "e2e"
 #: Column names accepted where a speed is asked for (the older spelling of the command line).
 COLUMN_SPEEDS: Final[dict[str, str]] = {speed.column: key for key, speed in SPEEDS.items()}
+#: Speed columns whose times are for this machine (measured, or projected from a fit on measured models).
+LOCAL_COLUMNS: Final[frozenset[str]] = frozenset(speed.column for speed in SPEEDS.values() if speed.local)
 
 
 class UnknownSpeedError(ExplorerError, ValueError):
@@ -79,3 +82,35 @@ def speed_sources(table: pd.DataFrame, key: str) -> pd.Series:
         measured = table["measured_s"].notna() if "measured_s" in table else pd.Series(False, index=table.index)
         return measured.map({True: "measured", False: "projected"})
     return pd.Series("published", index=table.index)
+
+
+def zoo_hardware(notes: Mapping[str, Any], table: pd.DataFrame) -> dict[str, str]:
+    """Zoo -> 'P100 (2017)' for every zoo in the table that published timings.
+
+    notes.json (`explorer.zoo.table.load_notes`) is the authority; the table's own `hardware` column is the
+    fallback for a zoo whose notes are missing.
+    """
+    hardware: dict[str, str] = {}
+    for zoo in pd.unique(table["zoo"]):
+        zoo_notes = notes.get(zoo, {}) if isinstance(notes.get(zoo), dict) else {}
+        published = [h for h in table.loc[table["zoo"] == zoo, "hardware"] if h]
+        gpu = zoo_notes.get("hardware") or (published[0] if published else "")
+        if not gpu:
+            continue
+        year = zoo_notes.get("year")
+        hardware[zoo] = f"{gpu} ({year})" if year else str(gpu)
+    return hardware
+
+
+def hardware_caption(notes: Mapping[str, Any], table: pd.DataFrame) -> str:
+    """'Detectron: P100 (2017) · Detectron2: V100 (2019) — times across zoos are not comparable'."""
+    hardware = zoo_hardware(notes, table)
+    if not hardware:
+        return "No published timings among these models."
+    text = " · ".join(f"{ZOO_LABELS.get(zoo, zoo)}: {gpu}" for zoo, gpu in hardware.items())
+    if len(hardware) > 1:
+        text += " — times across zoos are not comparable"
+    untimed = [ZOO_LABELS.get(zoo, zoo) for zoo in pd.unique(table["zoo"]) if zoo not in hardware]
+    if untimed:
+        text += f"; {', '.join(untimed)}: no published times"
+    return text

@@ -1,11 +1,17 @@
-"""The three COCO evaluation types and the names of their summary numbers, in pycocotools' order."""
+"""The three COCO evaluation types and the names of their summary numbers, in pycocotools' order.
+
+Which task each type scores, and the zoo column and label of its number, is `explorer.tasks`' table; the types
+are read from it, so that a type here always has a task there.
+"""
 
 from __future__ import annotations
 
 from typing import Literal
 
+from explorer.tasks import EVALUATED
+
 IouType = Literal["bbox", "segm", "keypoints"]
-IOU_TYPES: tuple[IouType, ...] = ("bbox", "segm", "keypoints")
+IOU_TYPES: tuple[IouType, ...] = tuple(task.iou_type for task in EVALUATED)  # type: ignore[misc]
 
 #: Names of `COCOeval.stats`, index for index, as pycocotools' summarize() prints them.
 DETECTION_STAT_NAMES: tuple[str, ...] = ("AP", "AP50", "AP75", "APs", "APm", "APl",

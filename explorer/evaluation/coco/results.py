@@ -20,10 +20,9 @@ from explorer.evaluation.coco.kinds import IouType
 if TYPE_CHECKING:  # a type only: the analysis builds on evaluate() and fills this field in (with_keypoint_errors)
     from explorer.evaluation.analyses.keypoint_errors import KeypointErrors
 
-#: The per-category columns, in the order of the CLI's CSV.
-CATEGORY_COLUMNS: tuple[str, ...] = ("category_id", "category", "ap", "ap50", "ap75", "ap_small", "ap_medium",
-                                     "ap_large", "ar100")
-METRIC_COLUMNS: tuple[str, ...] = CATEGORY_COLUMNS[2:]
+#: The per-category metrics, and all per-category columns in the order of the CLI's CSV.
+METRIC_COLUMNS: tuple[str, ...] = ("ap", "ap50", "ap75", "ap_small", "ap_medium", "ap_large", "ar100")
+CATEGORY_COLUMNS: tuple[str, ...] = ("category_id", "category", *METRIC_COLUMNS)
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,8 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from urllib.parse import urlsplit
 
-from explorer.zoo.schema import TASK_METRIC, TYPE_TASK, ZooRow, empty_row
+from explorer.tasks import METRICS, task_named
+from explorer.zoo.schema import TYPE_TASK, ZooRow, empty_row
 
 ZOO = "detectron2"
 
@@ -358,7 +359,7 @@ def parse_row(headers: list[str], cells: list[Cell], table: str) -> ZooRow:
     row = empty_row()
     row.update(zoo=ZOO, table=table, model_id=model_id, name=values["_name"])
     row["tta"] = "true" if _TTA_NAME.search(values["_name"]) else "false"
-    for column in ("train_s_per_iter", "infer_s", "train_mem_gb", "box_ap", "mask_ap", "kp_ap", "prop_ar"):
+    for column in ("train_s_per_iter", "infer_s", "train_mem_gb", *METRICS):
         row[column] = _number(values.get(column, ""), f"{model_id} {column}")
     row["infer_s_gpu"] = row["infer_s"]  # one figure for the whole model: no GPU/CPU split
     row["_train_s_per_im"] = _number(values.get("_train_s_per_im", ""), f"{model_id} train time (s/im)")
@@ -376,8 +377,9 @@ def parse_row(headers: list[str], cells: list[Cell], table: str) -> ZooRow:
     row["backbone"] = backbone_from_config(stem)
     _check_backbone(values["_name"], row["backbone"], model_id)
     row["task"] = TYPE_TASK[row["type"]]
-    if not row[TASK_METRIC[row["task"]]]:
-        raise ValueError(f"{model_id}: a {row['type']} row without {TASK_METRIC[row['task']]}")
+    metric = task_named(row["task"]).metric
+    if not row[metric]:
+        raise ValueError(f"{model_id}: a {row['type']} row without {metric}")
     return row
 
 

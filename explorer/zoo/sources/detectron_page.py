@@ -20,6 +20,7 @@ import re
 from decimal import Decimal
 from urllib.parse import unquote
 
+from explorer.tasks import METRICS
 from explorer.zoo.schema import TYPE_TASK, ZooRow, empty_row
 
 ZOO = "detectron"
@@ -190,7 +191,7 @@ def _parse_row(cells: list[str], table: str) -> ZooRow:
 def _inherit_without_tta(row: ZooRow, above: ZooRow) -> ZooRow:
     """The '[above without test-time aug.]' row: the model above, re-measured without TTA."""
     merged = dict(above)
-    for column in ("infer_s_gpu", "infer_s_cpu", "infer_s", "box_ap", "mask_ap", "kp_ap", "prop_ar"):
+    for column in ("infer_s_gpu", "infer_s_cpu", "infer_s", *METRICS):
         merged[column] = row[column]
     merged["tta"] = "false"
     for column in ("boxes_url", "masks_url", "kps_url"):
