@@ -22,6 +22,7 @@ class Task:
     metric: str  # the zoo column with the published number (percent points), e.g. "box_ap"
     label: str  # how the metric is named everywhere a person reads it, e.g. "box AP"
     measure: str  # the summary number published: COCO's "AP", or "AR" (average recall; Detectron: 1000 proposals)
+    result_field: str  # the key of a COCO results entry that holds the prediction ("bbox", "segmentation", ...)
 
     @property
     def per_second(self) -> str:
@@ -38,10 +39,10 @@ class Task:
 
 #: Every task, in the order metrics are offered (and the zoo's derived columns are written).
 TASKS: Final[tuple[Task, ...]] = (
-    Task("boxes", "bbox", "box_ap", "box AP", "AP"),
-    Task("masks", "segm", "mask_ap", "mask AP", "AP"),
-    Task("keypoints", "keypoints", "kp_ap", "keypoint AP", "AP"),
-    Task("proposals", None, "prop_ar", "proposal AR", "AR"),
+    Task("boxes", "bbox", "box_ap", "box AP", "AP", "bbox"),
+    Task("masks", "segm", "mask_ap", "mask AP", "AP", "segmentation"),
+    Task("keypoints", "keypoints", "kp_ap", "keypoint AP", "AP", "keypoints"),
+    Task("proposals", None, "prop_ar", "proposal AR", "AR", "bbox"),
 )
 
 #: The model outputs (the zoo's `task` values) and the zoo's accuracy columns, in table order.

@@ -173,3 +173,23 @@ def test_no_module_keeps_its_own_map_between_task_names_types_metrics_or_labels(
                 if pair[0] in words and pair[1] in words and pair[0] != pair[1]:
                     restated.append(f"{path.relative_to(REPO)}:{node.lineno}: {pair[0]!r}: {pair[1]!r}")
     assert not restated
+
+
+@pytest.mark.parametrize("iou_type", ["bbox", "segm", "keypoints"])
+def test_the_result_field_is_the_one_pycocotools_scores(iou_type: str) -> None:
+    """Checked results carry their prediction under the task's result_field, and COCOeval finds it there.
+
+    A wrong field name would leave pycocotools without predictions (AP -1) instead of the perfect 100.
+    """
+    from explorer.evaluation.coco.pipeline import evaluate
+    from explorer.evaluation.inputs.ground_truth import load_ground_truth
+    from explorer.evaluation.inputs.result_checks import check_results
+    from explorer.tasks import task_of_iou_type
+    from tests.coco_factory import make_ground_truth, perfect_results
+
+    data = make_ground_truth(keypoints=iou_type == "keypoints")
+    results = perfect_results(data, iou_type)
+    truth = load_ground_truth(data).prepare(iou_type)
+    checked = check_results(results, truth, what="results")
+    assert all(task_of_iou_type(iou_type).result_field in entry for entry in checked)
+    assert evaluate(data, checked, iou_type).stat("AP") == pytest.approx(1.0)

@@ -298,7 +298,7 @@ def analyse_keypoint_errors(ground_truth: JsonSource | GroundTruth, results: Jso
     report(0.3)
 
     def ap_of(detections: list[dict[str, Any]]) -> float:
-        return float(evaluate(gt, detections, "keypoints", backend=backend, kpt_sigmas=sigmas).stats[0])
+        return float(evaluate(gt, detections, "keypoints", backend=backend, kpt_sigmas=sigmas).stat("AP"))
 
     ap = {"original": original_ap if original_ap is not None else ap_of(checked)}
     steps = [*CORRECTED_TYPES, "localisation", "score"]
@@ -440,5 +440,5 @@ def with_keypoint_errors(evaluation: Evaluation, ground_truth: JsonSource | Grou
     """`evaluation` (a keypoints one) with its `keypoint_errors` filled in, its AP reused as the baseline;
     `options` as for analyse_keypoint_errors (the evaluation's backend unless given)."""
     options.setdefault("backend", evaluation.backend)
-    errors = analyse_keypoint_errors(ground_truth, results, original_ap=evaluation.stats[0], **options)
+    errors = analyse_keypoint_errors(ground_truth, results, original_ap=evaluation.stat("AP"), **options)
     return replace(evaluation, keypoint_errors=errors)

@@ -46,6 +46,7 @@ from explorer.evaluation.inputs.ground_truth import GroundTruth, load_ground_tru
 from explorer.evaluation.inputs.loading import DEFAULT_MAX_BYTES, read_json
 from explorer.evaluation.inputs.result_checks import check_results
 from explorer.evaluation.masks import coco_iou
+from explorer.tasks import task_of_iou_type
 
 #: The six main error types, in TIDE's order, then the two special ones.
 MAIN_ERRORS: tuple[str, ...] = ("cls", "loc", "both", "dupe", "bkg", "miss")
@@ -120,7 +121,7 @@ class Classification:
 def _geometry_key(iou_type: IouType) -> str:
     if iou_type not in ("bbox", "segm"):
         raise EvaluationInputError(f"TIDE error types are defined for bbox and segm, not {iou_type}")
-    return "bbox" if iou_type == "bbox" else "segmentation"
+    return task_of_iou_type(iou_type).result_field
 
 
 def classify(gt: GroundTruth, results: Sequence[dict[str, Any]], iou_type: IouType, *,
@@ -220,16 +221,19 @@ class _Objects:
 def _objects(gt: GroundTruth, image_ids: Sequence[int], category_ids: Sequence[int]) -> _Objects:
     """Objects (not crowd) and crowd regions, by image in ground-truth order, file order within an image."""
     keep = set(category_ids)
-    rows = [(i, ann["image_id"], ann["category_id"], ann["iscrowd"]) for i, ann in enumerate(gt.annotations)
-            if ann["category_id"] in keep]
-    table = np.array(rows, dtype=np.int64).reshape(-1, 4)
-    image = _index_of(table[:, 1], image_ids)
-    category = _index_of(table[:, 2], category_ids)
+    kept = [(i, ann) for i, ann in enumerate(gt.annotations) if ann["category_id"] in keep]
+
+    def column(read: Any) -> np.ndarray:
+        return np.array([read(i, ann) for i, ann in kept], dtype=np.int64)
+
+    annotation = column(lambda i, ann: i)
+    image = _index_of(column(lambda i, ann: ann["image_id"]), image_ids)
+    category = _index_of(column(lambda i, ann: ann["category_id"]), category_ids)
     order = np.argsort(image, kind="stable")
-    crowd = table[order, 3] == 1
+    crowd = column(lambda i, ann: ann["iscrowd"])[order] == 1
     plain, crowds = order[~crowd], order[crowd]
-    return _Objects(annotation=table[plain, 0], image=image[plain], category=category[plain],
-                    spans=_spans(image[plain]), crowd_annotation=table[crowds, 0],
+    return _Objects(annotation=annotation[plain], image=image[plain], category=category[plain],
+                    spans=_spans(image[plain]), crowd_annotation=annotation[crowds],
                     crowd_category=category[crowds], crowd_spans=_spans(image[crowds]))
 
 

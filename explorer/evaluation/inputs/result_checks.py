@@ -36,6 +36,7 @@ from explorer.evaluation.inputs.checks import (
 )
 from explorer.evaluation.inputs.ground_truth import GroundTruth, PreparedGroundTruth
 from explorer.evaluation.masks import to_rle
+from explorer.tasks import task_of_iou_type
 
 
 def check_results(data: Any, truth: PreparedGroundTruth, what: str = "results") -> list[dict[str, Any]]:
@@ -70,7 +71,8 @@ def check_results(data: Any, truth: PreparedGroundTruth, what: str = "results") 
         values = _masks(data, image_ids, gt, what)
     else:
         values = _keypoints(data, category_ids, gt, what)
-    return [{"image_id": i, "category_id": c, "score": s, iou_type if iou_type != "segm" else "segmentation": v}
+    field = task_of_iou_type(iou_type).result_field
+    return [{"image_id": i, "category_id": c, "score": s, field: v}
             for i, c, s, v in zip(image_ids, category_ids, scores, values, strict=True)]
 
 
