@@ -17,9 +17,10 @@ import streamlit as st
 from explorer.figures import zoo as plots
 from explorer.zoo import schedules
 from explorer.zoo.card import ModelCard, build_card
+from explorer.zoo.lookup import link_id, model_label, model_rows, resolve_model
 from explorer.zoo.ranking import Constraints, rank_models, ranking_view, recommend
 from explorer.zoo.schema import SCOPE_LABELS, SCOPES, ZOOS
-from explorer.zoo.table import UnknownModelError, find_model, load_configs, load_notes, load_zoo
+from explorer.zoo.table import UnknownModelError, load_configs, load_notes, load_zoo
 
 SELECTED_KEY: Final[str] = "selected_model"
 QUERY_KEY: Final[str] = "model"
@@ -148,40 +149,6 @@ def schedule_pairs(metric: str, zoos: tuple[str, ...], scope: str = "coco") -> p
 
 
 # ---- model ids, uids and the selection --------------------------------------------------------------------
-
-def model_rows(table: pd.DataFrame, uid: str) -> pd.DataFrame:
-    """Every row of the model behind `uid` (two for a model published with and without TTA), `uid` first."""
-    row = table.loc[uid]
-    rows = find_model(table[table["zoo"] == row["zoo"]], row["model_id"])
-    return rows.loc[[uid, *[other for other in rows.index if other != uid]]]
-
-
-def resolve_model(table: pd.DataFrame, text: str) -> str:
-    """The uid for a `?model=` value: a uid, or a model id (its row without TTA when there are two).
-
-    Raises UnknownModelError for anything no loaded zoo has, so the page can say so plainly.
-    """
-    text = text.strip()
-    if text in table.index:
-        return text
-    rows = find_model(table, text)
-    plain = rows[~rows["tta"].astype(bool)]
-    return str((plain if not plain.empty else rows).index[0])
-
-
-def link_id(table: pd.DataFrame, uid: str) -> str:
-    """What `?model=` should say for a uid: the plain model id when that alone finds this very row."""
-    model_id = str(table.at[uid, "model_id"])
-    try:
-        return model_id if resolve_model(table, model_id) == uid else uid
-    except UnknownModelError:
-        return uid
-
-
-def model_label(table: pd.DataFrame, uid: str) -> str:
-    """'Mask R-50-FPN 1x — detectron 35858933' (TTA rows are named so already)."""
-    return f"{table.at[uid, 'name']} — {table.at[uid, 'zoo']} {table.at[uid, 'model_id']}"
-
 
 def selected_model(table: pd.DataFrame) -> str | None:
     """The selected uid, or None when nothing (or a model no longer loaded) is selected."""

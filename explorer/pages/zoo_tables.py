@@ -9,6 +9,7 @@ import streamlit as st
 
 from explorer.pages import common
 from explorer.tasks import METRIC_LABELS, METRICS
+from explorer.zoo.filters import filter_options, filter_rows
 
 #: Sidebar filters: column -> label. An empty multiselect means "no filter".
 FILTERS: Final[dict[str, str]] = {
@@ -20,7 +21,6 @@ FILTERS: Final[dict[str, str]] = {
     "task": "Task",
     "metric_scope": "Metric scope",
 }
-NO_SCHEDULE: Final[str] = "(none)"
 
 #: Columns shown, in reading order; the uid index is hidden (model_id + tta say the same).
 SHOWN_COLUMNS: Final[tuple[str, ...]] = (
@@ -72,21 +72,6 @@ def column_config() -> dict[str, Any]:
                    "metric_scope": st.column_config.TextColumn(
                        "scope", help="what every AP/AR of the row was measured on: coco (all categories) or person")})
     return config
-
-
-def filter_options(table: pd.DataFrame, column: str) -> list[str]:
-    values = table[column].replace("", NO_SCHEDULE) if column == "lr_schedule" else table[column]
-    return sorted(pd.unique(values))
-
-
-def filter_rows(table: pd.DataFrame, chosen: dict[str, list[str]]) -> pd.DataFrame:
-    """Rows matching every non-empty filter (an empty filter keeps everything)."""
-    keep = pd.Series(True, index=table.index)
-    for column, values in chosen.items():
-        if values:
-            wanted = ["" if v == NO_SCHEDULE and column == "lr_schedule" else v for v in values]
-            keep &= table[column].isin(wanted)
-    return table[keep]
 
 
 def sidebar_filters(table: pd.DataFrame) -> dict[str, list[str]]:

@@ -1,0 +1,47 @@
+"""Finding a model's rows in a zoo table from what a user or a link gives: a uid, a model id, a label.
+
+A model published with and without test-time augmentation has two rows and one model id; a `?model=` link says
+the plain id where that alone finds the row, the uid otherwise. Pure pandas, so the pages' selection logic has
+plain tests (tests/test_zoo_lookup.py).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from explorer.models.catalog import UnknownModelError
+from explorer.zoo.table import find_model
+
+
+def model_rows(table: pd.DataFrame, uid: str) -> pd.DataFrame:
+    """Every row of the model behind `uid` (two for a model published with and without TTA), `uid` first."""
+    row = table.loc[uid]
+    rows = find_model(table[table["zoo"] == row["zoo"]], row["model_id"])
+    return rows.loc[[uid, *[other for other in rows.index if other != uid]]]
+
+
+def resolve_model(table: pd.DataFrame, text: str) -> str:
+    """The uid for a `?model=` value: a uid, or a model id (its row without TTA when there are two).
+
+    Raises UnknownModelError for anything no loaded zoo has, so the page can say so plainly.
+    """
+    text = text.strip()
+    if text in table.index:
+        return text
+    rows = find_model(table, text)
+    plain = rows[~rows["tta"].astype(bool)]
+    return str((plain if not plain.empty else rows).index[0])
+
+
+def link_id(table: pd.DataFrame, uid: str) -> str:
+    """What `?model=` should say for a uid: the plain model id when that alone finds this very row."""
+    model_id = str(table.at[uid, "model_id"])
+    try:
+        return model_id if resolve_model(table, model_id) == uid else uid
+    except UnknownModelError:
+        return uid
+
+
+def model_label(table: pd.DataFrame, uid: str) -> str:
+    """'Mask R-50-FPN 1x — detectron 35858933' (TTA rows are named so already)."""
+    return f"{table.at[uid, 'name']} — {table.at[uid, 'zoo']} {table.at[uid, 'model_id']}"
