@@ -3,14 +3,16 @@ number, and how every page, figure, sentence and command line names that number.
 
 These facts used to be restated in the zoo schema, the evaluation kinds, the ranking, the card, the figures, the
 sweep and the command line, each with its own spelling ("kp AP", "keypoint AP", "kp ap"). They live here once, in
-a module that imports nothing of ours, so that the catalog, the zoo, the evaluation and the pages can all read
-them without importing one another.
+a module that imports nothing of ours but the base error class, so that the catalog, the zoo, the evaluation
+and the pages can all read them without importing one another.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Final
+
+from explorer.errors import ExplorerError
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,7 @@ EVALUATED: Final[tuple[Task, ...]] = tuple(task for task in TASKS if task.iou_ty
 IOU_LABELS: Final[dict[str, str]] = {str(task.iou_type): task.iou_label for task in EVALUATED}
 
 
-class UnknownTaskError(ValueError):
+class UnknownTaskError(ExplorerError, ValueError):
     """A task, metric or IoU type name that is not in the table; the message lists the known ones."""
 
 
