@@ -102,12 +102,7 @@ class PycocotoolsBackend:
         from pycocotools.cocoeval import COCOeval
 
         evaluator = COCOeval(gt, dt, iou_type)
-        _set_params(evaluator.params, category_ids, iou_thresholds, max_dets, kpt_sigmas)
-        evaluator.evaluate()
-        if on_accumulate:
-            on_accumulate()
-        evaluator.accumulate()
-        return _arrays(evaluator)
+        return _evaluate(evaluator, category_ids, iou_thresholds, max_dets, kpt_sigmas, on_accumulate)
 
     def matches(self, gt: Any, dt: Any, iou_type: IouType, *, category_ids: Sequence[int], iou_threshold: float,
                 max_dets: int, kpt_sigmas: np.ndarray | None = None) -> list[tuple[int, int]]:
@@ -157,12 +152,19 @@ class FasterCocoEvalBackend:
         # val2017 scale; separate_eval keeps evaluate and accumulate apart, for progress reports.
         evaluator = _evaluator_class()(gt, dt, iou_type, print_function=_silent, separate_eval=True,
                                        rle_iou_max_workers=1)
-        _set_params(evaluator.params, category_ids, iou_thresholds, max_dets, kpt_sigmas)
-        evaluator.evaluate()
-        if on_accumulate:
-            on_accumulate()
-        evaluator.accumulate()
-        return _arrays(evaluator)
+        return _evaluate(evaluator, category_ids, iou_thresholds, max_dets, kpt_sigmas, on_accumulate)
+
+
+def _evaluate(evaluator: Any, category_ids: Sequence[int], iou_thresholds: Sequence[float] | None,
+              max_dets: Sequence[int] | None, kpt_sigmas: np.ndarray | None,
+              on_accumulate: Callable[[], None] | None) -> EvalArrays:
+    """Both backends' COCOeval: our parameters, evaluate, (progress), accumulate, and the arrays we keep."""
+    _set_params(evaluator.params, category_ids, iou_thresholds, max_dets, kpt_sigmas)
+    evaluator.evaluate()
+    if on_accumulate:
+        on_accumulate()
+    evaluator.accumulate()
+    return _arrays(evaluator)
 
 
 def _evaluator_class() -> type:
