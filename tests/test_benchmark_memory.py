@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
@@ -9,8 +11,9 @@ from explorer.benchmarks import memory as benchmark_memory
 from explorer.benchmarks.memory import PeakMemory
 
 
-def _touch(megabytes: int) -> float:
+def _touch(megabytes: int, hold_s: float = 0.0) -> float:
     block = np.ones(megabytes * 1_000_000 // 8)  # np.ones writes every page, so they are resident
+    time.sleep(hold_s)  # the sampling fallback sees a peak that lasts a few of its intervals, not a shorter one
     return float(block[-1])
 
 
@@ -23,7 +26,7 @@ def test_cpu_peak_is_the_growth_during_the_run_not_an_earlier_peak(monkeypatch: 
         pytest.skip("no /proc here: peak memory is not measured")
     _touch(300)  # an earlier, larger peak: a plain high-water mark would report every later run as free
     with PeakMemory("cpu", interval_s=0.001) as grown:
-        _touch(120)
+        _touch(120, hold_s=0.2)
     with PeakMemory("cpu", interval_s=0.001) as idle:
         pass
     assert grown.peak_mb is not None and 100 <= grown.peak_mb <= 200
