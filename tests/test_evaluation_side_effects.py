@@ -1,4 +1,4 @@
-"""Evaluation changes nothing process-wide (issue 11, item 7), and its workers read no pickle.
+"""Evaluation changes nothing process-wide (issue 11, item 7), and its workers read only plain-data pickles.
 
 The server runs many sessions in one process: swapping `sys.stdout` to silence pycocotools (what
 `contextlib.redirect_stdout` does) makes every other thread's prints vanish while it lasts, and pausing the garbage
@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import ast
 import gc
+import io
+import os
+import pickle
 import sys
 import threading
 import time
@@ -86,7 +89,7 @@ def test_an_evaluation_leaves_gc_and_warning_filters_as_they_were(instances) -> 
     assert gc.isenabled() and warnings.filters == filters and sys.stdout is stdout
 
 
-def test_a_block_travels_as_json_exactly() -> None:
+def test_a_block_travels_exactly() -> None:
     block = Block(backend="pycocotools", iou_type="segm", images=[{"id": 1, "height": 4, "width": 5}],
                   categories=[{"id": 3, "name": "c"}],
                   annotations=[{"id": 1, "image_id": 1, "category_id": 3, "area": 0.1 + 0.2, "iscrowd": 0,
@@ -95,7 +98,10 @@ def test_a_block_travels_as_json_exactly() -> None:
                             "segmentation": {"size": [4, 5], "counts": "0<1"}}],
                   category_ids=[3], kpt_sigmas=None,
                   runs=[Run(), Run([{"id": 9, "category_id": 3, "area": -1.0}], [0.1], [100])])
-    back = decode_block(encode_block(block))
+    stream = io.BytesIO()
+    encode_block(block, stream)
+    stream.seek(0)
+    back = decode_block(stream)
     assert back.annotations == block.annotations and back.annotations[0]["rle"]["counts"] == b"0<1"
     assert back.annotations[0]["area"] == 0.1 + 0.2  # floats arrive bit for bit
     assert back.results[0]["score"] == float(np.float32(0.3))
@@ -105,12 +111,35 @@ def test_a_block_travels_as_json_exactly() -> None:
     assert (back.backend, back.iou_type, back.category_ids, back.task) == ("pycocotools", "segm", [3], "arrays")
 
 
-def test_no_evaluation_module_uses_pickle() -> None:
+class _RunsCommand:
+    """Unpickling this calls os.system: the classic pickle exploit."""
+
+    def __reduce__(self) -> tuple:
+        return (os.system, ("echo pwned",))
+
+
+@pytest.mark.parametrize("payload", [_RunsCommand(), {"results": [_RunsCommand()]}, print, Path("x")],
+                         ids=["os.system", "nested call", "a builtin", "a class"])
+def test_a_block_that_names_any_other_global_is_refused_unrun(payload: object) -> None:
+    with pytest.raises(pickle.UnpicklingError, match="may not name"):
+        decode_block(io.BytesIO(pickle.dumps({"runs": [], "x": payload})))
+
+
+def test_numpy_numbers_in_a_block_are_allowed() -> None:
+    fields = {"runs": [], "backend": "pycocotools", "iou_type": "bbox", "images": [], "categories": [],
+              "annotations": [], "results": [{"score": np.float64(0.25), "area": np.float32(2.5)}],
+              "category_ids": [1], "kpt_sigmas": None, "task": "arrays"}
+    block = decode_block(io.BytesIO(pickle.dumps(fields)))
+    assert block.results[0] == {"score": 0.25, "area": np.float32(2.5)}
+
+
+def test_no_evaluation_module_reads_a_plain_pickle() -> None:
+    """Only BlockUnpickler reads pickles here: no pickle.load / loads / Unpickler(...).load elsewhere."""
     users = []
     for path in EVALUATION.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
-                [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
-            if any(name.split(".")[0] in ("pickle", "cloudpickle", "dill") for name in names):
-                users.append(str(path.relative_to(EVALUATION)))
+            call = node.func if isinstance(node, ast.Call) else None
+            if isinstance(call, ast.Attribute) and call.attr in ("load", "loads", "Unpickler") and (
+                    isinstance(call.value, ast.Name) and call.value.id in ("pickle", "cloudpickle", "dill")):
+                users.append(f"{path.relative_to(EVALUATION)}:{node.lineno}")
     assert users == []
