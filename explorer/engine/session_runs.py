@@ -24,7 +24,7 @@ from explorer.engine import queue as inference_queue
 from explorer.engine.queue import InferenceJob, InferenceQueues, InferenceRequest, RequestState
 from explorer.engine.runners import RANDOM_WEIGHTS, WeightsChoice, resolve_device
 from explorer.errors import ExplorerError
-from explorer.models.catalog import ModelSpec, is_runnable, spec_for_uid
+from explorer.models.catalog import ModelSpec, runnable_mask, spec_for_uid
 
 #: How the weights of a run are chosen: the spec's published file, random weights, or a file the user uploads.
 WEIGHTS_SOURCES: tuple[str, ...] = ("published", "upload", "random")
@@ -95,7 +95,7 @@ def max_images_per_run() -> int:
 
 def runnable_uids(table: pd.DataFrame) -> list[str]:
     """The zoo rows some model family can run, in the table's order (TTA rows after their plain twin)."""
-    return [str(uid) for uid, row in table.iterrows() if is_runnable(row.to_dict())]
+    return [str(uid) for uid in table.index[runnable_mask(table)]]
 
 
 def sized_spec(table: pd.DataFrame, uid: str, min_size: int) -> ModelSpec:
