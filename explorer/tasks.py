@@ -83,8 +83,3 @@ def task_of_metric(metric: str) -> Task:
 def task_of_iou_type(iou_type: str) -> Task:
     """The task a COCO evaluation type scores ("bbox", "segm", "keypoints")."""
     return _find("iou_type", iou_type, "iou type")
-
-
-def metric_label(metric: str) -> str:
-    """'box AP' for 'box_ap'; any other column name unchanged (a label for every axis a caller may pass)."""
-    return METRIC_LABELS.get(metric, metric)

@@ -403,14 +403,3 @@ def _usable_cpus() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
         return max(1, os.cpu_count() or 1)
-
-
-def run_on_queue(queues: InferenceQueues, job: InferenceJob, session: str = "",
-                 on_wait: Callable[[InferenceRequest], None] | None = None, poll_s: float = 0.25,
-                 ) -> tuple[list[Detections], FallbackReport]:
-    """Submit and wait, calling `on_wait(request)` every `poll_s` seconds until it finishes (library callers)."""
-    request = queues.submit(job, session)
-    while not request.wait(poll_s):
-        if on_wait is not None:
-            on_wait(request)
-    return request.result()
