@@ -1,6 +1,6 @@
 """The RPN companion of a Fast R-CNN row (run on precomputed proposals) is fetched like any checkpoint.
 
-The spec declares both files (`ModelSpec.weights_files`) and `explorer.weights.fetch_model_files` fetches
+The spec declares both files (`ModelSpec.weights_files`) and `explorer.weights.model_files.fetch_model_files` fetches
 them for every caller (the engine's load, the sweep driver's prefetch): the companion's download obeys
 EXPLORER_MAX_CHECKPOINT_MB and reports progress to the caller's callback, as the main checkpoint's does; a
 local HTTP server stands in for the zoo's file host.

@@ -65,7 +65,7 @@ def load_runner(spec: ModelSpec, device: str = "cpu", weights: WeightsChoice = N
     """Build the model of `spec` on `device` with the chosen weights (no caching: see ModelCache).
 
     Every file the spec declares (a proposal model's checkpoint too) is fetched by
-    `explorer.weights.fetch_model_files`, under the checkpoint limit, each download reported to `progress`.
+    `explorer.weights.model_files.fetch_model_files`, under the checkpoint limit, each download reported to `progress`.
     """
     family = family_named(spec.family)
     files: dict[str, Path] = {}

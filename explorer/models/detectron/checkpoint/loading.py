@@ -1,7 +1,7 @@
 """Build a `DetectronRunner` for a spec: weights (converted or cached), test settings, proposal model.
 
 The loader fetches nothing: it receives the paths of every file the spec declares (its own checkpoint and
-its proposal model's, fetched by `explorer.weights.fetch_model_files` under the checkpoint limit).
+its proposal model's, fetched by `explorer.weights.model_files.fetch_model_files` under the checkpoint limit).
 """
 
 from __future__ import annotations
@@ -66,5 +66,5 @@ def _proposal_runner(spec: ModelSpec, device: str, files: Mapping[str, Path], *,
         return load_runner(proposal_spec, device, {}, notice)
     if proposal_spec.uid not in files:
         raise ValueError(f"{spec.name} runs on the proposals of {proposal_spec.name}, whose checkpoint was not "
-                         "fetched (explorer.weights.fetch_model_files fetches every file the spec declares)")
+                         "fetched (explorer.weights.model_files.fetch_model_files fetches every file the spec declares)")
     return load_runner(proposal_spec, device, {proposal_spec.uid: files[proposal_spec.uid]}, notice)
