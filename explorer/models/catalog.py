@@ -76,7 +76,8 @@ class ModelSpec:
         """Every published file a load of this model needs: its own first, then its companions'.
 
         One declaration for every caller that fetches weights (engine, sweep driver), so that companions'
-        files get the same size limit and progress as the model's own (`explorer.weights.model_files.fetch_model_files`).
+        files get the same size limit and progress as the model's own
+        (`explorer.weights.model_files.fetch_model_files`).
         """
         files = {self.uid: WeightsFile(self.uid, self.name, self.weights)} if self.weights is not None else {}
         for companion in self.companions():

@@ -66,5 +66,6 @@ def _proposal_runner(spec: ModelSpec, device: str, files: Mapping[str, Path], *,
         return load_runner(proposal_spec, device, {}, notice)
     if proposal_spec.uid not in files:
         raise ValueError(f"{spec.name} runs on the proposals of {proposal_spec.name}, whose checkpoint was not "
-                         "fetched (explorer.weights.model_files.fetch_model_files fetches every file the spec declares)")
+                         "fetched (explorer.weights.model_files.fetch_model_files fetches every file the spec "
+                         "declares)")
     return load_runner(proposal_spec, device, {proposal_spec.uid: files[proposal_spec.uid]}, notice)
