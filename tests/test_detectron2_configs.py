@@ -237,3 +237,14 @@ def test_parsing_the_reference_configs_reproduces_the_committed_records(records)
 def test_a_missing_config_file_fails_the_build() -> None:
     with pytest.raises(FileNotFoundError, match="no config file for 'COCO-Detection/nothing'"):
         parse_config("COCO-Detection/nothing", CONFIG_DIR)
+
+
+def test_the_card_of_a_detectron2_row_shows_its_config_facts(capsys) -> None:
+    from explorer.cli.main import main
+
+    assert main(["card", "137257644"]) == 0  # Faster R-50-C4 1x
+    config = capsys.readouterr().out.split("## Config\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    assert "- config_file: COCO-Detection/faster_rcnn_R_50_C4_1x.yaml" in config
+    assert "- roi_heads_name: Res5ROIHeads" in config and "- rpn_pre_nms_topk_test: 6000" in config
+    assert "- min_size_test: 800" in config and "- input_format: BGR" in config
+    assert not any(line.startswith("- mask_") for line in config)  # a box-only model has no mask facts
