@@ -248,3 +248,16 @@ def test_the_card_of_a_detectron2_row_shows_its_config_facts(capsys) -> None:
     assert "- roi_heads_name: Res5ROIHeads" in config and "- rpn_pre_nms_topk_test: 6000" in config
     assert "- min_size_test: 800" in config and "- input_format: BGR" in config
     assert not any(line.startswith("- mask_") for line in config)  # a box-only model has no mask facts
+
+
+def test_import_cycles_and_bases_outside_the_folder_are_refused(tmp_path: Path) -> None:
+    (tmp_path / "a.py").write_text("from .b import x\n")
+    (tmp_path / "b.py").write_text("from .a import x\n")
+    with pytest.raises(StaticConfigError, match="import cycle"):
+        ConfigModule(tmp_path / "a.py", tmp_path)
+    root = tmp_path / "configs"
+    (root / "sub").mkdir(parents=True)
+    (tmp_path / "outside.yaml").write_text("MODEL: {}\n")
+    (root / "sub" / "child.yaml").write_text('_BASE_: "../../outside.yaml"\n')
+    with pytest.raises(StaticConfigError, match="outside the config folder"):
+        load_yaml_values(root / "sub" / "child.yaml", root=root)

@@ -289,10 +289,16 @@ def _flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def load_yaml_values(path: Path, depth: int = 0) -> dict[str, Any]:
-    """A yaml's settings merged over its `_BASE_` chain, as {dotted key: value}; defaults not applied."""
+def load_yaml_values(path: Path, depth: int = 0, root: Path | None = None) -> dict[str, Any]:
+    """A yaml's settings merged over its `_BASE_` chain, as {dotted key: value}; defaults not applied.
+
+    Every base must lie below `root` (default: the first file's folder's parent, e.g. configs/).
+    """
+    root = (root or path.parent.parent).resolve()
     if depth > _MAX_BASE_DEPTH:
         raise StaticConfigError(f"{path}: _BASE_ chain deeper than {_MAX_BASE_DEPTH} (a cycle?)")
+    if not path.resolve().is_relative_to(root):
+        raise StaticConfigError(f"{path}: a _BASE_ outside the config folder {root}")
     try:
         tree = yaml.load(path.read_text(encoding="utf-8"), Loader=_YamlLoader)  # a SafeLoader subclass
     except yaml.YAMLError as error:  # a tag other than the one eval above, or not yaml at all
@@ -306,7 +312,7 @@ def load_yaml_values(path: Path, depth: int = 0) -> dict[str, Any]:
     values = {}
     if base is not None:
         base_path = (path.parent / str(base)).resolve()
-        values = load_yaml_values(base_path, depth + 1)
+        values = load_yaml_values(base_path, depth + 1, root)
     values.update(_flatten(tree))
     return values
 
@@ -442,9 +448,9 @@ def _proposals_config(files: Sequence[str]) -> str:
     return configs.pop()
 
 
-def yacs_record(config: str, path: Path, defaults: Mapping[str, Any]) -> dict[str, str]:
+def yacs_record(config: str, path: Path, defaults: Mapping[str, Any], config_dir: Path) -> dict[str, str]:
     """The record of one yacs config (its `_BASE_` chain merged, defaults.py behind it)."""
-    get = _Yacs(load_yaml_values(path), defaults, config)
+    get = _Yacs(load_yaml_values(path, root=config_dir), defaults, config)
     meta = get("MODEL.META_ARCHITECTURE")
     columns = {"config_format": "yacs", "meta_architecture": meta, **_yacs_backbone(get),
                "mask_on": get("MODEL.MASK_ON"), "keypoint_on": get("MODEL.KEYPOINT_ON"),
@@ -698,7 +704,7 @@ def parse_config(config: str, config_dir: Path = DEFAULT_CONFIG_DIR,
     if path.suffix == ".yaml":
         if defaults is None:
             defaults = load_yacs_defaults(config_dir / "defaults.py")
-        columns = yacs_record(config, path, defaults)
+        columns = yacs_record(config, path, defaults, config_dir)
     else:
         columns = lazy_record(config, path, config_dir)
     columns |= {"config": config, "config_file": path.relative_to(config_dir).as_posix()}

@@ -224,9 +224,11 @@ class ConfigModule:
     `relative_imports_are_code` is for defaults.py, whose `from .config import CfgNode as CN` is code.
     """
 
-    def __init__(self, path: Path, root: Path, *, relative_imports_are_code: bool = False) -> None:
+    def __init__(self, path: Path, root: Path, *, relative_imports_are_code: bool = False,
+                 importers: tuple[Path, ...] = ()) -> None:
         self.path = path
         self.root = root
+        self.importers = (*importers, path.resolve())  # the files whose imports led here, to refuse a cycle
         self.relative_imports_are_code = relative_imports_are_code
         self.where = str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
         self.namespace: dict[str, Any] = {}
@@ -275,7 +277,9 @@ class ConfigModule:
         if not target.resolve().is_relative_to(self.root.resolve()) or not target.is_file():
             raise self._fail(statement, f"the import of {'.' * statement.level}{statement.module} (no config file "
                              "there below the config folder)")
-        imported = ConfigModule(target, self.root).namespace  # read afresh, as LazyConfig.load does
+        if target.resolve() in self.importers:
+            raise self._fail(statement, f"the import cycle through {target.name}")
+        imported = ConfigModule(target, self.root, importers=self.importers).namespace  # afresh, as LazyConfig.load
         for alias in statement.names:
             if alias.name not in imported:
                 raise self._fail(statement, f"the name {alias.name!r}, which {target.name} does not define,")
