@@ -331,6 +331,15 @@ def test_card_page_shows_every_field_links_and_neighbours(zoo: pd.DataFrame) -> 
     assert at.query_params["model"] == zoo.at[at.session_state["selected_model"], "model_id"]
 
 
+def test_card_page_shows_a_detectron2_models_config_facts() -> None:
+    at = open_page("model_card", model="42045954")  # Mask R-CNN RegNetY-4GF LSJ 400ep
+    assert_ok(at)
+    assert any(m.value == "**Config** `mask_rcnn_regnety_4gf_dds_FPN_400ep_LSJ`" for m in at.markdown)
+    config = at.table[1].value["value"]
+    assert config["config_file"] == "new_baselines/mask_rcnn_regnety_4gf_dds_FPN_400ep_LSJ.py"
+    assert config["regnet_stage_widths"] == "128;192;512;1088" and config["mask_head_norm"] == "NaiveSyncBN"
+
+
 def test_card_page_picker_selects_any_model(zoo: pd.DataFrame) -> None:
     at = open_page("model_card")
     assert not card_titles(at)
