@@ -106,11 +106,11 @@ def run(args: argparse.Namespace) -> str:
     max_bytes = int(args.max_mb * 1024 * 1024)
     if args.confusion:
         check_confusion_options(args.iou_type, args.confusion_iou, args.confusion_score)
+    score_options.check_arguments(args)
     gt = load_ground_truth(args.gt, max_bytes=max_bytes)
     gt.check_for(args.iou_type)
     sigmas, flip_pairs = keypoint_options(args, gt)
     tide_options.check_arguments(args)
-    score_options.check_arguments(args)
     truth = gt.prepare(args.iou_type, sigmas)
     for path in args.dt:  # check every file before evaluating any
         check_results(read_json(path, what="results", max_bytes=max_bytes), truth, what=path.name)

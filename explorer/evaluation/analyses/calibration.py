@@ -212,5 +212,5 @@ def from_scored(scored: ScoredDetections, bins: int = DEFAULT_BINS, dece_bins: i
                 ) -> Calibration:
     """A Calibration of detections already matched (the pages match once for both analyses); checks that the
     scores lie in [0, 1] first."""
-    check_scores(scored.score, "results", at_most_one=True)
+    check_scores(scored.score, scored.results_name, at_most_one=True)
     return Calibration(scored, bins=bins, dece_bins=dece_bins)

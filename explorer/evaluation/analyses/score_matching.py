@@ -58,6 +58,7 @@ class ScoredDetections:
     image_sizes: np.ndarray
     tp: np.ndarray
     ignored: np.ndarray
+    results_name: str = "results"  # for messages that name a detection (results.json[12])
 
     def __len__(self) -> int:
         return int(self.score.size)
@@ -120,11 +121,11 @@ def score_detections(ground_truth: JsonSource | GroundTruth, results: JsonSource
     checked = check_results(data, gt.prepare(iou_type), what=label)  # type: ignore[arg-type]
     scores = np.array([r["score"] for r in checked], dtype=float)
     check_scores(scores, label, at_most_one=scores_at_most_one)
-    return _match(gt, checked, iou_type, thresholds, scores)
+    return _match(gt, checked, iou_type, thresholds, scores, label)
 
 
 def _match(gt: GroundTruth, results: list[dict[str, Any]], iou_type: str, thresholds: tuple[float, ...],
-           scores: np.ndarray) -> ScoredDetections:
+           scores: np.ndarray, results_name: str) -> ScoredDetections:
     n = len(results)
     image = np.array([r["image_id"] for r in results], dtype=np.int64)
     category = np.array([r["category_id"] for r in results], dtype=np.int64)
@@ -158,7 +159,7 @@ def _match(gt: GroundTruth, results: list[dict[str, Any]], iou_type: str, thresh
     return ScoredDetections(iou_type=iou_type, iou_thresholds=thresholds, category_ids=category_ids,
                             category_names=dict(gt.category_names), n_gt=counts, image=image, category=category,
                             score=scores, boxes=_boxes(results, iou_type),
-                            image_sizes=_sizes(gt, image), tp=tp, ignored=ignored)
+                            image_sizes=_sizes(gt, image), tp=tp, ignored=ignored, results_name=results_name)
 
 
 def _greedy(ious: np.ndarray, crowd: np.ndarray, threshold: float, dets: np.ndarray, tp: np.ndarray,
