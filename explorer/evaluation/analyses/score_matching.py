@@ -164,22 +164,24 @@ def _match(gt: GroundTruth, results: list[dict[str, Any]], iou_type: str, thresh
 
 def _greedy(ious: np.ndarray, crowd: np.ndarray, threshold: float, dets: np.ndarray, tp: np.ndarray,
             ignored: np.ndarray) -> None:
-    """COCOeval's matching of one (image, category) at one threshold, writing into `tp` / `ignored`."""
+    """COCOeval's matching of one (image, category) at one threshold, writing into `tp` / `ignored`.
+
+    Only detections that reach the threshold with some object can take one, so only they go through the
+    (sequential) greedy loop; the rest fall through to the crowd regions at once."""
     bar = min(threshold, 1 - 1e-10)  # pycocotools' own bound
-    taken = np.zeros(crowd.size, dtype=bool)
-    last = crowd.size - 1
-    for i, d in enumerate(dets):
-        row = ious[i]
-        free = ~taken & ~crowd
-        if free.any():
-            masked = np.where(free, row, -1.0)
+    regular = ious[:, ~crowd]
+    matched = np.zeros(len(dets), dtype=bool)
+    if regular.size:
+        taken = np.zeros(regular.shape[1], dtype=bool)
+        last = regular.shape[1] - 1
+        for i in np.flatnonzero(regular.max(axis=1) >= bar):  # descending score, as the detections come
+            masked = np.where(taken, -1.0, regular[i])
             j = last - int(np.argmax(masked[::-1]))  # the later object on ties, as pycocotools
             if masked[j] >= bar:
-                taken[j] = True
-                tp[d] = True
-                continue
-        if crowd.any() and np.where(crowd, row, -1.0).max() >= bar:
-            ignored[d] = True
+                taken[j] = matched[i] = True
+    tp[dets[matched]] = True
+    if crowd.any():
+        ignored[dets[~matched & (ious[:, crowd].max(axis=1) >= bar)]] = True
 
 
 def _boxes(results: list[dict[str, Any]], iou_type: str) -> np.ndarray:
