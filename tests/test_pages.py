@@ -19,7 +19,7 @@ from streamlit.proto.WidgetStates_pb2 import WidgetStates
 from streamlit.testing.v1 import AppTest
 
 from explorer.figures import zoo as plots
-from explorer.pages import common
+from explorer.views import loaders
 from explorer.zoo import schedules
 from explorer.zoo.paths import ZOO_DATA_DIR
 from explorer.zoo.ranking import Constraints, rank_models, recommend
@@ -400,9 +400,9 @@ def with_detectron2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator
     notes["detectron2"] = {"hardware": "V100", "year": 2019, "common_settings": ["Timed on 8 V100 GPUs."],
                            "tables": {"COCO Object Detection Baselines": ["Detectron2 table note."]}}
     (tmp_path / "notes.json").write_text(json.dumps(notes), "utf-8")
-    monkeypatch.setattr(common, "load_zoo", partial(load_zoo, data_dir=tmp_path))
-    monkeypatch.setattr(common, "load_notes", partial(load_notes, data_dir=tmp_path))
-    monkeypatch.setattr(common, "load_configs", partial(load_configs, data_dir=tmp_path))
+    monkeypatch.setattr(loaders, "load_zoo", partial(load_zoo, data_dir=tmp_path))
+    monkeypatch.setattr(loaders, "load_notes", partial(load_notes, data_dir=tmp_path))
+    monkeypatch.setattr(loaders, "load_configs", partial(load_configs, data_dir=tmp_path))
     st.cache_data.clear()
     st.cache_resource.clear()
     yield load_zoo(data_dir=tmp_path)

@@ -107,7 +107,7 @@ def detections_script() -> None:
     import streamlit as st
 
     from explorer.pages import detections
-    from explorer.pages.eval_views import render_annotations_panel
+    from explorer.views.eval_views import render_annotations_panel
 
     st.session_state["options"] = detections._render_options(st.session_state["runs"])
     render_annotations_panel(st.session_state["images"], st.session_state["runs"], "detections:eval",

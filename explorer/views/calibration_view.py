@@ -17,7 +17,7 @@ from explorer.evaluation.analyses.calibration import ALL, DEFAULT_BINS, DEFAULT_
 from explorer.evaluation.analyses.score_matching import MATCHED_TYPES
 from explorer.evaluation.errors import EvaluationInputError
 from explorer.figures.calibration import reliability_figure
-from explorer.pages.operating_point_view import scored_for, second_iou
+from explorer.views.operating_point_view import scored_for, second_iou
 
 
 def summary_table(cal: Calibration, iou: float) -> pd.DataFrame:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from explorer.pages.calibration_view import render_calibration
-from explorer.pages.operating_point_view import UseThresholds, render_operating_point
+from explorer.views.calibration_view import render_calibration
+from explorer.views.operating_point_view import UseThresholds, render_operating_point
 
 
 def render_score_sections(ground_truth: tuple[str, bytes], results: tuple[str, bytes], iou_type: str,
