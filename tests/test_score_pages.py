@@ -71,6 +71,30 @@ def test_evaluation_page_shows_both_sections(app: AppTest) -> None:
     assert list(cal["category"]) == ["all categories", "a", "b"]
 
 
+def test_widgets_redraw_without_matching_again(app: AppTest, monkeypatch: pytest.MonkeyPatch) -> None:
+    from explorer.views import operating_point_view
+
+    calls: list[tuple[float, ...]] = []
+    real = operating_point_view.score_detections
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        calls.append(tuple(args[3]))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(operating_point_view, "score_detections", counting)
+    at = evaluate(app, score_cases.results())
+    assert calls == [(0.5, 0.75)]  # both sections read one matching
+    prefix = "evaluation:results.json"
+    at.selectbox(key=f"{prefix}:op_category").set_value("a").run()
+    at.radio(key=f"{prefix}:cal_iou").set_value(0.75).run()
+    at.number_input(key=f"{prefix}:cal_dbins").set_value(3).run()
+    assert calls == [(0.5, 0.75)]
+    at.select_slider(key=f"{prefix}:score_iou").set_value(0.9).run()
+    assert not at.exception, at.exception
+    assert calls == [(0.5, 0.75), (0.5, 0.9)]
+    assert at.radio(key=f"{prefix}:op_iou").options == ["0.50", "0.90"]
+
+
 def test_scores_above_one_break_calibration_only(app: AppTest) -> None:
     results = score_cases.results()
     results[0]["score"] = 2.5
