@@ -24,9 +24,17 @@ def dumps(data: Any) -> bytes:
     return json.dumps(data).encode()
 
 
+def clear_caches() -> None:
+    from explorer.views import calibration_view, operating_point_view
+
+    st.cache_data.clear()
+    operating_point_view.operating_point_cached.clear()
+    calibration_view.calibration_cached.clear()
+
+
 @pytest.fixture
 def app() -> AppTest:
-    st.cache_data.clear()
+    clear_caches()
     at = AppTest.from_file(str(APP), default_timeout=60)
     at.switch_page(PAGE)
     at.run()
@@ -139,7 +147,7 @@ def detections_script() -> None:
 
 
 def test_detections_page_uses_the_f1_optimal_thresholds() -> None:
-    st.cache_data.clear()
+    clear_caches()
     at = AppTest.from_function(detections_script, default_timeout=60)
     at.session_state["images"] = [FakeImage("one.jpg")]
     at.session_state["runs"] = [FakeRun("hand-made", "fake:hand", [hand_made_detections()])]

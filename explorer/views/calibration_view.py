@@ -13,11 +13,27 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from explorer.evaluation import report
 from explorer.evaluation.analyses.calibration import ALL, DEFAULT_BINS, DEFAULT_DECE_BINS, Calibration, from_scored
 from explorer.evaluation.analyses.score_matching import MATCHED_TYPES
 from explorer.evaluation.errors import EvaluationInputError
 from explorer.figures.calibration import reliability_figure
-from explorer.views.operating_point_view import scored_for, second_iou
+from explorer.views.operating_point_view import scored_cached, second_iou
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def calibration_cached(ground_truth: bytes, ground_truth_name: str, results: bytes, results_name: str, iou_type: str,
+                       iou: float, image_ids: tuple[int, ...] | None, bins: int, dece_bins: int
+                       ) -> tuple[Calibration | None, str | None]:
+    """The Calibration (which keeps its summary once computed), shared read-only across reruns, or the input
+    error's message (scores outside [0, 1] included)."""
+    scored, problem = scored_cached(ground_truth, ground_truth_name, results, results_name, iou_type, iou, image_ids)
+    if scored is None:
+        return None, problem
+    try:
+        return from_scored(scored, bins, dece_bins), None
+    except EvaluationInputError as error:
+        return None, str(error)
 
 
 def summary_table(cal: Calibration, iou: float) -> pd.DataFrame:
@@ -38,18 +54,15 @@ def render_calibration(ground_truth: tuple[str, bytes], results: tuple[str, byte
         return
     cols = st.columns([2, 1, 2, 1, 1])
     iou = second_iou(f"{key_prefix}:cal", cols[0])
-    scored, problem = scored_for(ground_truth, results, iou_type, iou, image_ids)
-    if problem is None and scored is not None:
-        bins = int(cols[3].number_input("Score bins", 2, 50, DEFAULT_BINS, key=f"{key_prefix}:cal_bins"))
-        dece_bins = int(cols[4].number_input("D-ECE bins", 2, 10, DEFAULT_DECE_BINS, key=f"{key_prefix}:cal_dbins",
-                                             help="Bins per dimension: score, centre x, centre y, width, height"))
-        try:
-            cal = from_scored(scored, bins, dece_bins)
-        except EvaluationInputError as error:
-            problem = str(error)
-    if problem or scored is None:
+    bins = int(cols[3].number_input("Score bins", 2, 50, DEFAULT_BINS, key=f"{key_prefix}:cal_bins"))
+    dece_bins = int(cols[4].number_input("D-ECE bins", 2, 10, DEFAULT_DECE_BINS, key=f"{key_prefix}:cal_dbins",
+                                         help="Bins per dimension: score, centre x, centre y, width, height"))
+    cal, problem = calibration_cached(ground_truth[1], ground_truth[0], results[1], results[0], iou_type, iou,
+                                      report.sorted_ids(image_ids), bins, dece_bins)
+    if problem or cal is None:
         st.error(f"Calibration: {problem}", icon=":material/error:")
         return
+    scored = cal.scored
     shown_iou = float(cols[1].radio("IoU", list(cal.iou_thresholds), format_func=lambda t: f"{t:.2f}",
                                     key=f"{key_prefix}:cal_iou"))
     names = {ALL: None, **{scored.category_names[c]: c for c in scored.category_ids}}

@@ -39,17 +39,21 @@ def scored_cached(ground_truth: bytes, ground_truth_name: str, results: bytes, r
         return None, str(error)
 
 
+@st.cache_resource(show_spinner=False, max_entries=16)
+def operating_point_cached(ground_truth: bytes, ground_truth_name: str, results: bytes, results_name: str,
+                           iou_type: str, iou: float, image_ids: tuple[int, ...] | None = None
+                           ) -> tuple[OperatingPoint | None, str | None]:
+    """The OperatingPoint (which keeps its tables once computed), shared read-only across reruns and sessions, or
+    the input error's message."""
+    scored, problem = scored_cached(ground_truth, ground_truth_name, results, results_name, iou_type, iou, image_ids)
+    return (OperatingPoint(scored), None) if scored is not None else (None, problem)
+
+
 def second_iou(key_prefix: str, container: object = st) -> float:
     """The IoU besides 0.5 both score sections use (one widget, shared by key)."""
     return float(container.select_slider(  # type: ignore[attr-defined]
         "Second IoU threshold", IOU_CHOICES, value=DEFAULT_SECOND_IOU, key=f"{key_prefix}:score_iou",
         help="The operating point and calibration are shown at IoU 0.5 and at this IoU"))
-
-
-def scored_for(ground_truth: tuple[str, bytes], results: tuple[str, bytes], iou_type: str, iou: float,
-               image_ids: Sequence[int] | None) -> tuple[ScoredDetections | None, str | None]:
-    return scored_cached(ground_truth[1], ground_truth[0], results[1], results[0], iou_type, iou,
-                         report.sorted_ids(image_ids))
 
 
 def optimum_table(point: OperatingPoint, iou: float) -> pd.DataFrame:
@@ -73,11 +77,12 @@ def render_operating_point(ground_truth: tuple[str, bytes], results: tuple[str, 
         return
     cols = st.columns([2, 1, 2])
     iou = second_iou(key_prefix, cols[0])
-    scored, problem = scored_for(ground_truth, results, iou_type, iou, image_ids)
-    if problem or scored is None:
+    point, problem = operating_point_cached(ground_truth[1], ground_truth[0], results[1], results[0], iou_type, iou,
+                                            report.sorted_ids(image_ids))
+    if problem or point is None:
         st.error(f"Operating point: {problem}", icon=":material/error:")
         return
-    point = OperatingPoint(scored)
+    scored = point.scored
     shown_iou = cols[1].radio("IoU", list(point.iou_thresholds), format_func=lambda t: f"{t:.2f}",
                               key=f"{key_prefix}:op_iou")
     names = [ALL, *(scored.category_names[c] for c in scored.category_ids)]

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Final
 
 import numpy as np
@@ -69,14 +70,28 @@ def _check(scores: Any, correct: Any, bins: int) -> tuple[np.ndarray, np.ndarray
     return scores, correct
 
 
-def reliability_bins(scores: Any, correct: Any, bins: int = DEFAULT_BINS) -> pd.DataFrame:
-    """RELIABILITY_COLUMNS, one row per bin (empty bins too, with NaN means): the reliability diagram."""
-    scores, correct = _check(scores, correct, bins)
+def _binned(scores: np.ndarray, correct: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per score bin: detections, mean score and share of true positives (NaN for an empty bin)."""
     index = bin_index(scores, bins)
     count = np.bincount(index, minlength=bins)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.bincount(index, weights=scores, minlength=bins) / count
         precision = np.bincount(index, weights=correct.astype(float), minlength=bins) / count
+    return count, mean, precision
+
+
+def _errors(scores: np.ndarray, correct: np.ndarray, bins: int) -> tuple[float, float]:
+    """(ECE, MCE) of checked inputs."""
+    count, mean, precision = _binned(scores, correct, bins)
+    filled = count > 0
+    gap = np.abs(precision[filled] - mean[filled])
+    return float((count[filled] * gap).sum() / count.sum()), float(gap.max())
+
+
+def reliability_bins(scores: Any, correct: Any, bins: int = DEFAULT_BINS) -> pd.DataFrame:
+    """RELIABILITY_COLUMNS, one row per bin (empty bins too, with NaN means): the reliability diagram."""
+    scores, correct = _check(scores, correct, bins)
+    count, mean, precision = _binned(scores, correct, bins)
     edges = np.linspace(0.0, 1.0, bins + 1)
     return pd.DataFrame({"bin": np.arange(bins), "lower": edges[:-1], "upper": edges[1:], "detections": count,
                          "mean_score": mean, "precision": precision, "gap": precision - mean})
@@ -84,15 +99,12 @@ def reliability_bins(scores: Any, correct: Any, bins: int = DEFAULT_BINS) -> pd.
 
 def expected_calibration_error(scores: Any, correct: Any, bins: int = DEFAULT_BINS) -> float:
     """ECE: the detection-weighted mean of |precision - mean score| over the score bins."""
-    table = reliability_bins(scores, correct, bins)
-    filled = table["detections"] > 0
-    return float((table["detections"][filled] * table["gap"][filled].abs()).sum() / table["detections"].sum())
+    return _errors(*_check(scores, correct, bins), bins)[0]
 
 
 def max_calibration_error(scores: Any, correct: Any, bins: int = DEFAULT_BINS) -> float:
     """MCE: the largest |precision - mean score| of a non-empty bin."""
-    table = reliability_bins(scores, correct, bins)
-    return float(table["gap"][table["detections"] > 0].abs().max())
+    return _errors(*_check(scores, correct, bins), bins)[1]
 
 
 def detection_ece(scores: Any, correct: Any, features: Any, bins: int | Sequence[int] = DEFAULT_DECE_BINS) -> float:
@@ -161,27 +173,36 @@ class Calibration:
 
     def summary(self) -> pd.DataFrame:
         """SUMMARY_COLUMNS, one row per IoU and category (all categories first); NaN where a category has no
-        detection that counts."""
+        detection that counts. Computed once per Calibration (the pages read it for the table, the metrics and
+        the CSV); a copy comes back."""
+        return self._summary.copy()
+
+    @cached_property
+    def _summary(self) -> pd.DataFrame:
         s = self.scored
         rows: list[tuple[Any, ...]] = []
         for iou in self.iou_thresholds:
-            for category_id in (None, *s.category_ids):
-                name = ALL if category_id is None else s.category_names[category_id]
-                rows.append((iou, category_id, name, *self._row(iou, category_id)))
+            scores, correct, features = self._counted(iou)
+            category = s.category[~s.ignored[s.at(iou)]]
+            order = np.argsort(category, kind="stable")
+            bounds = np.searchsorted(category[order], s.category_ids, side="left"), np.searchsorted(
+                category[order], s.category_ids, side="right")
+            rows.append((iou, None, ALL, *self._row(scores, correct, features)))
+            for c, start, stop in zip(s.category_ids, *bounds, strict=True):
+                pick = order[start:stop]
+                rows.append((iou, c, s.category_names[c], *self._row(scores[pick], correct[pick], features[pick])))
         frame = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
         frame["category_id"] = frame["category_id"].astype("Int64")
         return frame
 
-    def _row(self, iou: float, category_id: int | None) -> tuple[Any, ...]:
-        scores, correct, features = self._counted(iou, category_id)
+    def _row(self, scores: np.ndarray, correct: np.ndarray, features: np.ndarray) -> tuple[Any, ...]:
         if not scores.size:
             return 0, 0, np.nan, np.nan, np.nan, np.nan, np.nan
         sized = ~np.isnan(features).any(axis=1)
         dece = (detection_ece(scores[sized], correct[sized], features[sized], self.dece_bins) if sized.any()
                 else np.nan)
-        return (int(scores.size), int(correct.sum()), float(scores.mean()), float(correct.mean()),
-                expected_calibration_error(scores, correct, self.bins),
-                max_calibration_error(scores, correct, self.bins), dece)
+        ece, mce = _errors(scores, correct, self.bins)
+        return (int(scores.size), int(correct.sum()), float(scores.mean()), float(correct.mean()), ece, mce, dece)
 
     def overall(self, iou: float = DEFAULT_IOU) -> dict[str, float]:
         """ECE, MCE and D-ECE over all categories at `iou`."""

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Final
 
 import numpy as np
@@ -93,18 +94,34 @@ class OperatingPoint:
 
     def _groups(self, iou: float) -> list[tuple[int | None, str, _Counts]]:
         """(category id or None for all, name, counts) at one IoU: all first, then each category."""
+        return self._all_groups[self.scored.at(iou)]
+
+    @cached_property
+    def _all_groups(self) -> list[list[tuple[int | None, str, _Counts]]]:
+        """_groups for each IoU row, counted once (categories as slices of one sort, not a mask each)."""
         s = self.scored
-        t = s.at(iou)
-        counted = ~s.ignored[t]
-        groups = [(None, ALL, _counts(s.score[counted], s.tp[t][counted], sum(s.n_gt.values())))]
-        for c in s.category_ids:
-            keep = counted & (s.category == c)
-            groups.append((c, s.category_names[c], _counts(s.score[keep], s.tp[t][keep], s.n_gt[c])))
-        return groups
+        result = []
+        for t in range(len(s.iou_thresholds)):
+            counted = ~s.ignored[t]
+            score, tp, category = s.score[counted], s.tp[t][counted], s.category[counted]
+            groups = [(None, ALL, _counts(score, tp, sum(s.n_gt.values())))]
+            order = np.argsort(category, kind="stable")
+            starts = np.searchsorted(category[order], s.category_ids, side="left")
+            stops = np.searchsorted(category[order], s.category_ids, side="right")
+            for c, start, stop in zip(s.category_ids, starts, stops, strict=True):
+                pick = order[start:stop]
+                groups.append((c, s.category_names[c], _counts(score[pick], tp[pick], s.n_gt[c])))
+            result.append(groups)
+        return result
 
     def optimum(self) -> pd.DataFrame:
         """OPTIMUM_COLUMNS, one row per IoU and category (all categories first): the F1-optimal threshold and its
-        precision, recall, F1, TP and FP; `detections` counts those the category has (not crowd-ignored)."""
+        precision, recall, F1, TP and FP; `detections` counts those the category has (not crowd-ignored).
+        Computed once per OperatingPoint (the pages read it for the figure, the table and the CSV)."""
+        return self._optimum.copy()
+
+    @cached_property
+    def _optimum(self) -> pd.DataFrame:
         rows: list[tuple[Any, ...]] = []
         for iou in self.iou_thresholds:
             for category_id, name, counts in self._groups(iou):
@@ -124,9 +141,18 @@ class OperatingPoint:
         frame["category_id"] = frame["category_id"].astype("Int64")
         return frame
 
-    def curves(self, thresholds: Sequence[float] | np.ndarray = GRID) -> pd.DataFrame:
-        """CURVE_COLUMNS at each of `thresholds`, for each IoU and category (all categories first)."""
-        grid = np.asarray(thresholds, dtype=float)
+    def curves(self, thresholds: Sequence[float] | np.ndarray | None = None) -> pd.DataFrame:
+        """CURVE_COLUMNS at each of `thresholds` (default GRID, computed once), for each IoU and category (all
+        categories first)."""
+        if thresholds is None:
+            return self._grid_curves.copy()
+        return self._curves(np.asarray(thresholds, dtype=float))
+
+    @cached_property
+    def _grid_curves(self) -> pd.DataFrame:
+        return self._curves(GRID)
+
+    def _curves(self, grid: np.ndarray) -> pd.DataFrame:
         frames = []
         for iou in self.iou_thresholds:
             for category_id, name, counts in self._groups(iou):
