@@ -51,6 +51,7 @@ class RenderOptions:
     show_labels: bool = True
     score_thresh: float = 0.5
     classes: set[str] | None = None
+    class_thresholds: dict[str, float] | None = None  # per-class score thresholds; other classes: score_thresh
     keypoint_thresh: float = 0.05
     mask_alpha: float = 0.5
     line_width: int | None = None
@@ -92,12 +93,12 @@ def auto_line_width(width: int, height: int) -> int:
 def visible_indices(detections: Detections, options: RenderOptions) -> np.ndarray:
     """Indices of the detections to draw, ascending.
 
-    Same rule as `Detections.filter` (score at or above the threshold, class in `classes`); for
+    Same rule as `Detections.keep_mask` (score at or above the class's threshold, class in `classes`); for
     proposals, then the `max_proposals` with the highest objectness. Indices rather than a filtered
     copy because a copy would duplicate the (N, H, W) masks, ~100 MB and ~15 ms for 100 masks at
     1333x800, on every redraw; and the original index is each instance's palette colour.
     """
-    index = np.flatnonzero(detections.keep_mask(options.score_thresh, options.classes))
+    index = np.flatnonzero(detections.keep_mask(options.score_thresh, options.classes, options.class_thresholds))
     if detections.kind == "proposals":
         best_first = np.argsort(-detections.scores[index], kind="stable")
         index = np.sort(index[best_first[: options.max_proposals]])

@@ -7,6 +7,7 @@ slider, filtering classes or hiding masks only redraws (milliseconds), never re-
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
@@ -22,6 +23,9 @@ from explorer.zoo import lookup
 RESULTS_KEY = "detections:runs"
 PENDING_KEY = "detections:pending"
 CANCEL_KEY = "detections:cancel"
+SCORE_KEY = "detections:score"
+CLASS_THRESHOLDS_KEY = "detections:class_thresholds"
+PER_CLASS_KEY = "detections:per_class"
 POLL_S = 0.25  # how often a waiting page looks at its place in the queue
 DEFAULT_MODEL = "torchvision:MaskRCNN_ResNet50_FPN_Weights.COCO_V1"
 INPUT_SIZES = (128, 320, 480, 640, 800, 1024)
@@ -79,7 +83,7 @@ def render() -> None:
     _show_results(images, runs)
     from explorer.views import eval_views
 
-    eval_views.render_annotations_panel(images, runs, "detections:eval")
+    eval_views.render_annotations_panel(images, runs, "detections:eval", use_thresholds=use_thresholds)
     _benchmark_section(table, settings, images)
 
 
@@ -214,7 +218,8 @@ def _render_options(runs: list[ModelRun]) -> Any:
     contents = session_runs.run_contents(runs)
     has_masks, has_keypoints = contents.has_masks, contents.has_keypoints
     cols = st.columns([2, 2, 3])
-    score = cols[0].slider("Score threshold", 0.0, 1.0, 0.5, 0.05, key="detections:score")
+    st.session_state.setdefault(SCORE_KEY, 0.5)  # a default here, not in the slider: the evaluation may set it
+    score = cols[0].slider("Score threshold", 0.0, 1.0, step=0.01, key=SCORE_KEY)
     keypoint = (cols[1].slider("Keypoint score threshold", -5.0, 10.0, 0.05, 0.05, key="detections:kp")
                 if has_keypoints else 0.05)
     chosen = cols[2].multiselect("Classes (empty: all)", contents.classes, key="detections:classes")
@@ -225,7 +230,31 @@ def _render_options(runs: list[ModelRun]) -> Any:
     show_labels = next(toggles).toggle("Labels", True, key="detections:labels")
     return RenderOptions(score_thresh=score, keypoint_thresh=keypoint, classes=set(chosen) or None,
                          show_boxes=show_boxes, show_masks=show_masks, show_keypoints=show_keypoints,
-                         show_labels=show_labels)
+                         show_labels=show_labels, class_thresholds=_class_thresholds())
+
+
+def _class_thresholds() -> dict[str, float] | None:
+    """Per-class thresholds the evaluation set ("use per-class F1-optimal thresholds"), while their toggle is
+    on; classes without one keep the slider's threshold."""
+    thresholds: dict[str, float] = st.session_state.get(CLASS_THRESHOLDS_KEY) or {}
+    if not thresholds:
+        return None
+    if not st.toggle(f"Per-class thresholds ({len(thresholds)} classes, F1-optimal from the evaluation)",
+                     key=PER_CLASS_KEY, help="Each listed class is drawn from its own threshold; the others from "
+                                             "the slider's"):
+        return None
+    st.caption("Per-class thresholds: " + ", ".join(f"{name} ≥ {value:.3f}" for name, value in
+                                                    sorted(thresholds.items())))
+    return dict(thresholds)
+
+
+def use_thresholds(overall: float, per_class: Mapping[str, float]) -> None:
+    """The evaluation's "use the F1-optimal threshold" buttons (a callback, so it runs before the slider is
+    drawn): the slider takes the overall optimum; per-class thresholds, when given, replace the old ones and
+    are switched on, otherwise switched off."""
+    st.session_state[SCORE_KEY] = float(min(max(overall, 0.0), 1.0))
+    st.session_state[CLASS_THRESHOLDS_KEY] = {name: float(value) for name, value in per_class.items()}
+    st.session_state[PER_CLASS_KEY] = bool(per_class)
 
 
 def _show_results(images: list[Any], runs: list[ModelRun]) -> None:
