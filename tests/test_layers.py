@@ -83,3 +83,27 @@ def test_the_pages_folder_holds_exactly_the_pages_app_py_registers() -> None:
     present = {path.name for path in (PACKAGE / "pages").glob("*.py")} - {"__init__.py"}
     assert present == registered
     assert not [path for path in (PACKAGE / "pages").iterdir() if path.is_dir() and path.name != "__pycache__"]
+
+
+def _explorer_imports(path: Path) -> set[str]:
+    return {module for module in imported_modules(path) if _is_under(module, "explorer")}
+
+
+def test_the_zoo_imports_only_itself_the_task_vocabulary_and_the_errors() -> None:
+    """explorer.zoo is pandas only: no model family, no catalog, no build module (issue 21, walls)."""
+    allowed = ("explorer.zoo", "explorer.tasks", "explorer.errors")
+    offenders = [f"{path.relative_to(PACKAGE.parent)} imports {module}"
+                 for path in sorted((PACKAGE / "zoo").rglob("*.py"))
+                 for module in sorted(_explorer_imports(path))
+                 if module != "explorer" and not any(_is_under(module, ok) for ok in allowed)]
+    assert offenders == []
+
+
+def test_only_the_build_zoo_command_imports_the_build_package() -> None:
+    """What only `build-zoo` runs stays off the app's import path: no page, view, zoo or engine module reaches it."""
+    build = PACKAGE / "zoo_build"
+    offenders = [str(path.relative_to(PACKAGE.parent)) for path in library_files()
+                 if build not in path.parents and path != PACKAGE / "cli" / "build_zoo.py"
+                 and any(_is_under(module, "explorer.zoo_build") for module in imported_modules(path))]
+    assert offenders == []
+    assert any(_is_under(m, "explorer.zoo_build") for m in imported_modules(PACKAGE / "cli" / "build_zoo.py"))

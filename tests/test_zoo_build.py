@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from explorer.zoo.build import build_files
 from explorer.zoo.paths import ZOO_DATA_DIR
+from explorer.zoo_build.zoo_data import build_files
 from tests.conftest import REFERENCE_DIR, needs_reference
 
 
@@ -51,7 +51,7 @@ def test_build_zoo_command_writes_the_build(rebuilt: dict[str, str], tmp_path, c
     from explorer.cli.main import main
 
     asked: list[Path] = []
-    monkeypatch.setattr("explorer.zoo.build.build_files", lambda reference: asked.append(reference) or rebuilt)
+    monkeypatch.setattr("explorer.zoo_build.zoo_data.build_files", lambda reference: asked.append(reference) or rebuilt)
     out = tmp_path / "zoo_data"
     assert main(["build-zoo", "--reference", str(REFERENCE_DIR), "--out", str(out)]) == 0
     assert asked == [REFERENCE_DIR]

@@ -15,8 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from explorer.errors import ExplorerError
-from explorer.models.catalog import UnknownModelError
+from explorer.errors import ExplorerError, UnknownModelError
 from explorer.zoo.derived import add_derived_columns
 from explorer.zoo.paths import ZOO_DATA
 from explorer.zoo.schema import NUMERIC_COLUMNS, ZOO_COLUMNS, ZOOS
