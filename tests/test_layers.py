@@ -107,3 +107,37 @@ def test_only_the_build_zoo_command_imports_the_build_package() -> None:
                  and any(_is_under(module, "explorer.zoo_build") for module in imported_modules(path))]
     assert offenders == []
     assert any(_is_under(m, "explorer.zoo_build") for m in imported_modules(PACKAGE / "cli" / "build_zoo.py"))
+
+
+def _calls(path: Path) -> set[str]:
+    """Dotted names of what `path` calls (`torch.save`, `os.replace`, `write_atomic_with`)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+        if isinstance(node, ast.Call):
+            parts, target = [], node.func
+            while isinstance(target, ast.Attribute):
+                parts.append(target.attr)
+                target = target.value
+            if isinstance(target, ast.Name):
+                found.add(".".join([target.id, *reversed(parts)]))
+    return found
+
+
+def test_inputs_store_no_weights() -> None:
+    """Uploaded weights are weights: explorer/weights stores them; explorer/inputs decodes images only."""
+    offenders = [f"{path.relative_to(PACKAGE.parent)} imports {module}"
+                 for path in sorted((PACKAGE / "inputs").rglob("*.py"))
+                 for module in sorted(imported_modules(path)) if _is_under(module, "explorer.weights")]
+    assert offenders == []
+
+
+def test_only_explorer_weights_writes_weights_files() -> None:
+    """A module that saves a checkpoint outside explorer/weights hands the file to explorer.weights.transport
+    (`write_atomic_with`) instead of creating and renaming it itself."""
+    weights = PACKAGE / "weights"
+    writers = {str(path.relative_to(PACKAGE.parent)): calls for path in library_files()
+               if weights not in path.parents and "torch.save" in (calls := _calls(path))}
+    assert writers, "the checker finds the modules that save checkpoints"
+    offenders = [name for name, calls in writers.items()
+                 if "write_atomic_with" not in calls or calls & {"os.replace", "os.rename", "tempfile.mkstemp"}]
+    assert offenders == []
