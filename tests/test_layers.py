@@ -141,3 +141,27 @@ def test_only_explorer_weights_writes_weights_files() -> None:
     offenders = [name for name, calls in writers.items()
                  if "write_atomic_with" not in calls or calls & {"os.replace", "os.rename", "tempfile.mkstemp"}]
     assert offenders == []
+
+
+def private_names_imported(source: str) -> list[str]:
+    """`module.name` for every private name (`_x`, not `__x__`) that `source` imports from an explorer module."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "explorer":
+            found += [f"{node.module}.{alias.name}" for alias in node.names
+                      if alias.name.startswith("_") and not alias.name.startswith("__")]
+    return found
+
+
+def test_the_private_name_check_sees_them() -> None:
+    assert private_names_imported("from explorer.drawing.detections import Color, _font") == [
+        "explorer.drawing.detections._font"]
+    assert private_names_imported("from explorer import __version__\nfrom os import _exit") == []
+
+
+def test_no_module_imports_a_private_name_of_another() -> None:
+    """What two modules share is public and lives where both can read it (drawing/labels.py for the drawing
+    modules' line widths and label text), never a sibling's private helper."""
+    offenders = {str(path.relative_to(PACKAGE.parent)): names for path in library_files()
+                 if (names := private_names_imported(path.read_text("utf-8")))}
+    assert offenders == {}
