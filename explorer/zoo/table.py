@@ -73,9 +73,11 @@ def load_notes(data_dir: Traversable = ZOO_DATA) -> dict[str, dict]:
 def load_zoo(zoos: Iterable[str] = ZOOS, data_dir: Traversable = ZOO_DATA) -> pd.DataFrame:
     """The zoo table for analysis: numbers as floats plus the derived metrics of `explorer.zoo.derived`.
 
-    Detectron rows also carry their config's facts (`with_config_facts`), which the model catalog reads.
+    Detectron rows also carry their config's facts (`with_config_facts`), which the model catalog reads, and
+    each figure a zoo may leave unpublished says where it comes from (`with_sources`).
     """
-    table = with_config_facts(with_complexity(to_numbers(load_zoo_text(zoos, data_dir)), data_dir), data_dir)
+    published = to_numbers(load_zoo_text(zoos, data_dir))
+    table = with_config_facts(with_sources(with_complexity(published, data_dir), published), data_dir)
     return add_derived_columns(table, load_notes(data_dir))
 
 
@@ -125,6 +127,23 @@ def with_complexity(table: pd.DataFrame, data_dir: Traversable = ZOO_DATA) -> pd
                 "for a " + found["input"] + ", as " + found["convention"] + heads + ".")
     table.loc[rows, "notes"] = (table.loc[rows, "notes"].where(table.loc[rows, "notes"] == "",
                                                                 table.loc[rows, "notes"] + " ") + sentence)
+    return table
+
+
+#: Figures a zoo may leave unpublished and this project fills (`with_complexity`): column -> the column saying
+#: where each row's figure comes from: PUBLISHED, COMPUTED, or '' when there is none.
+SOURCE_COLUMNS: dict[str, str] = {"gflops": "gflops_source", "params_m": "params_m_source"}
+PUBLISHED = "published"
+COMPUTED = "computed here"
+
+
+def with_sources(table: pd.DataFrame, published: pd.DataFrame) -> pd.DataFrame:
+    """Add SOURCE_COLUMNS: PUBLISHED where `published` (the table as the zoos print it) has the figure, COMPUTED
+    where only `table` has it, so every output that shows the figure can say which it is."""
+    table = table.copy()
+    for column, source in SOURCE_COLUMNS.items():
+        was, now = published[column].reindex(table.index).notna(), table[column].notna()
+        table[source] = [PUBLISHED if a else COMPUTED if b else "" for a, b in zip(was, now, strict=True)]
     return table
 
 
