@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from explorer.models.detectron2.arch import RegNetSpec, ResNetSpec, arch_from_config
-from explorer.zoo.sources.detectron2_configs import (
+from explorer.zoo_build.sources.detectron2_configs import (
     CONFIG_COLUMNS,
     config_of_model_url,
     load_yaml_values,
@@ -15,7 +15,7 @@ from explorer.zoo.sources.detectron2_configs import (
     parse_detectron2_configs,
     regnet_stages,
 )
-from explorer.zoo.sources.static_python import ConfigModule, StaticConfigError, evaluate_expression
+from explorer.zoo_build.sources.static_python import ConfigModule, StaticConfigError, evaluate_expression
 from tests.conftest import REFERENCE_DIR, needs_reference
 
 CONFIG_DIR = REFERENCE_DIR / "detectron2" / "configs"

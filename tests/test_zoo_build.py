@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from explorer.zoo.build import build_files
 from explorer.zoo.paths import ZOO_DATA_DIR
+from explorer.zoo_build.zoo_data import build_files
 from tests.conftest import REFERENCE_DIR, needs_reference
 
 
@@ -50,7 +50,7 @@ def test_every_detectron2_row_has_its_config_record(rebuilt: dict[str, str]) -> 
     import csv
     import io
 
-    from explorer.zoo.sources.detectron2_configs import config_of_model_url
+    from explorer.zoo.table import config_of_model_url
 
     rows = list(csv.DictReader(io.StringIO(rebuilt["detectron2.csv"])))
     records = list(csv.DictReader(io.StringIO(rebuilt["detectron2_configs.csv"])))
@@ -67,7 +67,7 @@ def test_build_zoo_command_writes_the_build(rebuilt: dict[str, str], tmp_path, c
     from explorer.cli.main import main
 
     asked: list[Path] = []
-    monkeypatch.setattr("explorer.zoo.build.build_files", lambda reference: asked.append(reference) or rebuilt)
+    monkeypatch.setattr("explorer.zoo_build.zoo_data.build_files", lambda reference: asked.append(reference) or rebuilt)
     out = tmp_path / "zoo_data"
     assert main(["build-zoo", "--reference", str(REFERENCE_DIR), "--out", str(out)]) == 0
     assert asked == [REFERENCE_DIR]

@@ -107,7 +107,7 @@ def sized_spec(table: pd.DataFrame, uid: str, min_size: int) -> ModelSpec:
 
 def weights_choice(settings: RunSettings) -> WeightsChoice:
     """What the engine should load: random, an uploaded file (stored by its sha256) or the published file."""
-    from explorer.inputs.uploads import save_uploaded_weights
+    from explorer.weights.uploads import save_uploaded_weights
 
     if settings.weights == "random":
         return RANDOM_WEIGHTS

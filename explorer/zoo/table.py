@@ -12,11 +12,11 @@ import json
 from collections.abc import Iterable
 from importlib.resources.abc import Traversable
 from typing import Any
+from urllib.parse import urlsplit
 
 import pandas as pd
 
-from explorer.errors import ExplorerError
-from explorer.models.catalog import UnknownModelError
+from explorer.errors import ExplorerError, UnknownModelError
 from explorer.zoo.derived import add_derived_columns
 from explorer.zoo.paths import ZOO_DATA
 from explorer.zoo.schema import NUMERIC_COLUMNS, ZOO_COLUMNS, ZOOS
@@ -74,9 +74,11 @@ def load_notes(data_dir: Traversable = ZOO_DATA) -> dict[str, dict]:
 def load_zoo(zoos: Iterable[str] = ZOOS, data_dir: Traversable = ZOO_DATA) -> pd.DataFrame:
     """The zoo table for analysis: numbers as floats plus the derived metrics of `explorer.zoo.derived`.
 
-    Detectron rows also carry their config's facts (`with_config_facts`), which the model catalog reads.
+    Detectron rows also carry their config's facts (`with_config_facts`), which the model catalog reads, and
+    each figure a zoo may leave unpublished says where it comes from (`with_sources`).
     """
-    table = with_config_facts(with_complexity(to_numbers(load_zoo_text(zoos, data_dir)), data_dir), data_dir)
+    published = to_numbers(load_zoo_text(zoos, data_dir))
+    table = with_config_facts(with_sources(with_complexity(published, data_dir), published), data_dir)
     return add_derived_columns(table, load_notes(data_dir))
 
 
@@ -94,8 +96,6 @@ def with_config_facts(table: pd.DataFrame, data_dir: Traversable = ZOO_DATA) -> 
     comparable; rows whose config the file lacks (or a data folder without it) get '' and are reported as not
     runnable.
     """
-    from explorer.zoo.sources.detectron2_configs import config_of_model_url
-
     facts = {zoo: _facts_by_config(data_dir, name) for zoo, name in CONFIG_TABLES.items()}
     keys = {"detectron": lambda row: str(row["config"]),
             "detectron2": lambda row: _detectron2_key(row["model_url"], config_of_model_url)}
@@ -103,6 +103,15 @@ def with_config_facts(table: pd.DataFrame, data_dir: Traversable = ZOO_DATA) -> 
     table["config_facts"] = [facts[zoo].get(keys[zoo](row), "") if zoo in facts else ""
                              for zoo, row in zip(table["zoo"], table.to_dict("records"), strict=True)]
     return table
+
+
+def config_of_model_url(url: str) -> str:
+    """`<folder>/<stem>` from `https://dl.fbaipublicfiles.com/detectron2/<folder>/<stem>/<id>/model_final_*.pkl`."""
+    parts = urlsplit(url).path.strip("/").split("/")
+    if len(parts) < 5 or parts[-5] != "detectron2" or not parts[-1].endswith(".pkl"):
+        raise ValueError(f"not a Detectron2 model URL shaped .../detectron2/<folder>/<config>/<id>/<file>.pkl: "
+                         f"{url!r}")
+    return f"{parts[-4]}/{parts[-3]}"
 
 
 def _detectron2_key(url: object, key_of: Any) -> str:
@@ -148,6 +157,23 @@ def with_complexity(table: pd.DataFrame, data_dir: Traversable = ZOO_DATA) -> pd
                 "for a " + found["input"] + ", as " + found["convention"] + heads + ".")
     table.loc[rows, "notes"] = (table.loc[rows, "notes"].where(table.loc[rows, "notes"] == "",
                                                                 table.loc[rows, "notes"] + " ") + sentence)
+    return table
+
+
+#: Figures a zoo may leave unpublished and this project fills (`with_complexity`): column -> the column saying
+#: where each row's figure comes from: PUBLISHED, COMPUTED, or '' when there is none.
+SOURCE_COLUMNS: dict[str, str] = {"gflops": "gflops_source", "params_m": "params_m_source"}
+PUBLISHED = "published"
+COMPUTED = "computed here"
+
+
+def with_sources(table: pd.DataFrame, published: pd.DataFrame) -> pd.DataFrame:
+    """Add SOURCE_COLUMNS: PUBLISHED where `published` (the table as the zoos print it) has the figure, COMPUTED
+    where only `table` has it, so every output that shows the figure can say which it is."""
+    table = table.copy()
+    for column, source in SOURCE_COLUMNS.items():
+        was, now = published[column].reindex(table.index).notna(), table[column].notna()
+        table[source] = [PUBLISHED if a else COMPUTED if b else "" for a, b in zip(was, now, strict=True)]
     return table
 
 

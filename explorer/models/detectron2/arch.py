@@ -1,7 +1,7 @@
 """A Detectron2 config row (the zoo's config table, given with the zoo row) as the typed facts the port runs from.
 
 The config table (`zoo_data/detectron2_configs.csv`, written by `explorer build-zoo` from the yacs and LazyConfig
-files, see explorer/zoo/sources/detectron2_configs.py) holds every value as Detectron2 would effectively run it:
+files, see explorer.zoo_build.sources/detectron2_configs.py) holds every value as Detectron2 would effectively run it:
 keys a yaml leaves out already carry `defaults.py`'s value there, and the LSJ rows carry the values of their
 LazyConfig files and of the Python defaults of the classes those files call. So this module reads text and never
 invents a value; it only turns text into types, derives what follows from the values (the model kind, C4 / DC5 /

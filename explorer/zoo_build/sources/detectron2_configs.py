@@ -31,12 +31,12 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import yaml
 
 from explorer.zoo.paths import DEFAULT_REFERENCE_DIR
-from explorer.zoo.sources.static_python import (
+from explorer.zoo.table import config_of_model_url
+from explorer.zoo_build.sources.static_python import (
     ConfigModule,
     LambdaCall,
     StaticConfigError,
@@ -232,15 +232,6 @@ def levels_text(value: object) -> str:
     if isinstance(value, list | tuple) and value and all(isinstance(item, list | tuple) for item in value):
         return "|".join(text(item) for item in value)
     return text(value)
-
-
-def config_of_model_url(url: str) -> str:
-    """`<folder>/<stem>` from `https://dl.fbaipublicfiles.com/detectron2/<folder>/<stem>/<id>/model_final_*.pkl`."""
-    parts = urlsplit(url).path.strip("/").split("/")
-    if len(parts) < 5 or parts[-5] != "detectron2" or not parts[-1].endswith(".pkl"):
-        raise ValueError(f"not a Detectron2 model URL shaped .../detectron2/<folder>/<config>/<id>/<file>.pkl: "
-                         f"{url!r}")
-    return f"{parts[-4]}/{parts[-3]}"
 
 
 def config_file(config_dir: Path, config: str) -> Path:

@@ -35,13 +35,13 @@ def _check_unique(rows: list[ZooRow], zoo: str) -> None:
 
 def build_files(reference_dir: Path) -> dict[str, str]:
     """File name -> text of every file in zoo_data/, built from the reference pages."""
-    from explorer.zoo.sources.complexity import COMPLEXITY_COLUMNS, complexity_rows
-    from explorer.zoo.sources.detectron2_configs import CONFIG_COLUMNS as DETECTRON2_CONFIG_COLUMNS
-    from explorer.zoo.sources.detectron2_configs import parse_detectron2_configs
-    from explorer.zoo.sources.detectron2_page import parse_detectron2_zoo
-    from explorer.zoo.sources.detectron_configs import CONFIG_COLUMNS, parse_detectron_configs
-    from explorer.zoo.sources.detectron_page import parse_detectron_zoo
-    from explorer.zoo.sources.torchvision_weights import parse_torchvision_weights, torchvision_version
+    from explorer.zoo_build.complexity import COMPLEXITY_COLUMNS, complexity_rows
+    from explorer.zoo_build.sources.detectron2_configs import CONFIG_COLUMNS as DETECTRON2_CONFIG_COLUMNS
+    from explorer.zoo_build.sources.detectron2_configs import parse_detectron2_configs
+    from explorer.zoo_build.sources.detectron2_page import parse_detectron2_zoo
+    from explorer.zoo_build.sources.detectron_configs import CONFIG_COLUMNS, parse_detectron_configs
+    from explorer.zoo_build.sources.detectron_page import parse_detectron_zoo
+    from explorer.zoo_build.sources.torchvision_weights import parse_torchvision_weights, torchvision_version
 
     detectron_dir = reference_dir / "detectron"
     detectron2_dir = reference_dir / "detectron2"
