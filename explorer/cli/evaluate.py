@@ -43,13 +43,13 @@ from explorer.evaluation.analyses.confusion import check_options as check_confus
 from explorer.evaluation.analyses.keypoint_errors import analyse_keypoint_errors
 from explorer.evaluation.coco.backends import BACKENDS
 from explorer.evaluation.coco.breakdown import ERROR_NAMES, LABELS
-from explorer.evaluation.coco.kinds import IOU_TYPES
 from explorer.evaluation.coco.pipeline import evaluate
 from explorer.evaluation.coco.results import Evaluation, percent_table
 from explorer.evaluation.errors import EvaluationInputError
 from explorer.evaluation.inputs.ground_truth import load_ground_truth
 from explorer.evaluation.inputs.loading import DEFAULT_MAX_BYTES, read_json
 from explorer.evaluation.inputs.result_checks import check_results
+from explorer.tasks import IOU_TYPES
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -76,7 +76,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                         help=f"detections below this score are left out of the confusion matrix "
                              f"(default {DEFAULT_SCORE})")
     parser.add_argument("--backend", default="auto", choices=("auto", *BACKENDS),
-                        help="evaluator: auto (faster-coco-eval when installed), or pycocotools (the reference)")
+                        help="evaluator: auto (hotcoco when installed), or pycocotools (the reference); same numbers")
     parser.add_argument("--max-mb", type=float, default=DEFAULT_MAX_BYTES / 1024 / 1024,
                         help=f"refuse JSON files larger than this (default {DEFAULT_MAX_BYTES // 1024 // 1024})")
     add_keypoint_arguments(parser)

@@ -9,16 +9,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from explorer.evaluation.coco.breakdown import ErrorBreakdown
-from explorer.evaluation.coco.kinds import IouType
-
-if TYPE_CHECKING:  # a type only: the analysis builds on evaluate() and fills this field in (with_keypoint_errors)
-    from explorer.evaluation.analyses.keypoint_errors import KeypointErrors
+from explorer.tasks import IouType
 
 #: The per-category metrics, and all per-category columns in the order of the CLI's CSV.
 METRIC_COLUMNS: tuple[str, ...] = ("ap", "ap50", "ap75", "ap_small", "ap_medium", "ap_large", "ar100")
@@ -80,7 +76,6 @@ class Evaluation:
     curves: np.ndarray = field(repr=False)
     breakdown: ErrorBreakdown | None = field(default=None, repr=False)
     seconds: dict[str, float] = field(default_factory=dict)
-    keypoint_errors: KeypointErrors | None = field(default=None, repr=False)  # see with_keypoint_errors
 
     def summary_text(self) -> str:
         """The summary exactly as pycocotools' summarize() prints it (12 lines; keypoints 10)."""

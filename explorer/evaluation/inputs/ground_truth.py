@@ -26,11 +26,11 @@ from typing import Any
 
 import numpy as np
 
-from explorer.evaluation.coco.kinds import IouType
 from explorer.evaluation.errors import EvaluationInputError
 from explorer.evaluation.inputs.checks import few, is_int, is_number, numbers_ok, segmentation_problem, short
 from explorer.evaluation.inputs.loading import DEFAULT_MAX_BYTES, JsonSource, read_json, source_name
 from explorer.evaluation.masks import to_rle
+from explorer.tasks import IouType
 
 #: pycocotools' OKS sigmas for COCO's 17 person keypoints (Params.setKpParams).
 COCO_KEYPOINT_SIGMAS: tuple[float, ...] = tuple(v / 10.0 for v in (
@@ -83,18 +83,12 @@ class GroundTruth:
 
     def dataset(self, iou_type: IouType) -> dict[str, Any]:
         """A fresh COCO dict for one evaluation: shallow copies the evaluator may write into, without the fields
-        this iou type does not read (masks are not copied for bbox). For segm each annotation also carries its
-        mask as compressed RLE in `rle` (see mask_rles; pycocotools ignores the field, faster-coco-eval reads
-        it)."""
+        this iou type does not read (masks are not copied for bbox, nor keypoints for segm)."""
         drop = {"bbox": ("segmentation", "keypoints"), "segm": ("keypoints",), "keypoints": ("segmentation",)}[
             iou_type]
         keep = set(self.category_ids(iou_type))
         annotations = [{k: v for k, v in ann.items() if k not in drop} for ann in self.annotations
                        if ann["category_id"] in keep]
-        if iou_type == "segm":
-            rles = self.mask_rles()
-            for ann in annotations:
-                ann["rle"] = rles[ann["id"]]
         categories = [cat for cat in self.categories if cat["id"] in keep]
         return {"images": self.images, "annotations": annotations, "categories": categories}
 
