@@ -25,7 +25,7 @@ from pycocotools import mask as mask_utils
 from explorer.evaluation.coco.backends import HotcocoBackend, PycocotoolsBackend, Run, iter_runs, matches
 from explorer.evaluation.coco.pipeline import evaluate
 from explorer.evaluation.inputs.ground_truth import load_ground_truth
-from explorer.evaluation.inputs.result_checks import check_results
+from explorer.evaluation.inputs.result_checks import check_result_columns, check_results
 from tests.coco_factory import ABSENT_CATEGORY_ID, ANNOTATED_CATEGORY_IDS, make_ground_truth, perfect_results
 from tests.test_evaluation import noisy_results
 
@@ -58,9 +58,12 @@ def reference_arrays(gt: dict[str, Any], results: list[dict[str, Any]], iou_type
 
 def hotcoco_arrays(gt: dict[str, Any], results: list[dict[str, Any]], iou_type: str,
                    run: Run | None = None, sigmas: np.ndarray | None = None) -> dict[str, np.ndarray]:
-    """Our default backend through our backend layer (the path evaluate() takes)."""
+    """Our default backend through our backend layer, on checked columns (the path evaluate() takes: boxes and
+    masks in hotcoco's array form)."""
     categories = sorted(c["id"] for c in gt["categories"])
-    (arrays,) = iter_runs(HotcocoBackend(), iou_type, copy.deepcopy(gt), copy.deepcopy(results),  # type: ignore
+    base = dict(gt, annotations=[a for a in gt["annotations"] if a["area"] != -1.0])  # the breakdown's copies out
+    checked = check_result_columns(copy.deepcopy(results), load_ground_truth(base).prepare(iou_type))  # type: ignore
+    (arrays,) = iter_runs(HotcocoBackend(), iou_type, copy.deepcopy(gt), checked,  # type: ignore
                           categories, [run or Run()], sigmas)
     return {name: getattr(arrays, name) for name in ARRAYS}
 

@@ -28,7 +28,11 @@ from typing import Any, Protocol
 import numpy as np
 
 from explorer.evaluation.errors import EvaluationInputError
+from explorer.evaluation.inputs.result_checks import CheckedResults
 from explorer.tasks import IouType
+
+#: Detections as evaluate() hands them over (checked columns), or as COCO results files hold them (dicts).
+Results = CheckedResults | list[dict[str, Any]]
 
 #: Backend names, the default first ("auto" means it).
 BACKENDS: tuple[str, ...] = ("hotcoco", "pycocotools")
@@ -70,8 +74,9 @@ class Backend(Protocol):
     def coco(self, dataset: dict[str, Any]) -> Any:
         """A COCO index over a ground-truth dict (it may write into the annotations)."""
 
-    def load_results(self, gt: Any, results: list[dict[str, Any]]) -> Any:
-        """loadRes: a COCO index over results (it may write into them: ids, areas)."""
+    def load_results(self, gt: Any, results: Results) -> Any:
+        """loadRes: a COCO index over results, numbered 1..N in their order (a list of dicts may be written
+        into: ids, areas)."""
 
     def evaluator(self, gt: Any, dt: Any, iou_type: IouType) -> Any:
         """A COCOeval over the two indexes, with pycocotools' attribute names."""
@@ -87,10 +92,22 @@ class HotcocoBackend:
 
         return hotcoco.COCO(dataset)  # converted into its own storage: the dict is not kept
 
-    def load_results(self, gt: Any, results: list[dict[str, Any]]) -> Any:
-        if results and isinstance(results[0].get("segmentation"), dict):
-            _check_rles(results)
-        return gt.load_res(results)
+    def load_results(self, gt: Any, results: Results) -> Any:
+        """Boxes and masks in hotcoco's array form (one row per detection, no dict each); keypoints as dicts."""
+        if isinstance(results, list):
+            if results and isinstance(results[0].get("segmentation"), dict):
+                _mask_areas([r["segmentation"] for r in results])
+            return gt.load_res(results)
+        if results.iou_type == "bbox":
+            return gt.load_res(results.table())
+        if results.iou_type == "segm":
+            # Rows without a box (zeros: mask IoU never reads a detection's box, tests/test_evaluation_exactness.py
+            # checks the arrays), then each its mask's own area, as loadRes gives it (Detectron2's convention).
+            areas = _mask_areas(results.values)
+            dt = gt.load_res(results.table(np.zeros((len(results), 4))), segmentation=results.values)
+            dt.update_anns(ids=np.arange(1, len(results) + 1), area=areas)
+            return dt
+        return gt.load_res(results.records())
 
     def evaluator(self, gt: Any, dt: Any, iou_type: IouType) -> Any:
         import hotcoco
@@ -98,13 +115,13 @@ class HotcocoBackend:
         return hotcoco.COCOeval(gt, dt, iou_type)
 
 
-def _check_rles(results: list[dict[str, Any]]) -> None:
-    """ValueError ("invalid RLE: ...") for a compressed-RLE count string that decodes to a negative run or to more
-    pixels than its image: hotcoco's loadRes takes such a string without complaint and evaluates whatever it
-    decodes to, so its own batch decoder (mask.area, which does complain) reads them all first."""
+def _mask_areas(masks: list[Any]) -> np.ndarray:
+    """Each compressed-RLE mask's area, as pycocotools' loadRes gives it, from hotcoco's batch decoder;
+    ValueError ("invalid RLE: ...") for a count string that decodes to a negative run or to more pixels than its
+    image (hotcoco's loadRes would take it without complaint)."""
     from hotcoco import mask
 
-    mask.area([result["segmentation"] for result in results])
+    return np.asarray(mask.area(masks), dtype=float)
 
 
 class PycocotoolsBackend:
@@ -118,8 +135,8 @@ class PycocotoolsBackend:
         index.createIndex()
         return index
 
-    def load_results(self, gt: Any, results: list[dict[str, Any]]) -> Any:
-        return gt.loadRes(results)
+    def load_results(self, gt: Any, results: Results) -> Any:
+        return gt.loadRes(results.records() if isinstance(results, CheckedResults) else results)
 
     def evaluator(self, gt: Any, dt: Any, iou_type: IouType) -> Any:
         return _quiet_classes()[1](gt, dt, iou_type)
@@ -194,7 +211,7 @@ def run(backend: Backend, gt: Any, dt: Any, iou_type: IouType, *, category_ids: 
     return _arrays(evaluator)
 
 
-def iter_runs(backend: Backend, iou_type: IouType, dataset: dict[str, Any], results: list[dict[str, Any]],
+def iter_runs(backend: Backend, iou_type: IouType, dataset: dict[str, Any], results: Results,
               category_ids: Sequence[int], runs: Sequence[Run], kpt_sigmas: np.ndarray | None, *,
               on_accumulate: Callable[[], None] | None = None) -> Iterator[EvalArrays]:
     """Each run's arrays, computed as they are asked for, with one detection index for all runs and one
@@ -210,7 +227,7 @@ def iter_runs(backend: Backend, iou_type: IouType, dataset: dict[str, Any], resu
                   on_accumulate=on_accumulate if i == 0 else None)
 
 
-def matches(backend: Backend, dataset: dict[str, Any], results: list[dict[str, Any]], iou_type: IouType, *,
+def matches(backend: Backend, dataset: dict[str, Any], results: Results, iou_type: IouType, *,
             category_ids: Sequence[int], iou_threshold: float, max_dets: int,
             kpt_sigmas: np.ndarray | None = None) -> list[tuple[int, int]]:
     """(detection id, ground-truth id) of each detection COCOeval's own evaluate() matches, at one threshold and

@@ -25,7 +25,7 @@ from explorer.evaluation.coco.results import CategoryMetrics, Evaluation, Summar
 from explorer.evaluation.errors import EvaluationInputError, check_iou_type
 from explorer.evaluation.inputs.ground_truth import GroundTruth, load_ground_truth
 from explorer.evaluation.inputs.loading import DEFAULT_MAX_BYTES, JsonSource, read_json, source_name
-from explorer.evaluation.inputs.result_checks import check_results, check_rle_strings
+from explorer.evaluation.inputs.result_checks import check_result_columns, check_rle_strings
 from explorer.tasks import IouType
 
 ProgressCallback = Callable[[str, float], None]
@@ -106,12 +106,12 @@ def run_request(request: EvaluationRequest, progress: ProgressCallback | None = 
     truth = gt.prepare(kind, options.kpt_sigmas)
     label = options.results_name or source_name(request.results, "results")
     data = read_json(request.results, what=options.results_name or "results", max_bytes=options.max_bytes)
-    checked = check_results(data, truth, what=label)
+    checked = check_result_columns(data, truth, what=label)
     if kind == "segm" and engine.name == "pycocotools":  # its C decoder would loop on a malformed string
         check_rle_strings(checked, gt.image_sizes, label)
     n_gt = truth.n_gt
-    n_dt = Counter(det["category_id"] for det in checked)
-    runs = [Run()] + (relaxed_runs(truth, checked) if options.analysis else [])
+    n_dt = Counter(checked.category_ids)
+    runs = [Run()] + (relaxed_runs(truth, checked.records()) if options.analysis else [])
     stages.enter("evaluate")
     with _malformed_rle_is_input_error(label):
         # lazily: the analysis runs after the main numbers, as its own stage
