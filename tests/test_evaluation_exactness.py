@@ -229,6 +229,18 @@ def test_segm_results_with_a_box_are_placed_by_their_mask_area(instances) -> Non
     assert ours.stat("APs") > 0
 
 
+def test_the_convention_is_said_where_mask_numbers_are_shown(instances) -> None:
+    from explorer.cli.evaluate import render_summary
+    from explorer.evaluation.coco.results import SEGM_AREA_NOTE
+    from explorer.evaluation.report import summary_caption
+
+    masks = evaluate(instances, perfect_results(instances, "segm"), "segm")
+    boxes = evaluate(instances, perfect_results(instances, "bbox"), "bbox")
+    assert masks.convention == SEGM_AREA_NOTE and "mask area" in SEGM_AREA_NOTE and boxes.convention == ""
+    assert SEGM_AREA_NOTE in summary_caption(masks) and SEGM_AREA_NOTE in render_summary(masks)
+    assert "Detectron2" not in summary_caption(boxes) + render_summary(boxes)
+
+
 def test_segm_results_without_a_box_give_the_same_numbers(instances) -> None:
     both = _small_mask_in_a_large_box(instances)
     mask_only = [{k: v for k, v in r.items() if k != "bbox"} for r in both]

@@ -146,7 +146,8 @@ def render_summary(evaluation: Evaluation) -> str:
     """A header line and pycocotools' summary lines."""
     header = (f"{evaluation.results_name}: {evaluation.iou_type}, {evaluation.n_images} images, "
               f"{evaluation.n_ground_truth} objects, {evaluation.n_detections} detections ({evaluation.backend})\n")
-    return header + evaluation.summary_text()
+    note = f" ({evaluation.convention})\n" if evaluation.convention else ""
+    return header + note + evaluation.summary_text()
 
 
 def render_breakdown(evaluation: Evaluation) -> str:

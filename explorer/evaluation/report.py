@@ -161,9 +161,10 @@ def percent_text(value: float) -> str:
 
 def summary_caption(evaluation: Evaluation) -> str:
     """What was evaluated against what, how much of it, by which backend and in how long."""
+    note = f" · {evaluation.convention}" if evaluation.convention else ""
     return (f"{evaluation.results_name} vs {evaluation.ground_truth_name} · {evaluation.iou_type} · "
             f"{evaluation.n_images} images, {evaluation.n_ground_truth} objects, "
-            f"{evaluation.n_detections} detections · {evaluation.backend}, "
+            f"{evaluation.n_detections} detections · {evaluation.backend}{note}, "
             f"{sum(evaluation.seconds.values()):.2f} s")
 
 
