@@ -1,8 +1,8 @@
 """The COCO evaluators we drive: hotcoco (the default) and pycocotools (the reference).
 
 hotcoco (Derek Allman, MIT, Rust) computes pycocotools' `precision`, `recall` and `scores` arrays bit for bit
-(tests/test_evaluation_exactness.py) and was the fastest exact evaluator measured on this machine, 4-5x plain
-faster-coco-eval and 15-20x pycocotools on the 2,000-image bench set (bench/bench_eval_cores.py; the table and the
+(tests/test_evaluation_exactness.py) and was the fastest exact evaluator measured on this machine, about 6x plain
+faster-coco-eval and 16x or more pycocotools on the 2,000-image bench set (bench/bench_eval_cores.py; the table and the
 other candidates are in README.md). It runs in the caller's process: its speed comes from native code, so the
 worker processes we used to split categories over (and their pickled blocks) no longer paid for themselves.
 
