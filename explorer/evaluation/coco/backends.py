@@ -90,7 +90,10 @@ class HotcocoBackend:
     def coco(self, dataset: dict[str, Any]) -> Any:
         import hotcoco
 
-        return hotcoco.COCO(dataset)  # converted into its own storage: the dict is not kept
+        try:
+            return hotcoco.COCO(dataset)  # converted into its own storage: the dict is not kept
+        except ValueError as error:  # its schema checks, on what GroundTruth.dataset passed on
+            raise EvaluationInputError(f"ground truth: {error}") from None
 
     def load_results(self, gt: Any, results: Results) -> Any:
         """Boxes and masks in hotcoco's array form (one row per detection, no dict each); keypoints as dicts."""
