@@ -108,7 +108,7 @@ def check_result_columns(data: Any, truth: PreparedGroundTruth, what: str = "res
     category_ids = _int_field(data, "category_id", what)
     _check_categories_known(category_ids, truth, what)
     scores = _field(data, "score", what)
-    if not number_types(set(map(type, scores))) or not np.isfinite(np.asarray(scores, dtype=float)).all():
+    if not number_types(set(map(type, scores))) or not np.isfinite(np.fromiter(scores, float, len(scores))).all():
         i = next(i for i, s in enumerate(scores) if not (is_number(s) and math.isfinite(s)))
         raise EvaluationInputError(f"{what}[{i}]: score must be a number, got {short(scores[i])}")
     boxes = None
