@@ -343,3 +343,26 @@ def test_prepared_ground_truth_holds_what_the_iou_type_evaluates(people) -> None
     assert truth.n_gt[1] == counted  # the crowd one does not count
     with pytest.raises(EvaluationInputError, match="kpt_sigmas: 3 value"):
         load_ground_truth(data).prepare("keypoints", [0.1] * 3)
+
+
+def test_one_frozen_request_carries_an_evaluation(gt, results) -> None:
+    """evaluate(...) is make_request + run_request: the request holds the inputs, the IoU type and the options,
+    cannot be changed on its way, and an option that does not exist is refused by name."""
+    import dataclasses
+
+    from explorer.evaluation.coco.pipeline import make_request, run_request
+
+    ids = [gt["images"][0]["id"], gt["images"][1]["id"]]
+    results = [r for r in results if r["image_id"] in ids]
+    request = make_request(gt, results, "bbox", image_ids=ids, backend="pycocotools")
+    assert (request.iou_type, request.options.image_ids, request.options.backend) == ("bbox", tuple(ids),
+                                                                                      "pycocotools")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        request.iou_type = "segm"  # type: ignore[misc]
+    direct = run_request(request)
+    assert direct.stats == evaluate(gt, results, "bbox", image_ids=ids, backend="pycocotools").stats
+    assert direct.n_images == 2
+    with pytest.raises(TypeError, match="unknown evaluation option"):
+        evaluate(gt, results, "bbox", workers=2)
+    with pytest.raises(EvaluationInputError, match="unknown iou type 'boxes'"):
+        make_request(gt, results, "boxes")
