@@ -40,13 +40,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from explorer.evaluation.coco.kinds import IouType, check_iou_type
-from explorer.evaluation.errors import EvaluationInputError
+from explorer.evaluation.errors import EvaluationInputError, check_iou_type
 from explorer.evaluation.inputs.ground_truth import GroundTruth, load_ground_truth
 from explorer.evaluation.inputs.loading import DEFAULT_MAX_BYTES, read_json
 from explorer.evaluation.inputs.result_checks import check_results
 from explorer.evaluation.masks import coco_iou
-from explorer.tasks import task_of_iou_type
+from explorer.tasks import IouType, task_of_iou_type
 
 #: The six main error types, in TIDE's order, then the two special ones.
 MAIN_ERRORS: tuple[str, ...] = ("cls", "loc", "both", "dupe", "bkg", "miss")
