@@ -38,9 +38,9 @@ def assert_same(columns: ResultColumns, checked: list[dict[str, Any]], field: st
     if field == "bbox":
         assert np.array_equal(columns.geometry, expected.geometry)
     else:
-        assert [(g["size"], g["counts"]) for g in columns.geometry] == [
-            (list(g["size"]), g["counts"]) for g in expected.geometry]
-    assert columns[3] == {**checked[3], field: list(checked[3][field]) if field == "bbox" else columns.geometry[3]}
+        assert [columns.rle(i) for i in range(len(columns))] == [
+            {"size": list(r[field]["size"]), "counts": r[field]["counts"]} for r in checked]
+    assert columns[3] == {**checked[3], field: list(checked[3][field]) if field == "bbox" else columns.rle(3)}
 
 
 @pytest.mark.parametrize("iou_type, field", [("bbox", "bbox"), ("segm", "segmentation")])
@@ -61,7 +61,7 @@ def test_polygons_take_the_checked_way_and_are_accepted(gt: Any) -> None:
     truth = gt.prepare("segm")
     columns = read_result_columns(json.dumps(data).encode(), truth)
     assert_same(columns, check_results(data, truth), "segmentation")
-    assert all(isinstance(g["counts"], str | bytes) for g in columns.geometry)
+    assert all(isinstance(counts, str | bytes) for counts in columns.geometry)
 
 
 @pytest.mark.parametrize("change", [

@@ -155,13 +155,13 @@ def classify(gt: GroundTruth, results: Sequence[dict[str, Any]] | ResultColumns,
         object_geometry = gt_geometry[:, objects.annotation]
         crowd_geometry = gt_geometry[:, objects.crowd_annotation]
     else:
-        det_geometry = [columns.geometry[i] for i in dets.result.tolist()]
+        det_geometry = [columns.geometry[i] for i in dets.result.tolist()]  # count strings
         object_geometry = [geometry[i] for i in objects.annotation.tolist()]
         crowd_geometry = [geometry[i] for i in objects.crowd_annotation.tolist()]
     matching = match_all(Side.of(dets.image, dets.category, det_geometry, n_images),
                          Side.of(objects.image, objects.category, object_geometry, n_images),
                          Side.of(objects.crowd_image, objects.crowd_category, crowd_geometry, n_images),
-                         iou_type, pos_threshold, bg_threshold)
+                         iou_type, pos_threshold, bg_threshold, _image_sizes(gt, columns))
     fixable, usable = _fixable(matching.label, matching.target, matching.matched)
     return Classification(
         iou_type=iou_type, pos_threshold=pos_threshold, bg_threshold=bg_threshold,
@@ -229,6 +229,13 @@ def _objects(gt: GroundTruth, image_ids: Sequence[int], category_ids: Sequence[i
     plain, crowds = order[~crowd], order[crowd]
     return _Objects(annotation=annotation[plain], image=image[plain], category=category[plain],
                     crowd_annotation=annotation[crowds], crowd_image=image[crowds], crowd_category=category[crowds])
+
+
+def _image_sizes(gt: GroundTruth, columns: ResultColumns) -> list[list[int]] | None:
+    """[height, width] of each image (ground-truth order) for the detections' masks, None for boxes."""
+    if columns.mask_size is None:
+        return None
+    return [columns.mask_size.get(image["id"]) for image in gt.images]
 
 
 def _gt_geometry(gt: GroundTruth, iou_type: IouType) -> list[Any]:

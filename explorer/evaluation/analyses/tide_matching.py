@@ -59,9 +59,11 @@ class Matching:
     matched: np.ndarray
 
 
-def match_all(dets: Side, objects: Side, crowds: Side, iou_type: str, pos: float, bg: float) -> Matching:
+def match_all(dets: Side, objects: Side, crowds: Side, iou_type: str, pos: float, bg: float,
+              mask_sizes: Sequence[Any] | None = None) -> Matching:
     """TIDE's matching at `pos` and error tests with background `bg` (see tide's module docstring) of every
-    detection; detections are sorted by image, then score descending."""
+    detection; detections are sorted by image, then score descending. For segm the detections' geometry is
+    their RLE count strings and `mask_sizes` gives each image's [height, width]."""
     n_det = dets.image.size
     label = np.full(n_det, TP, dtype=np.int8)
     ignored = np.zeros(n_det, dtype=bool)
@@ -75,7 +77,7 @@ def match_all(dets: Side, objects: Side, crowds: Side, iou_type: str, pos: float
         pair_det, pair_obj = _pairs(rows, dets.image[d0:d1], objects)
         crowd_det, crowd_obj = _pairs(rows, dets.image[d0:d1], crowds)
         iou, crowd_iou = _ious(dets, objects, crowds, (pair_det, pair_obj), (crowd_det, crowd_obj), iou_type,
-                               (first, last))
+                               (first, last), mask_sizes)
         same = dets.category[pair_det] == objects.category[pair_obj]
         _greedy(pair_det, pair_obj, iou, same, pos, target, matched)
         crowd_hit = (crowd_iou > pos) & (dets.category[crowd_det] == crowds.category[crowd_obj])
@@ -132,8 +134,8 @@ def box_iou(d: np.ndarray, g: np.ndarray, crowd: bool) -> np.ndarray:
 
 
 def _ious(dets: Side, objects: Side, crowds: Side, pairs: tuple[np.ndarray, np.ndarray],
-          crowd_pairs: tuple[np.ndarray, np.ndarray], iou_type: str,
-          images: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+          crowd_pairs: tuple[np.ndarray, np.ndarray], iou_type: str, images: tuple[int, int],
+          mask_sizes: Sequence[Any] | None) -> tuple[np.ndarray, np.ndarray]:
     """IoU of each (detection, object) and (detection, crowd region) pair."""
     if iou_type == "bbox":
         return (box_iou(dets.geometry[:, pairs[0]], objects.geometry[:, pairs[1]], crowd=False),
@@ -143,7 +145,8 @@ def _ious(dets: Side, objects: Side, crowds: Side, pairs: tuple[np.ndarray, np.n
         n_obj, n_crowd = int(objects.counts[image]), int(crowds.counts[image])
         if not dets.counts[image] or not n_obj + n_crowd:
             continue
-        det_geoms = _span(dets.geometry, dets, image)
+        size = mask_sizes[image]
+        det_geoms = [{"size": size, "counts": counts} for counts in _span(dets.geometry, dets, image)]
         iou = coco_iou(det_geoms, _span(objects.geometry, objects, image) + _span(crowds.geometry, crowds, image),
                        [0] * n_obj + [1] * n_crowd, iou_type)
         plain.append(iou[:, :n_obj].ravel())

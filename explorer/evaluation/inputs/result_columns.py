@@ -29,7 +29,9 @@ from explorer.tasks import task_of_iou_type
 @dataclass(frozen=True, eq=False)
 class ResultColumns(Sequence[dict[str, Any]]):
     """Detections in file order: image_id, category_id (int64), score (float64) and geometry: an [N, 4] float
-    array of boxes (x, y, w, h) for bbox, a list of compressed RLEs ({"size", "counts"}) for segm.
+    array of boxes (x, y, w, h) for bbox; for segm the compressed-RLE count strings, each of its image's size
+    (mask_size: image id -> [height, width]; check_results made sure of it). Strings rather than RLE dicts:
+    half a million long-lived dicts cost seconds of garbage collection; the dicts are made per image when used.
 
     Indexing gives one detection as check_results would ({"image_id", "category_id", "score", field}), for the
     code that reads a few of them (drawing an image's detections)."""
@@ -39,6 +41,12 @@ class ResultColumns(Sequence[dict[str, Any]]):
     category_id: np.ndarray
     score: np.ndarray
     geometry: Any
+    mask_size: dict[int, list[int]] | None = None
+
+    def rle(self, index: int) -> dict[str, Any]:
+        """Detection `index`'s mask as a compressed-RLE dict (segm)."""
+        assert self.mask_size is not None
+        return {"size": self.mask_size[int(self.image_id[index])], "counts": self.geometry[index]}
 
     def __len__(self) -> int:
         return int(self.image_id.size)
@@ -46,10 +54,9 @@ class ResultColumns(Sequence[dict[str, Any]]):
     def __getitem__(self, index: Any) -> Any:
         if isinstance(index, slice):
             return [self[i] for i in range(*index.indices(len(self)))]
-        geometry = self.geometry[index]
+        geometry = self.geometry[index].tolist() if self.field == "bbox" else self.rle(index)
         return {"image_id": int(self.image_id[index]), "category_id": int(self.category_id[index]),
-                "score": float(self.score[index]),
-                self.field: geometry.tolist() if isinstance(geometry, np.ndarray) else geometry}
+                "score": float(self.score[index]), self.field: geometry}
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         return (self[i] for i in range(len(self)))
@@ -60,12 +67,15 @@ class ResultColumns(Sequence[dict[str, Any]]):
         if isinstance(results, ResultColumns):
             return results
         n = len(results)
-        geometry: Any = [r[field] for r in results]
+        sizes = None
         if field == "bbox":
-            geometry = np.asarray(geometry, dtype=float).reshape(n, 4)
+            geometry: Any = np.asarray([r[field] for r in results], dtype=float).reshape(n, 4)
+        else:
+            geometry = [r[field]["counts"] for r in results]
+            sizes = {r["image_id"]: list(r[field]["size"]) for r in results}
         return cls(field=field, image_id=np.fromiter((r["image_id"] for r in results), np.int64, n),
                    category_id=np.fromiter((r["category_id"] for r in results), np.int64, n),
-                   score=np.fromiter((r["score"] for r in results), float, n), geometry=geometry)
+                   score=np.fromiter((r["score"] for r in results), float, n), geometry=geometry, mask_size=sizes)
 
 
 class _Rle(msgspec.Struct, gc=False):
@@ -121,27 +131,28 @@ def _typed(data: bytes, truth: PreparedGroundTruth, field: str) -> ResultColumns
     if not (np.isin(image_id, known_images).all() and np.isin(category_id, truth.category_ids).all()
             and np.isfinite(score).all()):
         return None
+    sizes = None
     if field == "bbox":
         geometry: Any = np.array([r.bbox for r in records], dtype=float).reshape(n, 4)
         if not (np.isfinite(geometry).all() and (geometry[:, 2:] >= 0).all()):
             return None
     else:
-        geometry = _masks(records, image_id, truth)
-        if geometry is None:
+        sizes = _mask_sizes(records, image_id, truth)
+        if sizes is None:
             return None
-    return ResultColumns(field=field, image_id=image_id, category_id=category_id, score=score, geometry=geometry)
+        geometry = [r.segmentation.counts for r in records]
+    return ResultColumns(field=field, image_id=image_id, category_id=category_id, score=score, geometry=geometry,
+                         mask_size=sizes)
 
 
-def _masks(records: list[_Mask], image_id: np.ndarray, truth: PreparedGroundTruth) -> list[dict[str, Any]] | None:
-    """Each mask as compressed RLE of its image's size, or None if one has another size (or its image none)."""
+def _mask_sizes(records: list[_Mask], image_id: np.ndarray, truth: PreparedGroundTruth) -> dict[int, list[int]] | None:
+    """Image id -> [height, width] if every mask has its image's size, else None (or if an image has none)."""
     sizes = truth.gt.image_sizes
     ids = np.unique(image_id)
     if not all(int(i) in sizes for i in ids):
         return None
-    expected = np.array([sizes[int(i)] for i in ids], dtype=np.int64)[np.searchsorted(ids, image_id)]
+    expected = np.array([sizes[int(i)] for i in ids], dtype=np.int64).reshape(-1, 2)[np.searchsorted(ids, image_id)]
     given = np.array([r.segmentation.size for r in records], dtype=np.int64).reshape(-1, 2)
     if not (given == expected).all():
         return None
-    size_lists = {int(i): list(sizes[int(i)]) for i in ids}
-    return [{"size": size_lists[i], "counts": r.segmentation.counts}
-            for i, r in zip(image_id.tolist(), records, strict=True)]
+    return {int(i): list(sizes[int(i)]) for i in ids}
