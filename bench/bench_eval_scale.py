@@ -99,12 +99,21 @@ def run_library(gt_path: Path, dt_path: Path, max_bytes: int) -> dict[str, Any]:
 
     seconds: dict[str, float] = {}
     start = time.perf_counter()
+
+    def stage(name: str, fraction: float = 0.0) -> None:  # to stderr: where a run stopped for memory was
+        with open("/proc/self/statm") as handle:
+            rss = int(handle.read().split()[1]) * PAGE / 1024**2
+        print(f"{time.perf_counter() - start:.1f} s: {name} ({rss:.0f} MB in the main process)", file=sys.stderr,
+              flush=True)
+
+    stage("load gt")
     gt = load_ground_truth(gt_path, max_bytes=max_bytes)
     seconds["load gt"] = time.perf_counter() - start
     stats = {}
     for iou_type in ("bbox", "segm"):
         begin = time.perf_counter()
-        evaluation = evaluate(gt, dt_path, iou_type, max_bytes=max_bytes)
+        evaluation = evaluate(gt, dt_path, iou_type, max_bytes=max_bytes,
+                              progress=lambda name, fraction, kind=iou_type: stage(f"{kind} {name}", fraction))
         seconds[iou_type] = time.perf_counter() - begin
         stats[iou_type] = float(evaluation.stats[0])  # AP@[.5:.95], a sanity check that it really ran
     return {"seconds": seconds, "ap": stats}
@@ -153,23 +162,28 @@ def available_bytes() -> int:
 
 def watched(command: list[str], min_free: int) -> dict[str, Any]:
     """Run `command` in its own process group; its wall time, peak tree RSS, lowest available memory seen, exit
-    status, stdout, and whether it was stopped for memory."""
+    status, stdout, the tail of stderr, and whether it was stopped for memory. Output goes to files, so a chatty
+    child never blocks on a full pipe while we only sample."""
     start = time.perf_counter()
-    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             start_new_session=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
-    peak, lowest, stopped = 0, available_bytes(), False
-    while child.poll() is None:
-        peak = max(peak, tree_rss(child.pid))
-        free = available_bytes()
-        lowest = min(lowest, free)
-        if free < min_free:
-            os.killpg(child.pid, signal.SIGKILL)
-            stopped = True
-            break
-        time.sleep(0.2)
-    out, err = child.communicate()
-    return {"seconds": time.perf_counter() - start, "peak_rss": peak, "lowest_available": lowest,
-            "returncode": child.returncode, "stdout": out, "stderr": err[-2000:], "stopped": stopped}
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        child = subprocess.Popen(command, stdout=out, stderr=err, text=True, start_new_session=True, cwd=ROOT,
+                                 env={**os.environ, "PYTHONPATH": str(ROOT)})
+        peak, lowest, stopped = 0, available_bytes(), False
+        while child.poll() is None:
+            peak = max(peak, tree_rss(child.pid))
+            free = available_bytes()
+            lowest = min(lowest, free)
+            if free < min_free:
+                os.killpg(child.pid, signal.SIGKILL)
+                stopped = True
+                break
+            time.sleep(0.2)
+        child.wait()
+        out.seek(0)
+        err.seek(0)
+        return {"seconds": time.perf_counter() - start, "peak_rss": peak, "lowest_available": lowest,
+                "returncode": child.returncode, "stdout": out.read(), "stderr": err.read()[-4000:],
+                "stopped": stopped}
 
 
 def measure(gt_path: Path, dt_path: Path, via: str, max_bytes: int, min_free: int) -> dict[str, Any]:
@@ -213,7 +227,8 @@ def main() -> None:
             max_bytes = max(size, gt_path.stat().st_size) + 1024**2
             run = measure(gt_path, dt_path, args.via, max_bytes, min_free)
             seconds = run["seconds"] if isinstance(run["seconds"], dict) else {}
-            outcome = ("stopped: available memory under the floor" if run["stopped"] else
+            last = [line for line in run["stderr"].splitlines() if " s: " in line][-1:]
+            outcome = (f"stopped: available memory under the floor, at {last}" if run["stopped"] else
                        "ok" if run["returncode"] == 0 else f"failed ({run['returncode']}): {run['stderr'][-300:]}")
             peak_mb = run["peak_rss"] / 1024**2
             bbox, segm = seconds.get("bbox", float("nan")), seconds.get("segm", float("nan"))
