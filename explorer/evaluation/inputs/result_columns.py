@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from itertools import chain
+from operator import attrgetter
 from typing import Any
 
 import msgspec
@@ -123,9 +125,9 @@ def _typed(data: bytes, truth: PreparedGroundTruth, field: str) -> ResultColumns
     n = len(records)
     if not n:
         return None
-    image_id = np.fromiter((r.image_id for r in records), np.int64, n)
-    category_id = np.fromiter((r.category_id for r in records), np.int64, n)
-    score = np.fromiter((r.score for r in records), float, n)
+    image_id = np.fromiter(map(attrgetter("image_id"), records), np.int64, n)
+    category_id = np.fromiter(map(attrgetter("category_id"), records), np.int64, n)
+    score = np.fromiter(map(attrgetter("score"), records), float, n)
     gt = truth.gt
     known_images = np.fromiter(gt.image_ids, np.int64, len(gt.image_ids))
     if not (np.isin(image_id, known_images).all() and np.isin(category_id, truth.category_ids).all()
@@ -133,14 +135,14 @@ def _typed(data: bytes, truth: PreparedGroundTruth, field: str) -> ResultColumns
         return None
     sizes = None
     if field == "bbox":
-        geometry: Any = np.array([r.bbox for r in records], dtype=float).reshape(n, 4)
+        geometry: Any = np.fromiter(chain.from_iterable(map(attrgetter("bbox"), records)), float, 4 * n).reshape(n, 4)
         if not (np.isfinite(geometry).all() and (geometry[:, 2:] >= 0).all()):
             return None
     else:
         sizes = _mask_sizes(records, image_id, truth)
         if sizes is None:
             return None
-        geometry = [r.segmentation.counts for r in records]
+        geometry = [mask.counts for mask in map(attrgetter("segmentation"), records)]
     return ResultColumns(field=field, image_id=image_id, category_id=category_id, score=score, geometry=geometry,
                          mask_size=sizes)
 
@@ -152,7 +154,8 @@ def _mask_sizes(records: list[_Mask], image_id: np.ndarray, truth: PreparedGroun
     if not all(int(i) in sizes for i in ids):
         return None
     expected = np.array([sizes[int(i)] for i in ids], dtype=np.int64).reshape(-1, 2)[np.searchsorted(ids, image_id)]
-    given = np.array([r.segmentation.size for r in records], dtype=np.int64).reshape(-1, 2)
+    given = np.fromiter(chain.from_iterable(r.segmentation.size for r in records), np.int64, 2 * len(records))
+    given = given.reshape(-1, 2)
     if not (given == expected).all():
         return None
     return {int(i): list(sizes[int(i)]) for i in ids}
