@@ -194,7 +194,7 @@ def _sorted_detections(columns: ResultColumns, image_ids: Sequence[int], categor
     image = _index_of(columns.image_id, image_ids)
     category = _index_of(columns.category_id, category_ids)
     score = columns.score
-    order = np.lexsort((-score, image))
+    order = segment_order(image, np.argsort(-score, kind="stable"))  # = np.lexsort((-score, image)), faster
     order = order[score[order] >= score_threshold]
     sorted_image = image[order]
     starts = np.r_[0, np.flatnonzero(sorted_image[1:] != sorted_image[:-1]) + 1] if order.size else np.zeros(0, int)
