@@ -17,7 +17,7 @@ new session; the server's caches are cleared between rounds by restarting it, so
 3. waits until the TIDE section (computed after the summary, on the same page) is shown, then until the script
    has stopped running: "summary to TIDE", "to idle".
 
-    python bench/bench_eval_page.py [--images 5000] [--iou-type bbox] [--rounds 1] [--data DIR]
+    python bench/bench_eval_page.py [--images 5000] [--iou-type bbox] [--rounds 1] [--data DIR] [--before DIR]
 
 Needs Chromium (`apt-get install chromium`) and playwright (requirements-dev.txt).
 """
@@ -47,15 +47,16 @@ UPLOAD_INPUT = '[data-testid="stFileUploaderDropzoneInput"]'
 WAIT_MS = 900_000  # a val2017-size evaluation on 2 busy cores can take minutes
 
 
-def start_server(folder: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(folder: Path, code: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """`streamlit run app.py` of the checkout `code` on a free port."""
     port = free_port()
     env = {**os.environ, "EXPLORER_CACHE": str(folder / "explorer"), "TORCH_HOME": str(folder / "torch"),
-           "PYTHONPATH": str(ROOT)}
+           "PYTHONPATH": str(code)}
     log = (folder / f"streamlit-{port}.log").open("wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless=true", f"--server.port={port}",
          "--server.address=127.0.0.1", "--browser.gatherUsageStats=false", "--server.fileWatcherType=none"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        cwd=code, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -104,7 +105,8 @@ def one_round(browser: Any, base: str, gt_path: Path, dt_path: Path, iou_type: s
         caption = caption.inner_text()
         found = re.search(r", ([\d.]+) s\s*$", caption)
         evaluation_s = float(found.group(1)) if found else float("nan")  # evaluate()'s own stage timings
-        expect(page.get_by_text("TIDE error types", exact=True)).to_be_visible(timeout=WAIT_MS)
+        tide_csv = page.locator('[data-testid="stDownloadButton"]').filter(has_text="TIDE CSV")
+        expect(tide_csv).to_be_visible(timeout=WAIT_MS)  # shown once the dAPs are computed
         tide = time.perf_counter()
         expect(page.locator('[data-test-script-state="notRunning"]')).to_have_count(1, timeout=WAIT_MS)
         idle = time.perf_counter()
@@ -113,7 +115,7 @@ def one_round(browser: Any, base: str, gt_path: Path, dt_path: Path, iou_type: s
             raise SystemExit(f"the page shows {errors} error(s)")
         return {"upload": uploaded - start, "evaluate to summary": summary - uploaded,
                 "of which evaluate()": evaluation_s, "upload to summary": summary - start,
-                "summary to TIDE": tide - summary, "to idle": idle - start}
+                "summary to TIDE dAPs": tide - summary, "to idle": idle - start}
     finally:
         context.close()
 
@@ -125,6 +127,8 @@ def main() -> None:
     parser.add_argument("--iou-type", default="bbox", choices=("bbox", "segm"))
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--data", type=Path, help="folder to keep (and reuse) the generated JSON files in")
+    parser.add_argument("--before", type=Path, help="a checkout of the code before a change (e.g. `git archive "
+                        "<commit> | tar -x -C DIR`): its server and ours alternate, round by round")
     args = parser.parse_args()
     chromium = chromium_executable()
     if chromium is None:
@@ -135,21 +139,23 @@ def main() -> None:
         gt_path, dt_path = write_set(args.data or Path(scratch) / "set", args.images, args.dets)
         print(f"{args.images} images, {args.dets} detections per image, {args.iou_type}; results file "
               f"{dt_path.stat().st_size / 1024**2:.0f} MB, annotations {gt_path.stat().st_size / 1024**2:.0f} MB")
-        rows: list[dict[str, float]] = []
+        codes = {"this checkout": ROOT, **({"before": args.before} if args.before else {})}
+        rows: dict[str, list[dict[str, float]]] = {name: [] for name in codes}
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
-            for _ in range(args.rounds):
-                process, base = start_server(Path(scratch))
-                try:
-                    rows.append(one_round(browser, base, gt_path, dt_path, args.iou_type))
-                finally:
-                    stop(process)
-                print("  ".join(f"{k} {v:.1f} s" for k, v in rows[-1].items()), flush=True)
+            for round_ in range(args.rounds):
+                for name, code in (list(codes.items()) if round_ % 2 == 0 else list(codes.items())[::-1]):
+                    process, base = start_server(Path(scratch), code)
+                    try:
+                        rows[name].append(one_round(browser, base, gt_path, dt_path, args.iou_type))
+                    finally:
+                        stop(process)
+                    print(f"{name}: " + "  ".join(f"{k} {v:.1f} s" for k, v in rows[name][-1].items()), flush=True)
             browser.close()
-        print(f"\n{'step':<22} {'median s':>9}  (each round)")
-        for key in rows[0]:
-            values = [row[key] for row in rows]
-            print(f"{key:<22} {statistics.median(values):>9.1f}  ({', '.join(f'{v:.1f}' for v in values)})")
+        print(f"\n{'step':<22} " + " ".join(f"{name + ' s':>16}" for name in codes) + "  (median of rounds)")
+        for key in rows["this checkout"][0]:
+            print(f"{key:<22} " + " ".join(f"{statistics.median(row[key] for row in rows[name]):>16.1f}"
+                                           for name in codes))
 
 
 if __name__ == "__main__":
