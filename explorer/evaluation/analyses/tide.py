@@ -29,6 +29,9 @@ Per category (our addition; TIDE reports only the mean) a category without objec
 
 `classify()` is the per-detection classification; the dAPs (`tide_errors`), the per-image table
 (explorer.evaluation.analyses.per_image) and the ground-truth overlay (explorer.drawing.ground_truth) all read it.
+It matches every image at once (explorer.evaluation.analyses.tide_matching) and reads the results as columns
+(explorer.evaluation.inputs.result_columns): at val2017 scale that is what makes it ~10x faster than tidecv
+(bench/bench_tide.py).
 """
 
 from __future__ import annotations
@@ -147,21 +150,8 @@ def classify(gt: GroundTruth, results: Sequence[dict[str, Any]] | ResultColumns,
     columns = ResultColumns.from_records(results, key)
     dets = _sorted_detections(columns, image_ids, category_ids, max_dets, score_threshold)
     objects = _objects(gt, image_ids, category_ids)
-    geometry = _gt_geometry(gt, iou_type)
-    n_images = len(image_ids)
-    if iou_type == "bbox":
-        det_geometry: Any = box_corners(columns.geometry[dets.result])
-        gt_geometry = box_corners(np.asarray(geometry, dtype=float))
-        object_geometry = gt_geometry[:, objects.annotation]
-        crowd_geometry = gt_geometry[:, objects.crowd_annotation]
-    else:
-        det_geometry = [columns.geometry[i] for i in dets.result.tolist()]  # count strings
-        object_geometry = [geometry[i] for i in objects.annotation.tolist()]
-        crowd_geometry = [geometry[i] for i in objects.crowd_annotation.tolist()]
-    matching = match_all(Side.of(dets.image, dets.category, det_geometry, n_images),
-                         Side.of(objects.image, objects.category, object_geometry, n_images),
-                         Side.of(objects.crowd_image, objects.crowd_category, crowd_geometry, n_images),
-                         iou_type, pos_threshold, bg_threshold, _image_sizes(gt, columns))
+    matching = match_all(*_sides(gt, columns, dets, objects, iou_type), iou_type, pos_threshold, bg_threshold,
+                         _image_sizes(gt, columns))
     fixable, usable = _fixable(matching.label, matching.target, matching.matched)
     return Classification(
         iou_type=iou_type, pos_threshold=pos_threshold, bg_threshold=bg_threshold,
@@ -229,6 +219,26 @@ def _objects(gt: GroundTruth, image_ids: Sequence[int], category_ids: Sequence[i
     plain, crowds = order[~crowd], order[crowd]
     return _Objects(annotation=annotation[plain], image=image[plain], category=category[plain],
                     crowd_annotation=annotation[crowds], crowd_image=image[crowds], crowd_category=category[crowds])
+
+
+def _sides(gt: GroundTruth, columns: ResultColumns, dets: _Detections, objects: _Objects,
+           iou_type: IouType) -> tuple[Side, Side, Side]:
+    """The detections, objects and crowd regions as tide_matching takes them: boxes as box_corners columns,
+    masks as the detections' count strings and the objects' RLE dicts."""
+    geometry = _gt_geometry(gt, iou_type)
+    if iou_type == "bbox":
+        det_geometry: Any = box_corners(columns.geometry[dets.result])
+        gt_geometry = box_corners(np.asarray(geometry, dtype=float))
+        object_geometry: Any = gt_geometry[:, objects.annotation]
+        crowd_geometry: Any = gt_geometry[:, objects.crowd_annotation]
+    else:
+        det_geometry = [columns.geometry[i] for i in dets.result.tolist()]
+        object_geometry = [geometry[i] for i in objects.annotation.tolist()]
+        crowd_geometry = [geometry[i] for i in objects.crowd_annotation.tolist()]
+    n_images = len(gt.images)
+    return (Side.of(dets.image, dets.category, det_geometry, n_images),
+            Side.of(objects.image, objects.category, object_geometry, n_images),
+            Side.of(objects.crowd_image, objects.crowd_category, crowd_geometry, n_images))
 
 
 def _image_sizes(gt: GroundTruth, columns: ResultColumns) -> list[list[int]] | None:
