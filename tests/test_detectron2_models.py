@@ -97,3 +97,18 @@ def test_a_zoo_format_checkpoint_loads_and_runs(name: str, tmp_path: Path) -> No
         assert fast.keypoints.shape == (len(fast), 17, 2) and fast.keypoint_scores.shape == (len(fast), 17)
         assert set(fast.names) <= {"person"}
 
+
+
+def test_complexity_is_counted_as_torchvision_counts_its_own_mask_rcnn() -> None:
+    from explorer.models.complexity import detectron2_complexity, torchvision_complexity
+
+    ours = detectron2_complexity(NetConfig("mask", mask_on=True))
+    theirs = torchvision_complexity("maskrcnn_resnet50_fpn", image_side=800, detections=100)
+    assert (ours.input_size, ours.rois, ours.detections) == (800, 1000, 100)
+    # the same architecture family: 80 + 1 classes here, 91 there; the rest matches to within a percent
+    assert ours.gflops == pytest.approx(theirs.gflops, rel=0.03)
+    assert ours.detection_heads_gflops == pytest.approx(theirs.detection_heads_gflops, rel=0.03)
+    assert ours.params_m == pytest.approx(44.343, abs=0.001)
+    c4 = detectron2_complexity(NetConfig("c4", layout="C4", mask_on=True, box_pooler_resolution=14,
+                                         anchor_sizes=C4_SIZES, rpn_pre_nms_topk=6000, size_divisibility=0))
+    assert c4.gflops > 3 * ours.gflops  # res5 on 1000 RoIs: C4's well-known cost
