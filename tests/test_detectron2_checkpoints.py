@@ -134,3 +134,27 @@ def test_the_family_loads_random_weights_and_predicts_detections() -> None:
     assert len(detections) <= 3 and detections.masks is not None
     assert detections.masks.shape[1:] == (48, 64)
     assert set(detections.timings) >= {"preprocess", "model", "postprocess"}
+
+
+def test_the_engine_loads_a_user_given_zoo_file_and_times_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                             ) -> None:
+    """`explorer bench` / `predict` path: engine.load_runner with a local pkl, then benchmark_runner."""
+    import numpy as np
+
+    from explorer.benchmarks.timing import benchmark_runner
+    from explorer.engine.runners import load_runner
+    from explorer.models.detectron2.arch import arch_from_config
+    from explorer.models.detectron2.netconfig import adapt
+
+    monkeypatch.setenv("EXPLORER_CACHE", str(tmp_path / "cache"))
+    narrow = {"resnet_res2_out_channels": "32", "resnet_stem_out_channels": "8", "resnet_width_per_group": "8",
+              "fpn_out_channels": "16", "box_head_fc_dim": "32", "mask_head_conv_dim": "16",
+              "detections_per_image": "3"}
+    row = _zoo_row(**narrow)
+    write_checkpoint(tmp_path / "model_final_small.pkl", adapt(arch_from_config(mask_fpn_row(**narrow))))
+    spec = Detectron2Family().spec(row).with_sizes(64, 96)
+    runner = load_runner(spec, "cpu", tmp_path / "model_final_small.pkl")
+    result = benchmark_runner(runner, np.zeros((48, 64, 3), np.uint8), runs=1, warmup=0)
+    assert result.median_s > 0
+    found = runner.predict([np.full((48, 64, 3), 128, np.uint8)])[0]
+    assert len(found) <= 3 and found.masks is not None
