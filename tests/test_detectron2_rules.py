@@ -85,10 +85,11 @@ def test_fpn_levels_use_areas_without_plus_one() -> None:
 
 
 def test_rpn_keeps_the_best_per_level_then_nms_over_levels_and_a_per_image_cap() -> None:
-    boxes = [torch.tensor([[0.0, 0.0, 10.0, 10.0], [0.0, 0.0, 10.0, 10.2], [50.0, 50.0, 60.0, 60.0]]),
-             torch.tensor([[0.0, 0.0, 10.0, 10.1], [70.0, 70.0, 70.0, 80.0]])]
+    anchors = [torch.tensor([[0.0, 0.0, 10.0, 10.0], [0.0, 0.0, 10.0, 10.2], [50.0, 50.0, 60.0, 60.0]]),
+               torch.tensor([[0.0, 0.0, 10.0, 10.1], [70.0, 70.0, 70.0, 80.0]])]
+    deltas = [torch.zeros(3, 4), torch.zeros(2, 4)]  # proposals = anchors
     logits = [torch.tensor([3.0, 2.0, 1.0]), torch.tensor([2.5, 5.0])]
-    kept, scores = find_top_proposals(boxes, logits, (100, 100), 0.7, pre_nms_topk=2, post_nms_topk=3,
+    kept, scores = find_top_proposals(deltas, anchors, logits, (100, 100), 0.7, pre_nms_topk=2, post_nms_topk=3,
                                       min_box_size=0.0)
     # level 0 keeps its top 2 (the third is never seen); NMS runs within a level only, so the level-1 box
     # overlapping level 0's best survives; the empty (zero-width) box is dropped
