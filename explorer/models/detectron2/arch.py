@@ -270,7 +270,7 @@ class Detectron2Arch:
     retinanet: RetinaNetSpec | None = None
     load_proposals: bool = False
     proposals_config: str = ""  # the RPN config whose proposals a Fast R-CNN model reads
-    precomputed_proposal_topk_test: int = 1000
+    precomputed_proposal_topk_test: int = 1000  # proposals kept per image (read only when load_proposals)
     lsj: bool = False  # a LazyConfig "new baselines" (large-scale jitter) model
     defaults_used: tuple[str, ...] = field(default=(), compare=False)
 
@@ -425,14 +425,21 @@ def _pooler(row: _Row, prefix: str) -> PoolerSpec:
                       sampling_ratio=row.int(f"{prefix}_pooler_sampling_ratio"), type=row.text(f"{prefix}_pooler_type"))
 
 
+def _box_head(row: _Row) -> BoxHeadSpec:
+    """The box head; Res5ROIHeads has none of its own (res5 + average pooling feed the predictor)."""
+    common = {"pooler": _pooler(row, "box"), "bbox_reg_weights": row.weights("box_bbox_reg_weights"),
+              "cls_agnostic_bbox_reg": row.bool("box_cls_agnostic_bbox_reg")}
+    if row.text("roi_heads_name") == "Res5ROIHeads" and not row.has("box_head_name"):
+        return BoxHeadSpec(name="", num_conv=0, num_fc=0, **common)
+    return BoxHeadSpec(name=row.text("box_head_name"), num_conv=row.int("box_head_num_conv"),
+                       conv_dim=row.int("box_head_conv_dim"), num_fc=row.int("box_head_num_fc"),
+                       fc_dim=row.int("box_head_fc_dim"), norm=row.norm("box_head_norm"), **common)
+
+
 def _roi_heads(row: _Row) -> ROIHeadsSpec | None:
     if row.text("meta_architecture") != "GeneralizedRCNN":
         return None
-    box = BoxHeadSpec(
-        pooler=_pooler(row, "box"), name=row.text("box_head_name"), num_conv=row.int("box_head_num_conv"),
-        conv_dim=row.int("box_head_conv_dim"), num_fc=row.int("box_head_num_fc"), fc_dim=row.int("box_head_fc_dim"),
-        norm=row.norm("box_head_norm"), bbox_reg_weights=row.weights("box_bbox_reg_weights"),
-        cls_agnostic_bbox_reg=row.bool("box_cls_agnostic_bbox_reg"))
+    box = _box_head(row)
     mask = None
     if row.bool("mask_on"):
         mask = MaskHeadSpec(pooler=_pooler(row, "mask"), name=row.text("mask_head_name"),
@@ -501,12 +508,13 @@ def arch_from_config(facts: Mapping[str, Any]) -> Detectron2Arch:
                                      f"({', '.join(META_ARCHITECTURES)})")
     backbone = _backbone(row)
     fpn = _fpn(row)
+    load_proposals = row.bool("load_proposals")
+    proposals = {"proposals_config": row.text("proposals_config"),
+                 "precomputed_proposal_topk_test": row.int("precomputed_proposal_topk_test")} if load_proposals else {}
     arch = Detectron2Arch(
         config=row.config, meta_architecture=meta, kind=_kind(row, meta), structure=_structure(backbone, fpn),
         backbone=backbone, input=_input(row, fpn), anchors=_anchors(row), fpn=fpn, rpn=_rpn(row),
-        roi_heads=_roi_heads(row), retinanet=_retinanet(row), load_proposals=row.bool("load_proposals"),
-        proposals_config=row.text("proposals_config"),
-        precomputed_proposal_topk_test=row.int("precomputed_proposal_topk_test"),
+        roi_heads=_roi_heads(row), retinanet=_retinanet(row), load_proposals=load_proposals, **proposals,
         lsj=row.text("config_format") == "lazy", defaults_used=row.names("defaults_used"))
     _check(arch, row)
     return arch
