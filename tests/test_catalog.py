@@ -37,7 +37,7 @@ def test_importing_the_catalog_alone_registers_every_family_without_torch() -> N
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                           cwd=MODELS.parents[1])
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "['detectron', 'torchvision']"
+    assert done.stdout.strip() == "['detectron', 'detectron2', 'torchvision']"
 
 
 def test_the_catalog_imports_nothing_of_ours_at_module_level() -> None:

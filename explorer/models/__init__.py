@@ -7,3 +7,4 @@ imports torch at import time, so the zoo pages can ask the catalog which rows ru
 
 from explorer.models import torchvision_zoo  # noqa: F401  (registers the torchvision family)
 from explorer.models.detectron import family  # noqa: F401  (registers the Detectron family)
+from explorer.models.detectron2 import family as detectron2_family  # noqa: F401  (registers Detectron2)

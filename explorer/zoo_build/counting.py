@@ -190,3 +190,76 @@ def _torchvision_detection_heads(model: Any, side: int, detections: int) -> None
         size = pool.output_size
         size = size if isinstance(size, (tuple, list)) else (size, size)
         predictor(head(_meta(detections, channels, *size)))
+
+
+# ---- Detectron2: the same convention on its networks ----------------------------------------------------------
+
+def detectron2_complexity(config: Any, detections: int | None = None) -> Complexity:
+    """Count a Detectron2 `NetConfig` at its test scale, as `detectron_complexity` counts Detectron's.
+
+    The box head runs on the RPN's post-NMS top N (a Fast R-CNN row: its proposal limit; the RPN that made
+    those proposals is left out). Parameters are the learned ones: FrozenBN statistics are not, but the
+    affine weight and bias of a trained BN (the LSJ rows' SyncBN) are.
+    """
+    import torch
+
+    from explorer.models.detectron2.network.model import Detectron2Model
+
+    with torch.device("meta"):
+        model = Detectron2Model(config).eval()
+    detections = config.detections_per_image if detections is None else detections
+    macs = count_macs(lambda: _detectron2_dense(model, config))
+    heads = count_macs(lambda: _detectron2_detection_heads(model, config, detections))
+    return Complexity(gflops=macs / 1e9, detection_heads_gflops=heads / 1e9, params_m=_detectron2_params_m(model),
+                      input_size=config.min_size, rois=_detectron2_rois(config), detections=detections if heads else 0)
+
+
+def _detectron2_rois(config: Any) -> int:
+    if config.meta != "rcnn":
+        return 0
+    return config.proposal_topk if config.precomputed_proposals else config.rpn_post_nms_topk
+
+
+def _detectron2_channels(model: Any, config: Any) -> int:
+    if config.fpn:
+        return config.fpn_dim
+    return config.res2_out * 2 ** (config.feature_levels[0] - 2)
+
+
+def _detectron2_dense(model: Any, config: Any) -> None:
+    side = _padded(config.min_size, config.size_divisibility if config.fpn else 0)
+    inputs = model.head_inputs(model.features(_meta(1, 3, side, side)))
+    if model.proposal_generator is not None:
+        for x in inputs:
+            model.proposal_generator.rpn_head(x)
+    if model.head is not None:
+        for x in inputs:
+            model.head(x)
+    heads = model.roi_heads
+    if heads is not None:
+        res = config.box_pooler_resolution
+        pooled = _meta(_detectron2_rois(config), _detectron2_channels(model, config), res, res)
+        heads.box_predictor(heads.res5(pooled).mean(dim=(2, 3)) if heads.c4 else heads.box_head(pooled))
+
+
+def _detectron2_detection_heads(model: Any, config: Any, detections: int) -> None:
+    heads = model.roi_heads
+    if heads is None:
+        return
+    channels = _detectron2_channels(model, config)
+    if config.mask_on:
+        res = config.box_pooler_resolution if heads.c4 else config.mask_pooler_resolution
+        pooled = _meta(detections, channels, res, res)
+        heads.mask_head(heads.res5(pooled) if heads.c4 else pooled)
+    if config.keypoint_on:
+        res = config.keypoint_pooler_resolution
+        heads.keypoint_head(_meta(detections, channels, res, res))
+
+
+def _detectron2_params_m(model: Any) -> float:
+    from explorer.models.detectron2.network.layers import Norm
+
+    count = sum(p.numel() for p in model.parameters())
+    if model.config.backbone_norm == "BN" or model.config.fpn_norm == "BN":
+        count += sum(m.weight.numel() + m.bias.numel() for m in model.modules() if isinstance(m, Norm))
+    return count / 1e6

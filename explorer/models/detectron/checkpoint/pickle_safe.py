@@ -91,31 +91,39 @@ class DetectronCheckpoint:
 
 def load_checkpoint(path: Path) -> DetectronCheckpoint:
     """Unpickle `path` with `RestrictedUnpickler` and check it is a dict of numeric arrays."""
+    return _as_checkpoint(read_pickle(path), str(path))
+
+
+def read_pickle(path: Path) -> Any:
+    """Whatever `path` pickles, unpickled by `RestrictedUnpickler` (numpy arrays and plain containers only)."""
     source = str(path)
     try:
         with Path(path).open("rb") as file:
-            data = RestrictedUnpickler(file, source=source).load()
+            return RestrictedUnpickler(file, source=source).load()
     except UnsafePickleError:
         raise
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError,
             UnicodeError) as error:
-        raise CheckpointFormatError(f"{source} is not a readable Detectron checkpoint (pickle): {error}") from error
-    return _as_checkpoint(data, source)
+        raise CheckpointFormatError(f"{source} is not a readable checkpoint (pickle): {error}") from error
 
 
 def _as_checkpoint(data: Any, source: str) -> DetectronCheckpoint:
     if not isinstance(data, dict):
         raise CheckpointFormatError(f"{source} holds a {type(data).__name__}, not Detectron's dict of blobs")
+    if "blobs" not in data and isinstance(data.get("model"), dict):
+        raise CheckpointFormatError(f"{source} is a Detectron2 checkpoint (a 'model' dict of module names), not a "
+                                    "Detectron (Caffe2) one of blobs: choose the Detectron2 model it belongs to")
     blobs = data.get("blobs", data if "cfg" not in data else None)  # very old files were the blob dict itself
     if not isinstance(blobs, dict):
         raise CheckpointFormatError(f"{source} has no 'blobs' dict")
     cfg = data.get("cfg", "")
     cfg_text = cfg.decode("latin1") if isinstance(cfg, bytes) else cfg if isinstance(cfg, str) else ""
-    return DetectronCheckpoint(blobs=_numeric_blobs(blobs, source), cfg_text=cfg_text)
+    return DetectronCheckpoint(blobs=numeric_arrays(blobs, source), cfg_text=cfg_text)
 
 
-def _numeric_blobs(blobs: dict[Any, Any], source: str) -> dict[str, np.ndarray]:
-    """Blob name -> array; `None` entries (Detectron writes them for absent preserved blobs) are dropped."""
+def numeric_arrays(blobs: dict[Any, Any], source: str) -> dict[str, np.ndarray]:
+    """Blob (or parameter) name -> array; `None` entries (Detectron writes them for absent preserved blobs) are
+    dropped."""
     arrays: dict[str, np.ndarray] = {}
     for key, value in blobs.items():
         name = key.decode("latin1") if isinstance(key, bytes) else key

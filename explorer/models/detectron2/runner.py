@@ -1,0 +1,136 @@
+"""A loaded Detectron2 model as the catalog's `Runner`: RGB uint8 images in, `Detections` out.
+
+Images run one at a time (Detectron2's evaluation runs batch size 1; batching changes the padding). Boxes are
+Detectron2's continuous coordinates, which are what its COCO results encode (width = x2 - x1), so they leave
+unchanged. Keypoints leave as Detectron2's COCO results write them: 0.5 pixel up and left of the decoded
+position (its evaluator turns the pixel-centre coordinates into COCO's pixel indices); their scores are the
+heatmap logits, as the other families report them. A Fast R-CNN model runs its RPN model first, and the
+time of both is counted.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import numpy as np
+import torch
+
+from explorer.detections import Detections
+from explorer.models.catalog import ModelSpec
+from explorer.models.detectron.coco import COCO_CATEGORY_IDS, COCO_NAMES, PROPOSAL_NAME
+from explorer.models.detectron2.inference.pipeline import Pipeline
+from explorer.models.detectron2.inference.postprocess import Instances
+from explorer.models.runtime import autocast_context, synchronized_clock
+
+KEYPOINT_INDEX_OFFSET = 0.5  # COCOEvaluator instances_to_coco_json: keypoints[:, :2] -= 0.5
+
+
+class _Clock:
+    """Seconds per stage (CUDA synchronised, so queued GPU work is counted where it ran)."""
+
+    def __init__(self, device: str) -> None:
+        self.device = device
+        self.seconds: dict[str, float] = {"preprocess": 0.0, "model": 0.0, "postprocess": 0.0}
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] += synchronized_clock(self.device) - started
+
+
+def class_table(num_classes: int) -> tuple[tuple[int, ...], tuple[str, ...]]:
+    """(COCO ids, names) by Detectron2's 0-based class index: COCO's 80 categories sorted by id, or person."""
+    if num_classes == len(COCO_CATEGORY_IDS):
+        return COCO_CATEGORY_IDS, COCO_NAMES
+    if num_classes == 1:
+        return COCO_CATEGORY_IDS[:1], COCO_NAMES[:1]
+    raise ValueError(f"no COCO class table for a {num_classes}-class Detectron2 model")
+
+
+class Detectron2Runner:
+    """`predict` as the catalog's Runner protocol; `pipeline` exposes Detectron2's steps for tests and tools."""
+
+    def __init__(self, spec: ModelSpec, device: str, pipeline: Pipeline,
+                 proposal_runner: Detectron2Runner | None = None) -> None:
+        self.spec = spec
+        self.device = device
+        self.pipeline = pipeline
+        self.model = pipeline.model
+        self.config = pipeline.config
+        self.proposal_runner = proposal_runner
+        if self.config.meta == "rpn":
+            self.category_ids, self.categories = (0,), (PROPOSAL_NAME,)
+        else:
+            self.category_ids, self.categories = class_table(self.config.num_classes)
+
+    def predict(self, images: list[np.ndarray], *, autocast: str | None = None) -> list[Detections]:
+        results = []
+        for image in images:
+            clock = _Clock(self.device)
+            with torch.inference_mode(), autocast_context(self.device, autocast):
+                detections = self._detect(np.asarray(image), clock)
+            detections.timings.update(clock.seconds)
+            results.append(detections)
+        return results
+
+    def raw_proposals(self, image: np.ndarray, clock: _Clock) -> tuple[torch.Tensor, torch.Tensor]:
+        """RPN-only: proposals in original pixels and their objectness logits, best first."""
+        with clock.stage("preprocess"):
+            batch = self.pipeline.prepare(image, self.device)
+        with clock.stage("model"):
+            return self.pipeline.rpn_only(batch)
+
+    def _detect(self, image: np.ndarray, clock: _Clock) -> Detections:
+        meta = self.config.meta
+        if meta == "rpn":
+            boxes, logits = self.raw_proposals(image, clock)
+            return self._proposal_detections(image, boxes, logits)
+        precomputed = None
+        if self.config.precomputed_proposals:
+            if self.proposal_runner is None:
+                raise RuntimeError(f"{self.spec.name} runs on precomputed proposals but has no proposal model")
+            precomputed = self.proposal_runner.raw_proposals(image, clock)
+        with clock.stage("preprocess"):
+            batch = self.pipeline.prepare(image, self.device)
+        with clock.stage("model"):
+            if meta == "retinanet":
+                found = self.pipeline.retinanet(batch)
+            else:
+                features = self.pipeline.features(batch)
+                if precomputed is not None:
+                    proposals = self.pipeline.transform_proposals(*precomputed, batch)
+                else:
+                    proposals, _ = self.pipeline.proposals(batch, features)
+                found = self.pipeline.detect(batch, features, proposals)
+        with clock.stage("postprocess"):
+            return self._detections(image, found)
+
+    def _detections(self, image: np.ndarray, found: Instances) -> Detections:
+        order = torch.argsort(found.scores, descending=True, stable=True)
+        classes = found.classes[order].cpu().numpy()
+        keypoints = keypoint_scores = None
+        if found.keypoints is not None:
+            points = found.keypoints[order].float().cpu().numpy()
+            keypoints = points[:, :, :2] - KEYPOINT_INDEX_OFFSET
+            keypoint_scores = points[:, :, 2]
+        return Detections(
+            width=image.shape[1], height=image.shape[0], boxes=found.boxes[order].float().cpu().numpy().reshape(-1, 4),
+            scores=found.scores[order].float().cpu().numpy(),
+            labels=np.array([self.category_ids[c] for c in classes], dtype=np.int64),
+            names=[self.categories[c] for c in classes],
+            masks=None if found.masks is None else found.masks[order].cpu().numpy(),
+            keypoints=keypoints, keypoint_scores=keypoint_scores,
+        )
+
+    def _proposal_detections(self, image: np.ndarray, boxes: torch.Tensor, logits: torch.Tensor) -> Detections:
+        """Proposals, scored by objectness probability (the sigmoid of Detectron2's logit; same order)."""
+        count = int(logits.shape[0])
+        return Detections(width=image.shape[1], height=image.shape[0],
+                          boxes=boxes.float().cpu().numpy().reshape(-1, 4),
+                          scores=torch.sigmoid(logits.float()).cpu().numpy(), labels=np.zeros(count, np.int64),
+                          names=[PROPOSAL_NAME] * count, kind="proposals")
