@@ -6,6 +6,7 @@ importing the deep-learning stack. Coordinates are in the original image's pixel
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,9 +76,15 @@ class Detections:
             timings=dict(self.timings),
         )
 
-    def keep_mask(self, score_thresh: float = 0.0, classes: set[str] | None = None) -> np.ndarray:
-        """Which detections score at or above `score_thresh` and (if given) belong to `classes`."""
-        keep = self.scores >= score_thresh
+    def keep_mask(self, score_thresh: float = 0.0, classes: set[str] | None = None,
+                  class_thresholds: Mapping[str, float] | None = None) -> np.ndarray:
+        """Which detections score at or above their threshold and (if given) belong to `classes`: a class in
+        `class_thresholds` has its own threshold (e.g. its F1-optimal one), every other class `score_thresh`."""
+        if class_thresholds:
+            bar = np.array([class_thresholds.get(name, score_thresh) for name in self.names], dtype=float)
+            keep = self.scores >= bar.reshape(self.scores.shape)
+        else:
+            keep = self.scores >= score_thresh
         if classes is not None:
             keep &= np.array([name in classes for name in self.names], dtype=bool)
         return keep

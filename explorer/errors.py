@@ -16,3 +16,14 @@ class ExplorerError(Exception):
 
 class MissingPathError(ExplorerError, FileNotFoundError):
     """A file or folder the user named is not there (still a FileNotFoundError for callers that catch that)."""
+
+
+class UnknownModelError(ExplorerError, KeyError):
+    """A model id or uid that no loaded zoo has (raised by the zoo table's look-ups and the model catalog's).
+
+    It lives here, below both, so that the zoo (pandas only) and the catalog raise the same class without either
+    importing the other.
+    """
+
+    def __str__(self) -> str:  # KeyError quotes its message; we want it plain
+        return str(self.args[0])

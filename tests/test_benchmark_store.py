@@ -85,3 +85,23 @@ def test_store_and_speed_pages_agree_on_what_makes_a_setting(column: str) -> Non
         rows[name] = None
     assert len(latest_measurements(rows)) == 2
     assert len(latest_speeds(rows)) == 2
+
+
+def test_one_notion_of_the_newest_measurement_per_setup(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The store, the speed pages and the plot's measured points all ask explorer.zoo.setups: a field added to the
+    setup key there (say a runtime) keeps two measurements apart everywhere, with no other edit."""
+    from explorer.zoo import setups
+    from explorer.zoo.local_speeds import measured_points
+    from explorer.zoo.table import load_zoo
+
+    uid = "torchvision:MaskRCNN_ResNet50_FPN_Weights.COCO_V1"
+    base = {"model_uid": uid, "device": "cpu", "median_s": 0.5, "p90_s": 0.6, "weights": "published",
+            "peak_mem_mb": None, "torch_version": "t", "measured_at": "now", "detections_held": 0}
+    base.update({name: "x" for name in SETTING_COLUMNS} | {"weights_kind": "published"})
+    rows = pd.DataFrame([base | {"runtime": "eager"}, base | {"runtime": "onnxruntime", "median_s": 0.3}])
+    zoo = load_zoo()
+    counts = (len(latest_measurements(rows)), len(latest_speeds(rows)), len(measured_points(rows, zoo, "box_ap")))
+    assert counts == (1, 1, 1)  # without the field, the newer timing replaces the older one everywhere
+    monkeypatch.setattr(setups, "SETUP_KEY", (*setups.SETUP_KEY, "runtime"))
+    counts = (len(latest_measurements(rows)), len(latest_speeds(rows)), len(measured_points(rows, zoo, "box_ap")))
+    assert counts == (2, 2, 2)

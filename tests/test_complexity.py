@@ -9,12 +9,12 @@ import pytest
 from torchvision.models import get_model_weights
 
 from explorer.figures import zoo as plots
-from explorer.models.complexity import detectron_complexity, torchvision_complexity
 from explorer.models.detectron.family import arch_for_row
 from explorer.zoo.card import build_card
 from explorer.zoo.paths import ZOO_DATA_DIR
-from explorer.zoo.sources.complexity import COMPLEXITY_COLUMNS, complexity_rows
 from explorer.zoo.table import find_model, load_configs, load_notes, load_zoo, load_zoo_text
+from explorer.zoo_build.complexity import COMPLEXITY_COLUMNS, complexity_rows
+from explorer.zoo_build.counting import detectron_complexity, torchvision_complexity
 
 #: Stated tolerances: GFLOPs within 0.1 %; parameters within 0.2 % (a weight-less torchvision build uses trainable
 #: batch norm, whose 2 parameters per channel the trained builds keep as frozen buffers).

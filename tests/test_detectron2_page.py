@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from explorer.zoo.schema import ZOO_COLUMNS
-from explorer.zoo.sources.detectron2_page import (
+from explorer.zoo_build.sources.detectron2_page import (
     backbone_from_config,
     backbone_from_name,
     config_from_url,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from explorer.zoo.sources.detectron_configs import (
+from explorer.zoo_build.sources.detectron_configs import (
     CONFIG_COLUMNS,
     DETECTRON_DEFAULTS,
     load_config_values,

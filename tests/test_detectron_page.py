@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 
 from explorer.zoo.schema import ZOO_COLUMNS
-from explorer.zoo.sources.detectron_page import (
+from explorer.zoo_build.sources.detectron_page import (
     config_from_url,
     parse_detectron_zoo,
     parse_tables,

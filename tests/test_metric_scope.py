@@ -15,9 +15,9 @@ from explorer.zoo import schedules
 from explorer.zoo.card import build_card
 from explorer.zoo.ranking import Constraints, rank_models, recommend
 from explorer.zoo.schema import SCOPES
-from explorer.zoo.sources.detectron_page import metric_scope as detectron_scope
-from explorer.zoo.sources.torchvision_weights import metric_scope as torchvision_scope
 from explorer.zoo.table import load_configs, load_notes, load_zoo
+from explorer.zoo_build.sources.detectron_page import metric_scope as detectron_scope
+from explorer.zoo_build.sources.torchvision_weights import metric_scope as torchvision_scope
 
 PERSON_TABLES = {
     ("detectron", "Person-Specific RPN Baselines"),

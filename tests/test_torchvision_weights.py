@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from explorer.zoo.sources.torchvision_weights import architecture, backbone_name, parse_torchvision_weights
+from explorer.zoo_build.sources.torchvision_weights import architecture, backbone_name, parse_torchvision_weights
 
 
 @pytest.fixture(scope="module")

@@ -46,7 +46,7 @@ def test_a_rewritten_weights_file_is_a_new_model(tmp_path: Path) -> None:
 
 
 def test_same_name_other_bytes_are_two_files_and_two_models() -> None:
-    from explorer.inputs.uploads import save_uploaded_weights
+    from explorer.weights.uploads import save_uploaded_weights
 
     spec = torchvision_spec(SSD)
     first = save_uploaded_weights("model_final.pth", b"weights of session one")
@@ -61,23 +61,23 @@ def test_same_name_other_bytes_are_two_files_and_two_models() -> None:
 
 @pytest.mark.parametrize("name", ["../../escape.pth", "/etc/passwd", "..", "", "dir\\win.pth"])
 def test_upload_names_never_leave_the_upload_folder(name: str) -> None:
-    from explorer.inputs.uploads import save_uploaded_weights, uploads_dir
+    from explorer.weights.uploads import save_uploaded_weights, uploads_dir
 
     path = save_uploaded_weights(name, b"some bytes")
     assert path.resolve().is_relative_to(uploads_dir().resolve()) and path.read_bytes() == b"some bytes"
 
 
 def test_an_empty_upload_is_refused() -> None:
-    from explorer.inputs.uploads import save_uploaded_weights
     from explorer.weights.errors import LocalWeightsError
+    from explorer.weights.uploads import save_uploaded_weights
 
     with pytest.raises(LocalWeightsError, match="empty"):
         save_uploaded_weights("model.pth", b"")
 
 
 def test_an_oversize_upload_is_refused_before_it_is_written(monkeypatch: pytest.MonkeyPatch) -> None:
-    from explorer.inputs.uploads import save_uploaded_weights, uploads_dir
     from explorer.weights.errors import LocalWeightsError
+    from explorer.weights.uploads import save_uploaded_weights, uploads_dir
 
     monkeypatch.setenv("EXPLORER_MAX_CHECKPOINT_MB", "0.001")  # 1000 bytes
     with pytest.raises(LocalWeightsError, match="checkpoint limit"):
@@ -127,7 +127,7 @@ def page_spec():
 
 def test_two_sessions_uploading_the_same_file_name_each_get_their_own_model(tmp_path: Path) -> None:
     from explorer.inputs.images import load_image
-    from explorer.pages import run_resources
+    from explorer.views import run_resources
     from tests.test_detections_page import png_bytes
 
     run_resources.model_cache().clear()

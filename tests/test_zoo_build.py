@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from explorer.zoo.build import build_files
 from explorer.zoo.paths import ZOO_DATA_DIR
+from explorer.zoo_build.zoo_data import build_files
 from tests.conftest import REFERENCE_DIR, needs_reference
 
 
@@ -45,13 +45,29 @@ def test_no_value_is_a_dash_or_a_fake_zero(rebuilt: dict[str, str]) -> None:
 
 
 @needs_reference
+def test_every_detectron2_row_has_its_config_record(rebuilt: dict[str, str]) -> None:
+    """detectron2_configs.csv is part of the regenerated folder: one record per config a Detectron2 row downloads."""
+    import csv
+    import io
+
+    from explorer.zoo.table import config_of_model_url
+
+    rows = list(csv.DictReader(io.StringIO(rebuilt["detectron2.csv"])))
+    records = list(csv.DictReader(io.StringIO(rebuilt["detectron2_configs.csv"])))
+    assert len(rows) == len(records) == 45
+    assert sorted(config_of_model_url(row["model_url"]) for row in rows) == [r["config"] for r in records]
+    for row, record in zip(sorted(rows, key=lambda r: config_of_model_url(r["model_url"])), records, strict=True):
+        assert record["config"].endswith("/" + row["config"])  # the row's config stem, under its folder
+
+
+@needs_reference
 def test_build_zoo_command_writes_the_build(rebuilt: dict[str, str], tmp_path, capsys, monkeypatch) -> None:
     """`explorer build-zoo` builds from --reference and writes what the build makes (the build shared with the tests
     above, which check it against the committed files, instead of a third run of it)."""
     from explorer.cli.main import main
 
     asked: list[Path] = []
-    monkeypatch.setattr("explorer.zoo.build.build_files", lambda reference: asked.append(reference) or rebuilt)
+    monkeypatch.setattr("explorer.zoo_build.zoo_data.build_files", lambda reference: asked.append(reference) or rebuilt)
     out = tmp_path / "zoo_data"
     assert main(["build-zoo", "--reference", str(REFERENCE_DIR), "--out", str(out)]) == 0
     assert asked == [REFERENCE_DIR]

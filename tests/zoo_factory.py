@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from explorer.zoo.build import csv_text, write_files
 from explorer.zoo.schema import ZOO_COLUMNS, empty_row
+from explorer.zoo_build.zoo_data import csv_text, write_files
 
 
 def zoo_row(model_id: str, zoo: str = "detectron", **values: str) -> dict[str, str]:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from explorer.benchmarks.timing import BenchmarkResult
-from explorer.zoo.local_speeds import SETTING_COLUMNS
+from explorer.zoo.setups import newest_per_setup
 
 _COLUMNS = [f.name for f in fields(BenchmarkResult)]
 _NUMERIC = {"image_width", "image_height", "min_size", "batch_size", "runs", "warmup", "max_size", "detections_held"}
@@ -99,10 +99,6 @@ class MeasurementStore:
         return latest_measurements(self.frame(), device_name=device_name, **settings)
 
 
-#: What makes two measurements the same experiment: a newer one replaces an older one of the same setup. The
-#: setting is the one the speed pages compare within (one definition, so the store and the pages agree), plus the
-#: model and the device's short name.
-SETUP_KEYS: tuple[str, ...] = ("model_uid", "device", *SETTING_COLUMNS)
 #: The columns `latest_measurements` returns, in the words the speed pages use.
 LATEST_COLUMNS: tuple[str, ...] = ("uid", "device", "device_name", "median_s", "p90_s", "peak_mem_mb",
                                    "weights_kind", "weights_sha256", "input_size", "max_size", "image_width",
@@ -111,20 +107,17 @@ LATEST_COLUMNS: tuple[str, ...] = ("uid", "device", "device_name", "median_s", "
 
 
 def latest_measurements(frame: pd.DataFrame, *, device_name: str | None = None, **settings: object) -> pd.DataFrame:
-    """The newest measurement of each model per setup, optionally of one device and setup.
+    """The newest measurement of each model per setup (`explorer.zoo.setups`), optionally of one device and setup.
 
     `settings` filter on the returned names, e.g. `input_size=800, batch=1, precision="fp32",
     weights_kind="published"`. One row per (uid, device, settings), newest last by measurement time.
     """
-    renamed = frame.rename(columns={"model_uid": "uid", "min_size": "input_size", "batch_size": "batch",
-                                    "autocast": "precision"})
-    keys = [{"model_uid": "uid", "min_size": "input_size", "batch_size": "batch", "autocast": "precision"}.get(k, k)
-            for k in SETUP_KEYS]
-    latest = renamed.drop_duplicates(keys, keep="last")
+    latest = newest_per_setup(frame).rename(columns={"model_uid": "uid", "min_size": "input_size",
+                                                     "batch_size": "batch", "autocast": "precision"})
     if device_name is not None:
         latest = latest[latest["device_name"] == device_name]
     for name, value in settings.items():
-        if name not in renamed.columns:
+        if name not in latest.columns:
             raise ValueError(f"unknown measurement setting {name!r}; one of {', '.join(LATEST_COLUMNS)}")
         latest = latest[latest[name] == value]
     return latest[list(LATEST_COLUMNS)].reset_index(drop=True)

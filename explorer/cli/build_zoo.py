@@ -1,6 +1,6 @@
 """`python -m explorer build-zoo [--reference DIR] [--out DIR]`: regenerate `zoo_data/` from the reference pages.
 
-The build itself is explorer.zoo.build (deterministic, so tests/test_zoo_build.py can check the committed files
+The build itself is explorer.zoo_build.zoo_data (deterministic, so tests/test_zoo_build.py can check the committed files
 byte for byte); this command checks the reference folder, writes the files and lists them.
 """
 
@@ -29,7 +29,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> str:
-    from explorer.zoo.build import build_files, write_files
+    from explorer.zoo_build.zoo_data import build_files, write_files
 
     missing = [f"{part}/" for part in REFERENCE_PARTS if not (args.reference / part).is_dir()]
     if missing:

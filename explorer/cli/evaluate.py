@@ -5,6 +5,7 @@
         [--keypoint-errors keypoint_errors.csv] [--kpt-sigmas S1,...] [--flip-pairs A:B,...]
         [--tide] [--tide-csv tide.csv] [--per-image per_image.csv]
         [--confusion confusion.csv [--confusion-iou 0.5] [--confusion-score 0.5]]
+        [--operating-point operating_point.csv] [--calibration calibration.csv] [--score-iou 0.75]
 
 Prints one block per results file: a header line, then pycocotools' summary lines exactly as its summarize()
 prints them (and, with --breakdown, the error breakdown). --per-category writes the per-category table with
@@ -20,8 +21,9 @@ Every results file is read and checked before any is evaluated, so a broken seco
 after the first one's evaluation. User errors raise EvaluationInputError (explorer/cli/main.py prints it as one
 `error: ...` line and exits with 2).
 
-The keypoint options and the TIDE options are their own modules (evaluate_keypoint_options.py,
-evaluate_tide_options.py); this one adds them to the parser and calls them.
+The keypoint options, the TIDE options and the score options (operating point, calibration) are their own modules
+(evaluate_keypoint_options.py, evaluate_tide_options.py, evaluate_score_options.py); this one adds them to the
+parser and calls them.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from explorer.cli import evaluate_score_options as score_options
 from explorer.cli import evaluate_tide_options as tide_options
 from explorer.cli.evaluate_keypoint_options import (
     add_keypoint_arguments,
@@ -81,6 +84,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                         help=f"refuse JSON files larger than this (default {DEFAULT_MAX_BYTES // 1024 // 1024})")
     add_keypoint_arguments(parser)
     tide_options.add_arguments(parser)
+    score_options.add_arguments(parser)
     parser.set_defaults(run=run)
     return parser
 
@@ -102,6 +106,7 @@ def run(args: argparse.Namespace) -> str:
     max_bytes = int(args.max_mb * 1024 * 1024)
     if args.confusion:
         check_confusion_options(args.iou_type, args.confusion_iou, args.confusion_score)
+    score_options.check_arguments(args)
     gt = load_ground_truth(args.gt, max_bytes=max_bytes)
     gt.check_for(args.iou_type)
     sigmas, flip_pairs = keypoint_options(args, gt)
@@ -115,9 +120,11 @@ def run(args: argparse.Namespace) -> str:
     tide_outs = per_category_paths(args.tide_csv, args.dt) if args.tide_csv else [None] * len(args.dt)
     image_outs = per_category_paths(args.per_image, args.dt) if args.per_image else [None] * len(args.dt)
     confusions = per_category_paths(args.confusion, args.dt) if args.confusion else [None] * len(args.dt)
+    operating = per_category_paths(args.operating_point, args.dt) if args.operating_point else [None] * len(args.dt)
+    calibrations = per_category_paths(args.calibration, args.dt) if args.calibration else [None] * len(args.dt)
     blocks = []
-    for path, out, kpt_out, tide_out, image_out, confusion_out in zip(
-            args.dt, outputs, kpt_outputs, tide_outs, image_outs, confusions, strict=True):
+    for path, out, kpt_out, tide_out, image_out, confusion_out, operating_out, calibration_out in zip(
+            args.dt, outputs, kpt_outputs, tide_outs, image_outs, confusions, operating, calibrations, strict=True):
         evaluation = evaluate(gt, path, args.iou_type, backend=args.backend, analysis=args.breakdown,
                               max_bytes=max_bytes, kpt_sigmas=sigmas)
         block = render_summary(evaluation)
@@ -138,6 +145,7 @@ def run(args: argparse.Namespace) -> str:
                                       max_bytes=max_bytes, results_name=path.name)
             write_csv(matrix.to_frame(), confusion_out)
             block += f"wrote {confusion_out}\n"
+        block += score_options.run_for(args, gt, path, operating_out, calibration_out, max_bytes)
         blocks.append(block)
     return "\n".join(blocks)
 

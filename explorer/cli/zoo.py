@@ -19,9 +19,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> str:
+    from explorer.models.catalog import runnable_mask
     from explorer.zoo.export import export_frame, render
     from explorer.zoo.table import load_zoo, load_zoo_text
 
     zoos = [args.zoo]
     table = load_zoo(zoos)
+    table["runnable"] = runnable_mask(table)  # as the Zoo tables page shows it ("runs here")
     return render(export_frame(table, load_zoo_text(zoos)), args.format)

@@ -27,11 +27,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 
 from explorer.detections import COCO_SKELETON, Detections
-
-Color = tuple[int, int, int]
+from explorer.drawing.labels import Color, auto_line_width, label_font, label_font_size, text_color
 
 _GOLDEN_RATIO_CONJUGATE = 0.618033988749895
 
@@ -51,6 +50,7 @@ class RenderOptions:
     show_labels: bool = True
     score_thresh: float = 0.5
     classes: set[str] | None = None
+    class_thresholds: dict[str, float] | None = None  # per-class score thresholds; other classes: score_thresh
     keypoint_thresh: float = 0.05
     mask_alpha: float = 0.5
     line_width: int | None = None
@@ -84,20 +84,15 @@ def _palette(count: int) -> np.ndarray:
     return colors
 
 
-def auto_line_width(width: int, height: int) -> int:
-    """About 2 px at 1333x800, growing with the image so lines stay visible once the page scales it down."""
-    return max(1, round(max(width, height) / 600))
-
-
 def visible_indices(detections: Detections, options: RenderOptions) -> np.ndarray:
     """Indices of the detections to draw, ascending.
 
-    Same rule as `Detections.filter` (score at or above the threshold, class in `classes`); for
+    Same rule as `Detections.keep_mask` (score at or above the class's threshold, class in `classes`); for
     proposals, then the `max_proposals` with the highest objectness. Indices rather than a filtered
     copy because a copy would duplicate the (N, H, W) masks, ~100 MB and ~15 ms for 100 masks at
     1333x800, on every redraw; and the original index is each instance's palette colour.
     """
-    index = np.flatnonzero(detections.keep_mask(options.score_thresh, options.classes))
+    index = np.flatnonzero(detections.keep_mask(options.score_thresh, options.classes, options.class_thresholds))
     if detections.kind == "proposals":
         best_first = np.argsort(-detections.scores[index], kind="stable")
         index = np.sort(index[best_first[: options.max_proposals]])
@@ -256,16 +251,6 @@ def _draw_boxes(draw: ImageDraw.ImageDraw, boxes: np.ndarray, colors: np.ndarray
         draw.rectangle((x1, y1, x2, y2), outline=_rgb(colors[i]), width=line_width)
 
 
-@lru_cache(maxsize=16)
-def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-    """Pillow's bundled default font at `size` (a bitmap fallback where Pillow lacks FreeType)."""
-    return ImageFont.load_default(size=size)
-
-
-def _label_font_size(line_width: int, width: int, height: int) -> int:
-    return max(10, round(max(width, height) / 90), 5 * line_width)
-
-
 def _draw_labels(draw: ImageDraw.ImageDraw, detections: Detections, colors: np.ndarray, order: np.ndarray,
                  line_width: int) -> None:
     """"class 0.97" on a box of the instance's colour, above the box (inside it at the image's top edge).
@@ -273,7 +258,7 @@ def _draw_labels(draw: ImageDraw.ImageDraw, detections: Detections, colors: np.n
     Label height comes from the font's metrics, and width from `getlength`, rather than a per-label
     `getbbox`: that would lay the text out twice, and text is the costliest part of a redraw.
     """
-    font = _font(_label_font_size(line_width, detections.width, detections.height))
+    font = label_font(label_font_size(line_width, detections.width, detections.height))
     ascent, descent = font.getmetrics()
     pad = max(1, line_width)
     label_h = ascent + descent + 2 * pad
@@ -287,7 +272,7 @@ def _draw_labels(draw: ImageDraw.ImageDraw, detections: Detections, colors: np.n
         y = y1 - label_h if y1 - label_h >= 0 else max(0, y1)
         background = _rgb(colors[i])
         draw.rectangle((x, y, x + label_w - 1, y + label_h - 1), fill=background)
-        draw.text((x + pad, y + pad + ascent), text, font=font, fill=_text_color(background), anchor="ls")
+        draw.text((x + pad, y + pad + ascent), text, font=font, fill=text_color(background), anchor="ls")
 
 
 def _draw_keypoints(draw: ImageDraw.ImageDraw, detections: Detections, colors: np.ndarray, order: np.ndarray,
@@ -315,9 +300,3 @@ def _draw_keypoints(draw: ImageDraw.ImageDraw, detections: Detections, colors: n
 
 def _rgb(color: np.ndarray) -> Color:
     return int(color[0]), int(color[1]), int(color[2])
-
-
-def _text_color(background: Color) -> Color:
-    """Black on light label backgrounds, white on dark ones."""
-    red, green, blue = background
-    return (0, 0, 0) if 0.299 * red + 0.587 * green + 0.114 * blue > 150 else (255, 255, 255)

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image, ImageDraw
 
-from explorer.drawing.detections import Color, _font, _label_font_size, _text_color, auto_line_width
+from explorer.drawing.labels import Color, auto_line_width, label_font, label_font_size, text_color
 from explorer.evaluation.analyses.per_image import OverlayItem
 
 #: Colour of each kind of item (RGB).
@@ -54,7 +54,7 @@ def draw_ground_truth(image: np.ndarray, items: Sequence[OverlayItem], *, line_w
     for item in found:
         draw.rectangle(_corners(item.box), outline=KIND_COLORS[item.kind], width=lw)
     if show_labels:
-        font = _font(_label_font_size(lw, width, height))
+        font = label_font(label_font_size(lw, width, height))
         ascent, descent = font.getmetrics()
         for item in [*missed, *found]:
             text = item.category if item.kind == "missed" else f"{item.kind} {item.category} {item.score:.2f}"
@@ -98,4 +98,4 @@ def _label(draw: ImageDraw.ImageDraw, font: object, text: str, corners: tuple[in
     else:
         y = y1 - label_h if y1 - label_h >= 0 else max(0, y1)
     draw.rectangle((x, y, x + label_w - 1, y + label_h - 1), fill=color)
-    draw.text((x + pad, y + pad + ascent), text, font=font, fill=_text_color(color), anchor="ls")
+    draw.text((x + pad, y + pad + ascent), text, font=font, fill=text_color(color), anchor="ls")

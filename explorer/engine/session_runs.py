@@ -107,7 +107,7 @@ def sized_spec(table: pd.DataFrame, uid: str, min_size: int) -> ModelSpec:
 
 def weights_choice(settings: RunSettings) -> WeightsChoice:
     """What the engine should load: random, an uploaded file (stored by its sha256) or the published file."""
-    from explorer.inputs.uploads import save_uploaded_weights
+    from explorer.weights.uploads import save_uploaded_weights
 
     if settings.weights == "random":
         return RANDOM_WEIGHTS
@@ -233,6 +233,7 @@ def draw_result(rgb: np.ndarray, found: Detections, options: Any) -> DrawnResult
     found.timings["draw"] = time.perf_counter() - started
     frame = found.to_frame()
     timings = " · ".join(f"{stage} {seconds * 1000:.0f} ms" for stage, seconds in found.timings.items())
-    return DrawnResult(image=drawn, shown=int(found.keep_mask(options.score_thresh, options.classes).sum()),
-                       timings=timings, table=frame[frame["score"] >= options.score_thresh])
+    above = found.keep_mask(options.score_thresh, None, options.class_thresholds)  # the table ignores `classes`
+    shown = found.keep_mask(options.score_thresh, options.classes, options.class_thresholds)
+    return DrawnResult(image=drawn, shown=int(shown.sum()), timings=timings, table=frame[above])
 

@@ -1,2 +1,2 @@
-"""Untrusted inputs from users: image decoding, server image folders, the files `predict` reads, and uploaded
-weights."""
+"""Untrusted inputs from users: image decoding, server image folders and the files `predict` reads (uploaded
+weights are weights: explorer.weights.uploads stores them)."""

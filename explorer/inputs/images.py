@@ -135,8 +135,9 @@ def load_image(data: bytes, name: str, *, max_pixels: int | None = None) -> Load
         img.close()
 
 
-def load_image_file(path: Path, *, max_pixels: int | None = None) -> LoadedImage:
+def load_image_file(path: Path | str, *, max_pixels: int | None = None) -> LoadedImage:
     """Read and decode one image file; a file that cannot be read is an ImageError too ("<path>: <OS error>")."""
+    path = Path(path)
     try:
         data = path.read_bytes()
     except OSError as error:

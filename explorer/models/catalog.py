@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from explorer.errors import ExplorerError
+from explorer.errors import ExplorerError, UnknownModelError
 
 if TYPE_CHECKING:
     from explorer.detections import Detections
@@ -133,13 +133,6 @@ class ModelFamily(Protocol):
 
 class NotRunnableError(ExplorerError, ValueError):
     """A zoo row no family can run (yet); the message says why."""
-
-
-class UnknownModelError(ExplorerError, KeyError):
-    """A model id or uid that no loaded zoo has (raised by the catalog's look-ups and the zoo table's)."""
-
-    def __str__(self) -> str:  # KeyError quotes its message; we want it plain
-        return str(self.args[0])
 
 
 FAMILIES: dict[str, ModelFamily] = {}

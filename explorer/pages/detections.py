@@ -7,6 +7,7 @@ slider, filtering classes or hiding masks only redraws (milliseconds), never re-
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
@@ -15,12 +16,16 @@ import streamlit as st
 from explorer.engine import session_runs
 from explorer.engine.session_runs import ModelRun, PendingRun, RunSettings, explain
 from explorer.inputs.images import UPLOAD_TYPES, load_uploads
-from explorer.pages import common
-from explorer.pages.run_resources import inference_queues, session_id
+from explorer.views import loaders, selection
+from explorer.views.run_resources import inference_queues, session_id
+from explorer.zoo import lookup
 
 RESULTS_KEY = "detections:runs"
 PENDING_KEY = "detections:pending"
 CANCEL_KEY = "detections:cancel"
+SCORE_KEY = "detections:score"
+CLASS_THRESHOLDS_KEY = "detections:class_thresholds"
+PER_CLASS_KEY = "detections:per_class"
 POLL_S = 0.25  # how often a waiting page looks at its place in the queue
 DEFAULT_MODEL = "torchvision:MaskRCNN_ResNet50_FPN_Weights.COCO_V1"
 INPUT_SIZES = (128, 320, 480, 640, 800, 1024)
@@ -40,13 +45,13 @@ def decode_uploads(files: tuple[tuple[str, bytes], ...]) -> tuple[list[Any], lis
 @st.cache_data(show_spinner=False)
 def runnable_uids() -> list[str]:
     """Zoo rows some model family can run, TTA rows after their plain twin."""
-    return session_runs.runnable_uids(common.zoo_table())
+    return session_runs.runnable_uids(loaders.zoo_table())
 
 
 def render() -> None:
     st.title("Detections on your images")
-    table = common.zoo_table()
-    common.sidebar_selection(table)
+    table = loaders.zoo_table()
+    selection.sidebar_selection(table)
     options = runnable_uids()
     if not options:
         st.error("No zoo model can be run in this installation.")
@@ -76,17 +81,17 @@ def render() -> None:
         st.caption("Press Run to detect objects in the uploaded images.")
         return
     _show_results(images, runs)
-    from explorer.pages import eval_views
+    from explorer.views import eval_views
 
-    eval_views.render_annotations_panel(images, runs, "detections:eval")
+    eval_views.render_annotations_panel(images, runs, "detections:eval", use_thresholds=use_thresholds)
     _benchmark_section(table, settings, images)
 
 
 def _run_settings(table: pd.DataFrame, options: list[str]) -> tuple[RunSettings, str | None]:
     """Model, device, weights, input size and batch size from the widgets; and the comparison model, if any."""
-    selected = common.selected_model(table)
+    selected = selection.selected_model(table)
     default = selected if selected in options else DEFAULT_MODEL if DEFAULT_MODEL in options else options[0]
-    label = lambda uid: common.model_label(table, uid)  # noqa: E731
+    label = lambda uid: lookup.model_label(table, uid)  # noqa: E731
     left, right = st.columns(2)
     uid = left.selectbox("Model", options, index=options.index(default), format_func=label, key="detections:model")
     compare = right.selectbox("Compare side by side with (optional)", [None, *options], format_func=lambda u: (
@@ -213,7 +218,8 @@ def _render_options(runs: list[ModelRun]) -> Any:
     contents = session_runs.run_contents(runs)
     has_masks, has_keypoints = contents.has_masks, contents.has_keypoints
     cols = st.columns([2, 2, 3])
-    score = cols[0].slider("Score threshold", 0.0, 1.0, 0.5, 0.05, key="detections:score")
+    st.session_state.setdefault(SCORE_KEY, 0.5)  # a default here, not in the slider: the evaluation may set it
+    score = cols[0].slider("Score threshold", 0.0, 1.0, step=0.01, key=SCORE_KEY)
     keypoint = (cols[1].slider("Keypoint score threshold", -5.0, 10.0, 0.05, 0.05, key="detections:kp")
                 if has_keypoints else 0.05)
     chosen = cols[2].multiselect("Classes (empty: all)", contents.classes, key="detections:classes")
@@ -224,7 +230,31 @@ def _render_options(runs: list[ModelRun]) -> Any:
     show_labels = next(toggles).toggle("Labels", True, key="detections:labels")
     return RenderOptions(score_thresh=score, keypoint_thresh=keypoint, classes=set(chosen) or None,
                          show_boxes=show_boxes, show_masks=show_masks, show_keypoints=show_keypoints,
-                         show_labels=show_labels)
+                         show_labels=show_labels, class_thresholds=_class_thresholds())
+
+
+def _class_thresholds() -> dict[str, float] | None:
+    """Per-class thresholds the evaluation set ("use per-class F1-optimal thresholds"), while their toggle is
+    on; classes without one keep the slider's threshold."""
+    thresholds: dict[str, float] = st.session_state.get(CLASS_THRESHOLDS_KEY) or {}
+    if not thresholds:
+        return None
+    if not st.toggle(f"Per-class thresholds ({len(thresholds)} classes, F1-optimal from the evaluation)",
+                     key=PER_CLASS_KEY, help="Each listed class is drawn from its own threshold; the others from "
+                                             "the slider's"):
+        return None
+    st.caption("Per-class thresholds: " + ", ".join(f"{name} ≥ {value:.3f}" for name, value in
+                                                    sorted(thresholds.items())))
+    return dict(thresholds)
+
+
+def use_thresholds(overall: float, per_class: Mapping[str, float]) -> None:
+    """The evaluation's "use the F1-optimal threshold" buttons (a callback, so it runs before the slider is
+    drawn): the slider takes the overall optimum; per-class thresholds, when given, replace the old ones and
+    are switched on, otherwise switched off."""
+    st.session_state[SCORE_KEY] = float(min(max(overall, 0.0), 1.0))
+    st.session_state[CLASS_THRESHOLDS_KEY] = {name: float(value) for name, value in per_class.items()}
+    st.session_state[PER_CLASS_KEY] = bool(per_class)
 
 
 def _show_results(images: list[Any], runs: list[ModelRun]) -> None:

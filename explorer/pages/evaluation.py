@@ -17,8 +17,8 @@ from explorer.evaluation.coco.frames import category_matrix, difference_frame
 from explorer.evaluation.coco.kinds import IOU_TYPES
 from explorer.evaluation.uploaded_images import LazyImages
 from explorer.figures import evaluation as eval_plots
-from explorer.pages import confusion_view, eval_views, keypoint_views, tide_views
 from explorer.tasks import IOU_LABELS
+from explorer.views import confusion_view, eval_views, keypoint_views, score_sections, tide_views
 
 REQUEST_KEY: Final[str] = "evaluation:request"
 
@@ -79,6 +79,7 @@ def render() -> None:
     confusion_view.render_confusion(gt_source, (shown, sources[shown]), iou_type, f"evaluation:{shown}",
                                     images=LazyImages(images) if images else None,
                                     annotated_images=annotated)
+    score_sections.render_score_sections(gt_source, (shown, sources[shown]), iou_type, f"evaluation:{shown}")
     if len(evaluations) > 1:
         a, b = _comparison(evaluations)
         if a != b:

@@ -193,17 +193,30 @@ def download(
 
 def write_atomic(path: Path, data: bytes) -> None:
     """Write `data` to `path` through a temporary file beside it: readers see the old file or the new, never a
-    part (sidecars here, uploaded weights in explorer.inputs.uploads)."""
+    part (sidecars here, uploaded weights in explorer.weights.uploads)."""
+    write_atomic_with(path, lambda file: file.write(data))
+
+
+def write_atomic_with(path: Path, write: Callable[[BinaryIO], object], *, durable: bool = False) -> Path:
+    """Let `write` fill a temporary file beside `path`, then rename it into place: the one way a weights file is
+    written (downloads stream through `download`; converted checkpoints pass `torch.save` here).
+
+    `durable` also flushes the bytes to disk before the rename (a file that is expensive to make again).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f"{path.name}.part-", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            write(f)
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
         os.chmod(tmp_name, 0o644)
         os.replace(tmp_name, path)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise
+    return path
 
 
 def fetch_md5sum(url: str, *, timeout: float = DEFAULT_TIMEOUT_S) -> str:

@@ -16,12 +16,9 @@ import numpy as np
 import pandas as pd
 
 from explorer.zoo.projection import project
+from explorer.zoo.setups import SETTING_COLUMNS, newest_per_setup, weights_kind
 from explorer.zoo.speeds import published_timing
 
-#: What makes two measurements comparable (the store's SETUP_KEYS are these plus the model and the device's short
-#: name); a column missing from the input counts as one shared value.
-SETTING_COLUMNS: tuple[str, ...] = ("device_name", "image_width", "image_height", "batch_size", "autocast",
-                                    "weights_kind", "min_size", "max_size", "weights_sha256")
 LOCAL_COLUMNS: tuple[str, ...] = ("measured_s", "measured_p90_s", "projected_s", "projected_lo_s",
                                   "projected_hi_s", "projection_n", "projection_scale", "projection_fit_s")
 
@@ -56,28 +53,18 @@ class Setting:
         return ", ".join(parts)
 
 
-def _weights_kind(frame: pd.DataFrame) -> pd.Series:
-    if "weights_kind" in frame:
-        return frame["weights_kind"].fillna("").astype(str)
-    if "weights" not in frame:
-        return pd.Series("", index=frame.index)
-    weights = frame["weights"].fillna("").astype(str)
-    return weights.where(weights.isin(["published", "random"]), "local file")
-
-
 def latest_speeds(measurements: pd.DataFrame) -> pd.DataFrame:
     """The newest measurement per (model, setting): model_uid, the SETTING_COLUMNS, median_s, p90_s."""
-    frame = measurements.copy()
-    frame["weights_kind"] = _weights_kind(frame)
+    timed = measurements[measurements["median_s"].notna() & (measurements["median_s"] > 0)]
+    frame = newest_per_setup(timed).copy()
+    frame["weights_kind"] = weights_kind(frame)
     for column in SETTING_COLUMNS:
         if column not in frame:
             frame[column] = ""
         frame[column] = frame[column].fillna("")
     if "p90_s" not in frame:
         frame["p90_s"] = np.nan
-    frame = frame[frame["median_s"].notna() & (frame["median_s"] > 0)]
-    latest = frame.drop_duplicates(["model_uid", *SETTING_COLUMNS], keep="last")
-    return latest[["model_uid", *SETTING_COLUMNS, "median_s", "p90_s"]].reset_index(drop=True)
+    return frame[["model_uid", *SETTING_COLUMNS, "median_s", "p90_s"]].reset_index(drop=True)
 
 
 def settings(speeds: pd.DataFrame) -> list[Setting]:
@@ -134,18 +121,17 @@ def with_local_speeds(table: pd.DataFrame, measurements: pd.DataFrame | None,
 
 
 def measured_points(measurements: pd.DataFrame, table: pd.DataFrame, y: str) -> pd.DataFrame:
-    """Latest measurement per (model, device, image size, batch, precision, weights) joined with the model's
+    """The newest measurement per setup (`explorer.zoo.setups`) joined with the model's
     published accuracy `y` (as `published_y`) and name: the points a speed-vs-accuracy plot adds for this machine.
 
     `measurements` is `explorer.benchmarks.store.MeasurementStore().frame()` or a sweep's `measured_frame`; models
     without a published y are dropped (nothing to put on that axis), and so is every timing of weights other than
     the published ones.
     """
-    keys = ["model_uid", "device_name", "image_width", "image_height", "batch_size", "autocast", "weights"]
-    latest = measurements.drop_duplicates(keys, keep="last")
+    latest = newest_per_setup(measurements)
     # Only the published weights stand at the published accuracy: random weights time the pipeline, and a
     # user's own file (fine-tuned, converted, uploaded) is another model whose accuracy the zoo does not know.
-    latest = latest[_weights_kind(latest) == "published"]
+    latest = latest[weights_kind(latest) == "published"]
     joined = latest.join(table[[y, "name"]], on="model_uid", how="inner").rename(columns={y: "published_y"})
     return joined[joined["published_y"].notna()]
 

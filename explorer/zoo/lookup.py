@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from explorer.models.catalog import UnknownModelError
+from explorer.errors import UnknownModelError
 from explorer.zoo.table import find_model
 
 

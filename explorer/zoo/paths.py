@@ -1,9 +1,9 @@
 """Where the zoo data lives: `explorer/zoo_data/`, shipped inside the package, and the reference pages it is built from.
 
 Readers take the tables through `importlib.resources` (`ZOO_DATA`), so an installed explorer finds its own copy
-wherever pip put it and whatever the current directory is. Only the build (`explorer.zoo.build`) needs the folder as
-a plain path (`ZOO_DATA_DIR`), to write into a checkout or an editable install; the reference pages it reads sit
-beside a checkout (`../shared/reference`), so their default means nothing in an installed package.
+wherever pip put it and whatever the current directory is. Only the build (`explorer.zoo_build.zoo_data`) needs the
+folder as a plain path (`ZOO_DATA_DIR`), to write into a checkout or an editable install; the reference pages it
+reads sit beside a checkout (`../shared/reference`), so their default means nothing in an installed package.
 """
 
 from __future__ import annotations

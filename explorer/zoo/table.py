@@ -12,11 +12,11 @@ import json
 from collections.abc import Iterable
 from importlib.resources.abc import Traversable
 from typing import Any
+from urllib.parse import urlsplit
 
 import pandas as pd
 
-from explorer.errors import ExplorerError
-from explorer.models.catalog import UnknownModelError
+from explorer.errors import ExplorerError, UnknownModelError
 from explorer.zoo.derived import add_derived_columns
 from explorer.zoo.paths import ZOO_DATA
 from explorer.zoo.schema import NUMERIC_COLUMNS, ZOO_COLUMNS, ZOOS
@@ -74,29 +74,60 @@ def load_notes(data_dir: Traversable = ZOO_DATA) -> dict[str, dict]:
 def load_zoo(zoos: Iterable[str] = ZOOS, data_dir: Traversable = ZOO_DATA) -> pd.DataFrame:
     """The zoo table for analysis: numbers as floats plus the derived metrics of `explorer.zoo.derived`.
 
-    Detectron rows also carry their config's facts (`with_config_facts`), which the model catalog reads.
+    Detectron rows also carry their config's facts (`with_config_facts`), which the model catalog reads, and
+    each figure a zoo may leave unpublished says where it comes from (`with_sources`).
     """
-    table = with_config_facts(with_complexity(to_numbers(load_zoo_text(zoos, data_dir)), data_dir), data_dir)
+    published = to_numbers(load_zoo_text(zoos, data_dir))
+    table = with_config_facts(with_sources(with_complexity(published, data_dir), published), data_dir)
     return add_derived_columns(table, load_notes(data_dir))
 
 
-def with_config_facts(table: pd.DataFrame, data_dir: Traversable = ZOO_DATA) -> pd.DataFrame:
-    """Add `config_facts`: a Detectron row's config row of `detectron_configs.csv` as JSON text ('' elsewhere).
+#: Per zoo, the config table whose rows `with_config_facts` joins into that zoo's rows.
+CONFIG_TABLES: dict[str, str] = {"detectron": "detectron_configs.csv", "detectron2": "detectron2_configs.csv"}
 
-    The zoo table is what callers hand the model catalog, so the Detectron family gets its architecture
-    from the row and never reads zoo_data/ itself. Text, not a dict, so the table stays hashable (Streamlit
-    caches) and comparable; rows whose config the file lacks (or a data folder without it) get '' and are
-    reported as not runnable.
+
+def with_config_facts(table: pd.DataFrame, data_dir: Traversable = ZOO_DATA) -> pd.DataFrame:
+    """Add `config_facts`: a Detectron or Detectron2 row's config-table row as JSON text ('' elsewhere).
+
+    The zoo table is what callers hand the model catalog, so the Detectron and Detectron2 families get their
+    architecture from the row and never read zoo_data/ themselves. A Detectron row names its config by its
+    `config` column; a Detectron2 row by its model URL (`<folder>/<config>`, as `detectron2_configs.csv` keys
+    it, since the stem alone is ambiguous). Text, not a dict, so the table stays hashable (Streamlit caches) and
+    comparable; rows whose config the file lacks (or a data folder without it) get '' and are reported as not
+    runnable.
     """
-    path = data_dir / "detectron_configs.csv"
-    configs = load_configs(data_dir) if path.is_file() else pd.DataFrame(columns=["config"])
-    facts = {str(config): json.dumps(row, sort_keys=True) for config, row in
-             zip(configs["config"], configs.to_dict("records"), strict=True)}
+    facts = {zoo: _facts_by_config(data_dir, name) for zoo, name in CONFIG_TABLES.items()}
+    keys = {"detectron": lambda row: str(row["config"]),
+            "detectron2": lambda row: _detectron2_key(row["model_url"], config_of_model_url)}
     table = table.copy()
-    detectron = table["zoo"] == "detectron"
-    table["config_facts"] = [facts.get(str(config), "") if is_detectron else ""
-                             for config, is_detectron in zip(table["config"], detectron, strict=True)]
+    table["config_facts"] = [facts[zoo].get(keys[zoo](row), "") if zoo in facts else ""
+                             for zoo, row in zip(table["zoo"], table.to_dict("records"), strict=True)]
     return table
+
+
+def config_of_model_url(url: str) -> str:
+    """`<folder>/<stem>` from `https://dl.fbaipublicfiles.com/detectron2/<folder>/<stem>/<id>/model_final_*.pkl`."""
+    parts = urlsplit(url).path.strip("/").split("/")
+    if len(parts) < 5 or parts[-5] != "detectron2" or not parts[-1].endswith(".pkl"):
+        raise ValueError(f"not a Detectron2 model URL shaped .../detectron2/<folder>/<config>/<id>/<file>.pkl: "
+                         f"{url!r}")
+    return f"{parts[-4]}/{parts[-3]}"
+
+
+def _detectron2_key(url: object, key_of: Any) -> str:
+    try:
+        return key_of(str(url))
+    except ValueError:
+        return ""
+
+
+def _facts_by_config(data_dir: Traversable, name: str) -> dict[str, str]:
+    """{config key: that config row as sorted-key JSON} of one config table ({} if the folder lacks it)."""
+    if not (data_dir / name).is_file():
+        return {}
+    configs = load_configs(data_dir, name)
+    return {str(config): json.dumps(row, sort_keys=True)
+            for config, row in zip(configs["config"], configs.to_dict("records"), strict=True)}
 
 
 def load_complexity(data_dir: Traversable = ZOO_DATA) -> pd.DataFrame:
@@ -129,9 +160,27 @@ def with_complexity(table: pd.DataFrame, data_dir: Traversable = ZOO_DATA) -> pd
     return table
 
 
-def load_configs(data_dir: Traversable = ZOO_DATA) -> pd.DataFrame:
-    """Config facts of every Detectron model, indexed by config name (values as text)."""
-    configs = _read_csv(data_dir, "detectron_configs.csv", dtype=str, keep_default_na=False, na_filter=False)
+#: Figures a zoo may leave unpublished and this project fills (`with_complexity`): column -> the column saying
+#: where each row's figure comes from: PUBLISHED, COMPUTED, or '' when there is none.
+SOURCE_COLUMNS: dict[str, str] = {"gflops": "gflops_source", "params_m": "params_m_source"}
+PUBLISHED = "published"
+COMPUTED = "computed here"
+
+
+def with_sources(table: pd.DataFrame, published: pd.DataFrame) -> pd.DataFrame:
+    """Add SOURCE_COLUMNS: PUBLISHED where `published` (the table as the zoos print it) has the figure, COMPUTED
+    where only `table` has it, so every output that shows the figure can say which it is."""
+    table = table.copy()
+    for column, source in SOURCE_COLUMNS.items():
+        was, now = published[column].reindex(table.index).notna(), table[column].notna()
+        table[source] = [PUBLISHED if a else COMPUTED if b else "" for a, b in zip(was, now, strict=True)]
+    return table
+
+
+def load_configs(data_dir: Traversable = ZOO_DATA, name: str = "detectron_configs.csv") -> pd.DataFrame:
+    """Config facts of every Detectron model (or, with name="detectron2_configs.csv", every Detectron2 config),
+    indexed by config key (values as text)."""
+    configs = _read_csv(data_dir, name, dtype=str, keep_default_na=False, na_filter=False)
     return configs.set_index("config", drop=False)
 
 

@@ -22,11 +22,8 @@ checkpoints are cached next to the downloaded pkl, other pkls under `$EXPLORER_C
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import os
 import re
-import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping
@@ -51,6 +48,7 @@ from explorer.models.detectron.network.layers import bias_free_convs, blob_map, 
 from explorer.models.detectron.network.model import DetectronModel
 from explorer.weights.cache import cache_lock
 from explorer.weights.sources import explorer_cache_dir
+from explorer.weights.transport import write_atomic_with
 
 FORMAT = "explorer.detectron/1"
 IMAGENET_LEFTOVERS = frozenset({"fc1000_w", "fc1000_b", "pred_w", "pred_b"})
@@ -213,26 +211,14 @@ def convert_pickle(path: Path, arch: DetectronArch, *, strict: bool = True) -> C
 
 
 def save_converted(weights: ConvertedWeights, path: Path, source: Path | None = None) -> Path:
-    """Write a converted checkpoint atomically (temporary file, fsync, rename)."""
+    """Write a converted checkpoint atomically (temporary file, fsync, rename: explorer.weights writes it)."""
     stat = source.stat() if source is not None else None
     payload: dict[str, Any] = {
         "format": FORMAT, "config": weights.config, "bbox_reg_weights": list(weights.bbox_reg_weights),
         "source_size": stat.st_size if stat else -1, "source_mtime_ns": stat.st_mtime_ns if stat else -1,
         "state_dict": weights.state_dict,
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=path.name + ".part-", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as file:
-            torch.save(payload, file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
-    return path
+    return write_atomic_with(path, lambda file: torch.save(payload, file), durable=True)
 
 
 def is_converted_file(path: Path) -> bool:

@@ -1,7 +1,7 @@
 """`zoo_data/complexity.csv`: GFLOPs and parameters of every Detectron row, counted with our own build of it.
 
 Detectron publishes neither. Each row's architecture (its config, with TTA for the TTA row) is built on the
-meta device and counted part by part (`explorer.models.complexity`, where the convention is stated); the
+meta device and counted part by part (`explorer.zoo_build.counting`, where the convention is stated); the
 build writes the result beside the zoo tables and `explorer.zoo.table` fills the Detectron rows' empty
 `gflops` and `params_m` from it. Counting is exact integer arithmetic on shapes, so the file is the same on
 every machine; rows whose test-time architecture is the same (1x and 2x schedules) are counted once.
@@ -23,9 +23,9 @@ _COUNTED: dict[Any, Any] = {}
 def complexity_rows(zoo_rows: Iterable[Mapping[str, str]], config_rows: Iterable[Mapping[str, str]],
                     ) -> list[dict[str, str]]:
     """One text record per Detectron zoo row (in the zoo table's order)."""
-    from explorer.models.complexity import CONVENTION, detectron_complexity
     from explorer.models.detectron.arch import arch_from_config
     from explorer.models.detectron.family import with_row_tta
+    from explorer.zoo_build.counting import CONVENTION, detectron_complexity
 
     configs = {row["config"]: row for row in config_rows}
     counted = _COUNTED

@@ -121,7 +121,7 @@ def render_evaluation(evaluation: Evaluation, key_prefix: str) -> None:
         with tabs[3]:
             _breakdown(evaluation, key_prefix)
     if evaluation.keypoint_errors is not None:
-        from explorer.pages.keypoint_views import render_keypoint_errors
+        from explorer.views.keypoint_views import render_keypoint_errors
 
         with tabs[-1]:
             render_keypoint_errors(evaluation.keypoint_errors, key_prefix)
@@ -178,11 +178,12 @@ def report_match(match: Match, n_annotated: int) -> None:
 
 
 def render_annotations_panel(images: Sequence[uploaded.NamedImage], runs: Sequence[uploaded.Run],
-                             key_prefix: str) -> None:
+                             key_prefix: str, use_thresholds: Any = None) -> None:
     """Evaluate the runs on the uploaded images against an uploaded COCO annotation file (matched by file name).
 
     Only the matched images are evaluated (`image_ids`), so annotated images the user did not upload do not
     count as missed objects. Each run is evaluated for the iou types its model supports, once (cached).
+    `use_thresholds(overall, per_class)`: the page's hook for the operating point's "use this threshold" buttons.
     """
     st.subheader("Evaluate against annotations")
     upload = st.file_uploader("COCO annotations json for these images (e.g. instances_val2017.json)", type=["json"],
@@ -217,12 +218,16 @@ def render_annotations_panel(images: Sequence[uploaded.NamedImage], runs: Sequen
             continue
         render_evaluation(evaluation, f"{key_prefix}:{run.uid}:{kind}")
         _error_sections(gt, (name, results), kind, f"{key_prefix}:{run.uid}:{kind}", match, pixels)
+        from explorer.views.score_sections import render_score_sections
+
+        render_score_sections(gt, (name, results), kind, f"{key_prefix}:{run.uid}:{kind}", image_ids=match.image_ids,
+                              on_use=use_thresholds)
 
 
 def _error_sections(gt: tuple[str, bytes], results: tuple[str, bytes], kind: str, key_prefix: str, match: Match,
                     pixels: dict[int, Any]) -> None:
     """TIDE's error types, the ground truth drawn on the uploaded images and the confusion matrix, for one run."""
-    from explorer.pages import confusion_view, tide_views
+    from explorer.views import confusion_view, tide_views
 
     loaders = uploaded.loaders_of(pixels)
     tide_views.render_tide(gt, results, kind, key_prefix, image_ids=match.image_ids)

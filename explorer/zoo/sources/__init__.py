@@ -1,1 +1,0 @@
-"""Parsers that turn the reference pages and package metadata into zoo rows (used by `explorer.zoo.build`)."""
