@@ -10,11 +10,16 @@ The browsers (and this script, which drives them) run at the lowest CPU priority
 rendering yields to the server, as the issue's measurement did; the server runs at normal priority.
 
 Targets (issue 21): all six at once within 1.1x the six one after another, and the first of the six within
-1.5x a lone run. Every round measures the three ways next to each other, in a rotating order; medians over
-rounds and the median of each round's own ratios are printed (steadier on a shared machine).
+1.5x a lone run (a lone run: one session's run while no other runs, i.e. each of the one-after-another runs;
+six samples a round, steadier on a shared machine than one). Each round measures both ways next to each
+other, in a rotating order; the medians of each round's own ratios are printed. With --baseline-repo (a
+checkout of the code before, e.g. `git archive`d) and/or --baseline (Streamlit flags), a second server is
+measured in the same rounds.
 
-    python bench/bench_browser_sessions.py [--rounds 3] [--sessions 6] [--model fasterrcnn_mobilenet_v3_large_320_fpn]
-        [--size 320] [--profile OUT.svg (py-spy on the server during the concurrent runs)]
+    python bench/bench_browser_sessions.py [--rounds 3] [--sessions 6] [--size 320]
+        [--model torchvision:FasterRCNN_MobileNet_V3_Large_320_FPN_Weights.COCO_V1]
+        [--baseline-repo DIR] [--baseline "--runner.postScriptGC=true"]
+        [--profile OUT.txt|OUT.svg [--profile-gil]] (py-spy on the server during the first concurrent runs)
 """
 
 from __future__ import annotations
@@ -40,9 +45,6 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--
 UPLOAD_INPUT = '[data-testid="stFileUploaderDropzoneInput"]'
 IDLE_APP = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 TIMEOUT_MS = 600_000
-#: The "before" server: Streamlit's default full garbage collection after every script run (the app's config
-#: turns it off).
-BASELINE_FLAGS = "--runner.postScriptGC=true"
 #: Run in the page when Run is clicked: notes (Date.now()) when the annotated image and "done in" are shown
 #: again (a session's earlier result stays on screen until the new run's status box replaces it).
 WATCH_DONE_JS = """() => {
@@ -58,7 +60,7 @@ WATCH_DONE_JS = """() => {
   }, 20);
 }"""
 
-Timing = tuple[float, float]  # (first result, last result), seconds from the first click
+Timing = tuple[list[float], float]  # (seconds of each run, or of the first and last result; the total)
 
 
 def free_port() -> int:
@@ -67,18 +69,18 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_server(root: Path, flags: list[str]) -> tuple[subprocess.Popen[bytes], str]:
-    """The app as a user runs it (normal priority), caches in `root`, with extra Streamlit `flags`; returns once
-    /_stcore/health says ok."""
+def start_server(root: Path, repo: Path, flags: list[str]) -> tuple[subprocess.Popen[bytes], str]:
+    """The app of the checkout `repo` as a user runs it (normal priority, its .streamlit/config.toml), caches in
+    `root`, with extra Streamlit `flags`; returns once /_stcore/health says ok."""
     root.mkdir(parents=True, exist_ok=True)
     port = free_port()
     env = {**os.environ, "EXPLORER_CACHE": str(root / "explorer"), "TORCH_HOME": str(root / "torch"),
-           "PYTHONPATH": str(REPO_ROOT)}
+           "PYTHONPATH": str(repo)}
     log = (root / "streamlit.log").open("wb")
     process = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless=true",
                                 f"--server.port={port}", "--server.address=127.0.0.1",
                                 "--browser.gatherUsageStats=false", "--server.fileWatcherType=none", *flags],
-                               cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+                               cwd=repo, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
@@ -163,28 +165,23 @@ def done_at(page: Any) -> float:
     return float(page.evaluate("() => window.__doneAt"))
 
 
-def lone(pages: list[Any]) -> Timing:
-    clicked = press_run(pages[0])
-    seconds = (done_at(pages[0]) - clicked) / 1000
-    return seconds, seconds
-
-
 def one_after_another(pages: list[Any]) -> Timing:
-    first = None
+    """Each session's run alone on the server, one after the other: (every run's own seconds, the total)."""
+    runs = []
     started = time.time() * 1000
     for page in pages:
-        press_run(page)
-        finished = done_at(page)
-        first = first or (finished - started) / 1000
-    return first, (time.time() * 1000 - started) / 1000
+        clicked = press_run(page)
+        runs.append((done_at(page) - clicked) / 1000)
+    return runs, (time.time() * 1000 - started) / 1000
 
 
 def at_once(pages: list[Any]) -> Timing:
+    """Run pressed in every session as fast as one driver can: ([first result, last result], the total)."""
     started = time.time() * 1000
     for page in pages:
         press_run(page)
-    finished = [done_at(page) for page in pages]
-    return (min(finished) - started) / 1000, (max(finished) - started) / 1000
+    finished = [(done_at(page) - started) / 1000 for page in pages]
+    return [min(finished), max(finished)], max(finished)
 
 
 def main() -> None:
@@ -193,8 +190,10 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=320, help="input size (shorter side) and image width")
     parser.add_argument("--sessions", type=int, default=6)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--baseline", default=BASELINE_FLAGS, help="Streamlit flags of a second server measured "
-                        "in the same rounds, the 'before' (empty: none)")
+    parser.add_argument("--baseline-repo", type=Path, help="a checkout of the code before (e.g. `git archive` of "
+                        "the commit before a change): a second server runs it in the same rounds")
+    parser.add_argument("--baseline", default="", help="Streamlit flags of that second server (with no "
+                        "--baseline-repo it runs this checkout), e.g. --runner.postScriptGC=true")
     parser.add_argument("--profile", type=Path, help="py-spy profile of the server during the first concurrent "
                         "runs: collapsed stacks (one per line, with its count), or a flame graph if it ends in .svg")
     parser.add_argument("--profile-gil", action="store_true", help="only samples where a thread holds the GIL")
@@ -203,13 +202,16 @@ def main() -> None:
     if CHROMIUM is None:
         raise SystemExit("Debian chromium not found: apt-get install -y chromium")
     root = Path(tempfile.mkdtemp(prefix="bench_browser_sessions_"))
-    configs = {"this app": []} | ({"before": args.baseline.split()} if args.baseline else {})
-    servers = {name: start_server(root / f"server_{i}", flags) for i, (name, flags) in enumerate(configs.items())}
+    configs = {"this app": (REPO_ROOT, [])}
+    if args.baseline_repo or args.baseline:
+        configs["before"] = ((args.baseline_repo or REPO_ROOT).resolve(), args.baseline.split())
+    servers = {name: start_server(root / f"server_{i}", repo, flags)
+               for i, (name, (repo, flags)) in enumerate(configs.items())}
     os.nice(19)  # this script and the browsers it launches yield the CPU to the servers (started before this)
     images = [small_png(root / f"image_{i}.png", i, args.size) for i in range(args.sessions)]
     from playwright.sync_api import sync_playwright
 
-    ways = {"lone run": lone, "one after another": one_after_another, "at once": at_once}
+    ways = {"one after another": one_after_another, "at once": at_once}
     results = {name: {way: [] for way in ways} for name in servers}
     try:
         with sync_playwright() as playwright:
@@ -228,9 +230,10 @@ def main() -> None:
                         if spy is not None:
                             spy.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
                             spy.wait(60)
-                    print(f"round {round_index + 1} {name} (load {os.getloadavg()[0]:.1f}): " + ", ".join(
-                        f"{way} {runs[-1][0]:.1f}/{runs[-1][1]:.1f} s" for way, runs in results[name].items()),
-                        flush=True)
+                    (each, sequential), ((first, _), together) = (results[name][way][-1] for way in ways)
+                    print(f"round {round_index + 1} {name} (load {os.getloadavg()[0]:.1f}): one after another "
+                          f"{sequential:.1f} s (each {', '.join(f'{t:.1f}' for t in each)}), at once {together:.1f} s "
+                          f"(first {first:.1f} s)", flush=True)
             browser.close()
     finally:
         for process, _ in servers.values():
@@ -238,8 +241,8 @@ def main() -> None:
             process.wait(30)
     print(f"{args.sessions} browser sessions, model {args.model} (random weights), input size {args.size}, "
           f"{args.rounds} rounds, load average {os.getloadavg()[0]:.1f} at the end")
-    for name in servers:
-        report(f"{name} ({' '.join(configs[name]) or 'its .streamlit/config.toml'})", results[name])
+    for name, (repo, flags) in configs.items():
+        report(f"{name} ({repo}{' ' + ' '.join(flags) if flags else ''})", results[name])
 
 
 def rotated(items: list[str], by: int) -> list[str]:
@@ -256,17 +259,20 @@ def profiler(args: argparse.Namespace, pid: int) -> subprocess.Popen[bytes]:
 
 
 def report(title: str, results: dict[str, list[Timing]]) -> None:
-    median = {name: (statistics.median(t[0] for t in runs), statistics.median(t[1] for t in runs))
-              for name, runs in results.items()}
-    lone_s, sequential_s = median["lone run"][1], median["one after another"][1]
-    print(f"\n{title}: medians over rounds")
-    print(f"{'way':<22}{'first s':>9}{'all s':>9}{'first/lone':>12}{'all/sequential':>16}")
-    for name, (first, last) in median.items():
-        print(f"{name:<22}{first:>9.2f}{last:>9.2f}{first / lone_s:>11.2f}x{last / sequential_s:>15.2f}x")
-    paired = [(together[1] / seq[1], together[0] / alone[1]) for alone, seq, together
-              in zip(results["lone run"], results["one after another"], results["at once"], strict=True)]
-    all_ratio, first_ratio = (statistics.median(p[0] for p in paired), statistics.median(p[1] for p in paired))
-    print(f"median of per-round ratios: all/sequential {all_ratio:.2f}x (target <= 1.1x: "
+    """Medians over rounds; a lone run is one session's run while no other runs (the one-after-another runs)."""
+    rounds = list(zip(results["one after another"], results["at once"], strict=True))
+    lone = [statistics.median(each) for (each, _), _ in rounds]
+    sequential = [total for (_, total), _ in rounds]
+    first = [first for _, ((first, _), _) in rounds]
+    together = [total for _, (_, total) in rounds]
+    median = statistics.median
+    print(f"\n{title}: medians over {len(rounds)} rounds")
+    print(f"  lone run {median(lone):.2f} s (median of each round's one-after-another runs)")
+    print(f"  one after another {median(sequential):.2f} s; at once {median(together):.2f} s, first result "
+          f"{median(first):.2f} s")
+    all_ratio = median(t / s for t, s in zip(together, sequential, strict=True))
+    first_ratio = median(f / lone_s for f, lone_s in zip(first, lone, strict=True))
+    print(f"  median of per-round ratios: all/sequential {all_ratio:.2f}x (target <= 1.1x: "
           f"{'PASS' if all_ratio <= 1.1 else 'FAIL'}), first/lone {first_ratio:.2f}x (target <= 1.5x: "
           f"{'PASS' if first_ratio <= 1.5 else 'FAIL'})")
 
