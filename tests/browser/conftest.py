@@ -20,7 +20,15 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.browser.waits import PACE, RUN_COUNTER_JS, seconds_since, step_timeout_ms, wait_idle
+from tests.browser.waits import (
+    MAX_PACE,
+    PACE,
+    STEP_MS,
+    seconds_since,
+    step_timeout_ms,
+    track_script_runs,
+    wait_idle,
+)
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, Page
@@ -37,6 +45,9 @@ CHROMIUM_ARGS: list[str] = [
 ]
 #: Tall enough that Streamlit's own scroll container shows a whole page: full_page screenshots don't help.
 VIEWPORT: dict[str, int] = {"width": 1280, "height": 1400}
+#: For tests written before the paced deadlines: one wait's deadline at the slowest pace (new code: the
+#: pages of `page` and `new_context` already wait with step_timeout_ms()).
+DEFAULT_TIMEOUT_MS: int = int(STEP_MS * MAX_PACE)
 #: Python, Streamlit and the app's imports on a busy machine: generous, it only matters when the server is broken.
 SERVER_START_TIMEOUT_S: float = 180.0
 SERVER_STOP_TIMEOUT_S: float = 10.0
@@ -114,7 +125,6 @@ def warm_up(browser: Browser, base: str, started: float) -> None:
     from playwright.sync_api import expect
 
     context = browser.new_context(viewport=VIEWPORT)
-    context.add_init_script(RUN_COUNTER_JS)
     try:
         page = context.new_page()
         for index, (path, heading) in enumerate(WARMUP_PAGES):
@@ -177,12 +187,12 @@ def browser(chromium_path: Path) -> Iterator[Browser]:
 
 
 def new_context(browser: Browser, **options: object) -> BrowserContext:
-    """A browser context whose pages count finished script runs and wait with the session's paced deadline."""
+    """A browser context whose pages count their script runs and wait with the session's paced deadline."""
     from playwright.sync_api import expect
 
     expect.set_options(timeout=step_timeout_ms())
     context = browser.new_context(viewport=VIEWPORT, **options)
-    context.add_init_script(RUN_COUNTER_JS)
+    context.on("page", track_script_runs)
     context.set_default_timeout(step_timeout_ms())
     return context
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.browser.conftest import REPO_ROOT
-from tests.browser.waits import PACE, run_timeout_ms, settled
+from tests.browser.waits import MAX_PACE, PACE, RUN_MS, run_timeout_ms, settled
 
 pytest.importorskip("playwright.sync_api", reason="playwright is not installed (requirements-dev.txt has it)")
 from playwright.sync_api import Locator, Page, expect
@@ -29,6 +29,9 @@ pytestmark = pytest.mark.browser
 
 #: How long a repeated action (act_until) waits for its effect before trying again, on an idle machine.
 RETRY_CHECK_MS: int = 5_000
+#: For tests written before the paced deadlines: a run's deadline at the slowest pace. New tests call
+#: run_timeout_ms(), which gives a fast machine a shorter wait before a broken run fails.
+RUN_TIMEOUT_MS: int = int(RUN_MS * MAX_PACE)
 DOCS_SCREENSHOT: Path = REPO_ROOT / "docs" / "speed_accuracy.png"
 COUNT_TEXT = re.compile(r"^(\d+) of (\d+) models$")
 CARD_TITLE = re.compile(r" — (detectron|detectron2|torchvision) \S+")

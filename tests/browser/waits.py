@@ -5,11 +5,12 @@ fixed time and never race the page: they wait for what Streamlit itself reports 
 the element a user looks for is there), and every deadline is an idle-machine budget multiplied by the pace
 the session's warm-up measured (`Pace`), so a machine twice as slow gets twice as long.
 
-Streamlit marks its root element with `data-test-script-state`, but a widget's change is sent to the server
-before that attribute leaves "notRunning", so reading "notRunning" right after an action says nothing. A
-counter of finished runs does: `RUN_COUNTER_JS` (added to every page of a browser context) counts each time the
-attribute leaves "running"; `settled(page)` takes the count before an action and waits until a later run has
-finished and none is running.
+Streamlit marks its root element with `data-test-script-state`, but that attribute says little about a given
+action: a widget's change is sent to the server before it leaves "notRunning", and a rerun fast enough to
+start and finish between two renders never shows "running" at all. The server's own messages do: each script
+run starts with a `new_session` message and ends with `script_finished` on the page's websocket.
+`ScriptRuns` (attached to every page of a test's context) counts them, and `settled(page)` waits after an
+action until a run has finished since and none is running.
 """
 
 from __future__ import annotations
@@ -26,26 +27,46 @@ if TYPE_CHECKING:
 APP_ROOT = '[data-testid="stApp"]'
 #: The app's root while no script runs: Streamlit's own "finished" signal.
 IDLE_APP = f'{APP_ROOT}[data-test-script-state="notRunning"]'
+#: How often a wait looks at the counts again (Playwright delivers websocket events while it waits).
+POLL_MS: int = 50
 
-#: Installed in every page before its scripts: `window.__streamlitRunsFinished` counts the script runs that ended.
-RUN_COUNTER_JS = """
-(() => {
-  window.__streamlitRunsFinished = 0;
-  new MutationObserver((records) => {
-    for (const record of records) {
-      if (record.oldValue === "running" && record.target.getAttribute("data-testid") === "stApp") {
-        window.__streamlitRunsFinished += 1;
-      }
-    }
-  }).observe(document, {subtree: true, attributes: true, attributeOldValue: true,
-                        attributeFilter: ["data-test-script-state"]});
-})();
-"""
-_FINISHED_SINCE_JS = """(before) => {
-  const app = document.querySelector('[data-testid="stApp"]');
-  return window.__streamlitRunsFinished > before && app !== null
-    && app.getAttribute("data-test-script-state") === "notRunning";
-}"""
+
+class ScriptRuns:
+    """The script runs a page's Streamlit session started and finished, read from the server's messages."""
+
+    def __init__(self) -> None:
+        self.started = 0
+        self.finished = 0
+
+    def attach(self, page: Page) -> None:
+        page.on("websocket", lambda socket: socket.on("framereceived", self._frame))
+
+    def _frame(self, payload: bytes | str) -> None:
+        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+        if isinstance(payload, str):
+            return
+        kind = ForwardMsg.FromString(bytes(payload)).WhichOneof("type")
+        if kind == "new_session":
+            self.started += 1
+        elif kind == "script_finished":
+            self.finished += 1
+
+    @property
+    def idle(self) -> bool:
+        return self.finished >= self.started
+
+
+_RUNS: dict[int, ScriptRuns] = {}
+
+
+def track_script_runs(page: Page) -> None:
+    """Count the script runs of `page` from now on (call before it opens the app: its websocket is watched)."""
+    runs = ScriptRuns()
+    runs.attach(page)
+    _RUNS[id(page)] = runs
+    page.on("close", lambda _: _RUNS.pop(id(page), None))
+
 
 #: Server start to the first page drawn on a lightly loaded 2-core machine (load below 1, 2026-12-07): about
 #: 4 s to healthy and 2 s for the page. Slower warm-ups scale every deadline up; faster ones never scale it
@@ -97,15 +118,15 @@ def run_timeout_ms() -> int:
     return PACE.ms(RUN_MS)
 
 
-def runs_finished(page: Page) -> int:
-    """How many script runs this page has seen finish (0 on a page without the counter)."""
-    return int(page.evaluate("() => window.__streamlitRunsFinished ?? 0"))
-
-
 def wait_run_finished_after(page: Page, before: int, timeout_ms: int | None = None) -> None:
-    """Wait until a script run that ended after the count `before` was taken is over, and none is running."""
-    page.wait_for_function(_FINISHED_SINCE_JS, arg=before, polling=100,
-                           timeout=timeout_ms if timeout_ms is not None else run_timeout_ms())
+    """Wait until a script run has finished since `before` runs had, and none is running."""
+    runs = _RUNS[id(page)]
+    deadline = time.monotonic() + (timeout_ms if timeout_ms is not None else run_timeout_ms()) / 1000
+    while not (runs.finished > before and runs.idle):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no script run finished after the action (runs started {runs.started}, "
+                                 f"finished {runs.finished}, {before} before it)")
+        page.wait_for_timeout(POLL_MS)
 
 
 @contextmanager
@@ -115,7 +136,7 @@ def settled(page: Page, timeout_ms: int | None = None) -> Iterator[None]:
     The next action then lands on the page that run drew, not on widgets it is about to replace (an upload
     into the second uploader while the first upload's rerun runs was lost on a busy machine).
     """
-    before = runs_finished(page)
+    before = _RUNS[id(page)].finished
     yield
     wait_run_finished_after(page, before, timeout_ms)
 
