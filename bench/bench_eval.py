@@ -36,7 +36,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-ROWS = ("plain pycocotools", "explorer / pycocotools", "explorer / faster-coco-eval")
+ROWS = ("plain pycocotools", "explorer / pycocotools", "explorer / hotcoco")
 
 
 def _rss_mb() -> float:

@@ -10,7 +10,7 @@ and the pages can all read them without importing one another.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Literal, cast
 
 from explorer.errors import ExplorerError
 
@@ -57,6 +57,11 @@ EVALUATED: Final[tuple[Task, ...]] = tuple(task for task in TASKS if task.iou_ty
 #: COCO IoU type -> how a choice of it reads ("boxes (bbox)").
 IOU_LABELS: Final[dict[str, str]] = {str(task.iou_type): task.iou_label for task in EVALUATED}
 
+#: The COCO evaluation types (COCOeval's `iouType`), as a type and as the tuple of them in table order; read from
+#: the table above, so that an IoU type always has a task.
+IouType = Literal["bbox", "segm", "keypoints"]
+IOU_TYPES: Final[tuple[IouType, ...]] = tuple(cast(IouType, task.iou_type) for task in EVALUATED)
+
 
 class UnknownTaskError(ExplorerError, ValueError):
     """A task, metric or IoU type name that is not in the table; the message lists the known ones."""
@@ -83,3 +88,10 @@ def task_of_metric(metric: str) -> Task:
 def task_of_iou_type(iou_type: str) -> Task:
     """The task a COCO evaluation type scores ("bbox", "segm", "keypoints")."""
     return _find("iou_type", iou_type, "iou type")
+
+
+def iou_type_named(name: str) -> IouType:
+    """`name` as an IoU type, or UnknownTaskError listing the three ("proposals" has a task but no IoU type)."""
+    if name not in IOU_TYPES:
+        raise UnknownTaskError(f"unknown iou type {name!r}; choose from {', '.join(IOU_TYPES)}")
+    return cast(IouType, name)

@@ -8,6 +8,7 @@ import json
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import pytest
 import streamlit as st
 from PIL import Image
@@ -23,6 +24,14 @@ APP = REPO_ROOT / "app.py"
 PAGE = "explorer/pages/evaluation.py"
 JSON = "application/json"
 PREFIX = "evaluation:results.json"
+
+
+def _cell_items(app: AppTest) -> pd.DataFrame:
+    """The table of one confusion cell's items: the last table with the cell columns (sections below it, such as
+    the operating point, draw tables of their own)."""
+    tables = [frame.value for frame in app.dataframe if {"detection", "annotation"} <= set(frame.value.columns)]
+    assert tables, "no table of a confusion cell's items on the page"
+    return tables[-1]
 
 
 def png(width: int, height: int) -> bytes:
@@ -57,7 +66,7 @@ def test_section_lists_the_detections_behind_a_cell(app: AppTest) -> None:
     pick(app, "dog", "cat")
     assert not app.exception, app.exception
     assert any("**1** item(s) with ground truth **dog** and prediction **cat**" in m.value for m in app.markdown)
-    listed = app.dataframe[-1].value
+    listed = _cell_items(app)
     assert listed["detection"].tolist() == [2] and listed["file_name"].tolist() == ["one.jpg"]
 
 
@@ -71,7 +80,7 @@ def test_thresholds_recount_and_normalising_only_redraws(app: AppTest) -> None:
     assert not app.exception, app.exception
     app.slider(key=f"{PREFIX}:cm_score").set_value(0.1).run()
     pick(app, "cat", "bird")
-    assert app.dataframe[-1].value["score"].tolist() == [0.2]
+    assert _cell_items(app)["score"].tolist() == [0.2]
 
 
 def test_uploaded_images_are_drawn_and_mismatches_named(app: AppTest) -> None:
@@ -144,5 +153,5 @@ def test_detections_panel_draws_the_cell_on_the_uploaded_image() -> None:
     at.selectbox(key=f"{prefix}:cm_column").set_value("cat")
     at.run()
     assert not at.exception, at.exception
-    assert at.dataframe[-1].value["annotation"].tolist() == [1]
+    assert _cell_items(at)["annotation"].tolist() == [1]
     assert len(at.get("image")) == drawn_before + 1

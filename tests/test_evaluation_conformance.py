@@ -12,14 +12,13 @@ so only bbox and segm are checked.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
 from explorer.evaluation.coco.backends import available_backends
 from explorer.evaluation.coco.pipeline import evaluate
+from tests.test_evaluation_exactness import COCOAPI  # beside the checkout (CI) or beside a worktree's folder
 
-COCOAPI = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "cocoapi"
 GROUND_TRUTH = COCOAPI / "instances_val2014_100.json"
 PUBLISHED = COCOAPI / "val2014_fake_eval_res.txt"
 RESULTS = {"bbox": COCOAPI / "instances_val2014_fakebbox100_results.json",

@@ -309,12 +309,11 @@ def test_rle_counts_decoder_matches_pycocotools() -> None:
     assert rle_counts("garbage") is None or sum(rle_counts("garbage")) != 13 * 17
 
 
-@pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize("backend", ["hotcoco", "pycocotools"])
 @pytest.mark.parametrize("iou_type", ["segm", "keypoints"])
-def test_one_evaluation_prepares_the_ground_truth_once(gt, people, iou_type, workers, monkeypatch) -> None:
+def test_one_evaluation_prepares_the_ground_truth_once(gt, people, iou_type, backend, monkeypatch) -> None:
     """The IoU type meets the ground truth once: one prepare, one evaluator dataset, shared by the results check,
     the COCOeval runs and the error breakdown (which used to build its own copy)."""
-    from explorer.evaluation.coco.backends import available_backends
     from explorer.evaluation.inputs.ground_truth import GroundTruth
 
     calls: dict[str, int] = {"prepare": 0, "dataset": 0}
@@ -327,8 +326,7 @@ def test_one_evaluation_prepares_the_ground_truth_once(gt, people, iou_type, wor
 
         monkeypatch.setattr(GroundTruth, name, counted)
     data = people if iou_type == "keypoints" else gt
-    evaluate(data, perfect_results(data, iou_type), iou_type, analysis=True, workers=workers,
-             backend=available_backends()[0])
+    evaluate(data, perfect_results(data, iou_type), iou_type, analysis=True, backend=backend)
     assert calls == {"prepare": 1, "dataset": 1}
 
 
@@ -345,3 +343,26 @@ def test_prepared_ground_truth_holds_what_the_iou_type_evaluates(people) -> None
     assert truth.n_gt[1] == counted  # the crowd one does not count
     with pytest.raises(EvaluationInputError, match="kpt_sigmas: 3 value"):
         load_ground_truth(data).prepare("keypoints", [0.1] * 3)
+
+
+def test_one_frozen_request_carries_an_evaluation(gt, results) -> None:
+    """evaluate(...) is make_request + run_request: the request holds the inputs, the IoU type and the options,
+    cannot be changed on its way, and an option that does not exist is refused by name."""
+    import dataclasses
+
+    from explorer.evaluation.coco.pipeline import make_request, run_request
+
+    ids = [gt["images"][0]["id"], gt["images"][1]["id"]]
+    results = [r for r in results if r["image_id"] in ids]
+    request = make_request(gt, results, "bbox", image_ids=ids, backend="pycocotools")
+    assert (request.iou_type, request.options.image_ids, request.options.backend) == ("bbox", tuple(ids),
+                                                                                      "pycocotools")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        request.iou_type = "segm"  # type: ignore[misc]
+    direct = run_request(request)
+    assert direct.stats == evaluate(gt, results, "bbox", image_ids=ids, backend="pycocotools").stats
+    assert direct.n_images == 2
+    with pytest.raises(TypeError, match="unknown evaluation option"):
+        evaluate(gt, results, "bbox", workers=2)
+    with pytest.raises(EvaluationInputError, match="unknown iou type 'boxes'"):
+        make_request(gt, results, "boxes")

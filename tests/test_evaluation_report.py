@@ -64,9 +64,9 @@ def box_detections(width: int = 640, height: int = 480, **extra: Any) -> Detecti
 
 def test_evaluate_uploads_gives_the_evaluation_or_the_input_error(files) -> None:
     (gt_name, gt_bytes), (name, data) = files
-    evaluation, problem = report.evaluate_uploads(gt_bytes, gt_name, data, name, "bbox")
+    evaluation, problem, _ = report.evaluate_uploads(gt_bytes, gt_name, data, name, "bbox")
     assert problem is None and evaluation.stat("AP") == pytest.approx(1.0)
-    evaluation, problem = report.evaluate_uploads(gt_bytes, gt_name, b"not json", "bad.json", "bbox")
+    evaluation, problem, _ = report.evaluate_uploads(gt_bytes, gt_name, b"not json", "bad.json", "bbox")
     assert evaluation is None and "bad.json" in problem
 
 
@@ -74,7 +74,7 @@ def test_evaluate_uploads_on_some_images_only(gt, files) -> None:
     (gt_name, gt_bytes), (name, _) = files
     first = gt["images"][0]["id"]
     only_first = [r for r in perfect_results(gt) if r["image_id"] == first]
-    evaluation, problem = report.evaluate_uploads(gt_bytes, gt_name, dumps(only_first), name, "bbox",
+    evaluation, problem, _ = report.evaluate_uploads(gt_bytes, gt_name, dumps(only_first), name, "bbox",
                                                   image_ids=[first])
     assert problem is None and evaluation.n_images == 1 and evaluation.stat("AP") == pytest.approx(1.0)
 
@@ -97,7 +97,7 @@ def test_an_evaluation_task_reports_progress_and_its_outcome(files) -> None:
         task = report.start_evaluation(executor, *files, "bbox")
         assert not task.done() and task.progress.latest == ("starting", 0.0)  # returned at once
         gate.set()
-        evaluation, problem = task.outcome(timeout=HANG_S)
+        evaluation, problem, _ = task.outcome(timeout=HANG_S)
     assert problem is None and evaluation.stat("AP") == pytest.approx(1.0)
     assert task.done() and not task.failed() and stages and task.progress.latest[0] == stages[-1]
 
@@ -143,7 +143,7 @@ def test_sorted_ids() -> None:
 
 def test_summary_numbers_and_names(files) -> None:
     (gt_name, gt_bytes), (name, data) = files
-    evaluation, _ = report.evaluate_uploads(gt_bytes, gt_name, data, name, "bbox", analysis=True)
+    evaluation, *_ = report.evaluate_uploads(gt_bytes, gt_name, data, name, "bbox", analysis=True)
     assert [n for n, _ in report.key_numbers(evaluation)] == list(report.KEY_STATS)
     assert dict(report.key_numbers(evaluation))["AP"] == "100.0"
     caption = report.summary_caption(evaluation)
@@ -155,7 +155,7 @@ def test_summary_numbers_and_names(files) -> None:
 
 def test_breakdown_table_needs_the_breakdown(files) -> None:
     (gt_name, gt_bytes), (name, data) = files
-    evaluation, _ = report.evaluate_uploads(gt_bytes, gt_name, data, name, "bbox")
+    evaluation, *_ = report.evaluate_uploads(gt_bytes, gt_name, data, name, "bbox")
     with pytest.raises(ValueError, match="without the error breakdown"):
         report.breakdown_table(evaluation, "all")
 
@@ -179,10 +179,9 @@ def test_keypoint_options_parse_or_raise() -> None:
 def test_keypoint_tables() -> None:
     people = make_ground_truth(3, seed=2, keypoints=True)
     results = perfect_results(people, "keypoints")
-    evaluation, problem = report.evaluate_uploads(dumps(people), "people.json", dumps(results), "kp.json",
-                                                  "keypoints", keypoint_errors=True)
-    assert problem is None and evaluation.keypoint_errors is not None
-    errors = evaluation.keypoint_errors
+    evaluation, problem, errors = report.evaluate_uploads(dumps(people), "people.json", dumps(results), "kp.json",
+                                                          "keypoints", keypoint_errors=True)
+    assert problem is None and evaluation is not None and errors is not None
     assert "good" in report.keypoint_counts(errors).index
     ap = report.keypoint_ap_table(errors)
     assert list(ap.columns) == ["keypoints", "OKS AP", "gain (points)"] and ap["gain (points)"].str[0].isin(

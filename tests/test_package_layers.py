@@ -100,8 +100,6 @@ def test_no_circle_of_subpackages_in_the_detectron_port() -> None:
     assert cycle(edges) == []
 
 
-# The task vocabulary (iou types, stat names) is every layer's; it is read from coco/kinds.py, where it lives today.
-SHARED = {"explorer.evaluation.coco.kinds"}
 LAYERS = ("inputs", "coco", "analyses")
 
 
@@ -112,8 +110,50 @@ def test_evaluation_layers_import_only_downwards() -> None:
         if len(parts) < 4:
             continue  # the package itself and the shared modules at its top (errors, masks)
         layer = LAYERS.index(parts[2])
-        for name in imported - SHARED:
+        for name in imported:
             other = name.split(".")
             if len(other) >= 4 and LAYERS.index(other[2]) > layer:
                 wrong.append(f"{module} imports {name}")
     assert wrong == []
+
+
+def test_the_iou_type_vocabulary_lives_with_the_other_task_words() -> None:
+    """IouType / IOU_TYPES are explorer.tasks' (issue 20): no evaluation module defines them again, and every module
+    that names the type imports it from there."""
+    defined, imported_elsewhere = [], []
+    for path in sorted((ROOT / "explorer").rglob("*.py")):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Assign | ast.AnnAssign) and path.name != "tasks.py":
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                defined += [f"{path.name}: {t.id}" for t in targets
+                            if isinstance(t, ast.Name) and t.id in ("IouType", "IOU_TYPES")]
+            if isinstance(node, ast.ImportFrom) and node.module != "explorer.tasks" and any(
+                    alias.name in ("IouType", "IOU_TYPES") for alias in node.names):
+                imported_elsewhere.append(f"{module_name(path)} from {node.module}")
+    assert defined == [] and imported_elsewhere == []
+    assert not (ROOT / "explorer" / "evaluation" / "coco" / "kinds.py").exists()
+
+
+def test_the_coco_result_holds_no_analysis() -> None:
+    """coco/ never names analyses/, not even for a type (no field of the COCO result is an analysis's result, so
+    no circle between the two, however it is spelled)."""
+    named = []
+    for path in sorted((ROOT / "explorer" / "evaluation" / "coco").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("explorer.evaluation.analyses"):
+                named.append(f"{path.name}: {node.module}")
+    assert named == []
+
+
+def test_one_request_travels_the_evaluation_path() -> None:
+    """run_request takes the one EvaluationRequest (and a progress callback), not loose parameters; evaluate() is
+    the convenient call that builds it."""
+    import inspect
+
+    from explorer.evaluation.coco import pipeline
+
+    assert list(inspect.signature(pipeline.run_request).parameters) == ["request", "progress"]
+    assert pipeline.EvaluationRequest.__dataclass_params__.frozen
+    assert pipeline.EvaluationOptions.__dataclass_params__.frozen
+    assert {"ground_truth", "results", "iou_type", "options"} == set(pipeline.EvaluationRequest.__dataclass_fields__)

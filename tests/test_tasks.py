@@ -14,17 +14,19 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from explorer.evaluation.coco.kinds import IOU_TYPES, IouType, stat_names
+from explorer.evaluation.coco.metrics import stat_names
 from explorer.figures import zoo as plots
 from explorer.pages import schedules as schedules_page
 from explorer.pages import zoo_tables
 from explorer.tasks import (
     EVALUATED,
     IOU_LABELS,
+    IOU_TYPES,
     METRIC_LABELS,
     METRICS,
     TASK_NAMES,
     TASKS,
+    IouType,
     UnknownTaskError,
     task_named,
     task_of_iou_type,

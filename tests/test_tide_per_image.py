@@ -106,3 +106,17 @@ def test_segm_overlay_uses_mask_boxes() -> None:
     items = image_overlay(c, gt, results, image_id)
     assert items and all(item.kind == "tp" for item in items)
     assert per_image_table(c, gt)["ap"].tolist() == [100.0, 100.0]
+
+
+@pytest.mark.parametrize("iou_type", ["bbox", "segm"])
+def test_overlay_from_columns_as_from_the_checked_list(iou_type: str) -> None:
+    """The pages hand the overlay the results as read_result_columns gives them (what load_for_tide returns)."""
+    from explorer.evaluation.inputs.result_columns import ResultColumns
+
+    gt_data = make_ground_truth(n_images=3, seed=6)
+    gt = check_ground_truth(gt_data)
+    results = check_results(perfect_results(gt_data, iou_type), gt.prepare(iou_type))
+    columns = ResultColumns.from_records(results, "bbox" if iou_type == "bbox" else "segmentation")
+    c = classify(gt, columns, iou_type)
+    for image in gt.images:
+        assert image_overlay(c, gt, columns, image["id"]) == image_overlay(c, gt, results, image["id"])

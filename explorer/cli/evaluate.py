@@ -46,13 +46,13 @@ from explorer.evaluation.analyses.confusion import check_options as check_confus
 from explorer.evaluation.analyses.keypoint_errors import analyse_keypoint_errors
 from explorer.evaluation.coco.backends import BACKENDS
 from explorer.evaluation.coco.breakdown import ERROR_NAMES, LABELS
-from explorer.evaluation.coco.kinds import IOU_TYPES
 from explorer.evaluation.coco.pipeline import evaluate
 from explorer.evaluation.coco.results import Evaluation, percent_table
 from explorer.evaluation.errors import EvaluationInputError
 from explorer.evaluation.inputs.ground_truth import load_ground_truth
 from explorer.evaluation.inputs.loading import DEFAULT_MAX_BYTES, read_json
 from explorer.evaluation.inputs.result_checks import check_results
+from explorer.tasks import IOU_TYPES
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -79,7 +79,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                         help=f"detections below this score are left out of the confusion matrix "
                              f"(default {DEFAULT_SCORE})")
     parser.add_argument("--backend", default="auto", choices=("auto", *BACKENDS),
-                        help="evaluator: auto (faster-coco-eval when installed), or pycocotools (the reference)")
+                        help="evaluator: auto (hotcoco when installed), or pycocotools (the reference); same numbers")
     parser.add_argument("--max-mb", type=float, default=DEFAULT_MAX_BYTES / 1024 / 1024,
                         help=f"refuse JSON files larger than this (default {DEFAULT_MAX_BYTES // 1024 // 1024})")
     add_keypoint_arguments(parser)
@@ -154,7 +154,8 @@ def render_summary(evaluation: Evaluation) -> str:
     """A header line and pycocotools' summary lines."""
     header = (f"{evaluation.results_name}: {evaluation.iou_type}, {evaluation.n_images} images, "
               f"{evaluation.n_ground_truth} objects, {evaluation.n_detections} detections ({evaluation.backend})\n")
-    return header + evaluation.summary_text()
+    note = f" ({evaluation.convention})\n" if evaluation.convention else ""
+    return header + note + evaluation.summary_text()
 
 
 def render_breakdown(evaluation: Evaluation) -> str:

@@ -16,8 +16,7 @@ from explorer.evaluation.analyses.per_image import per_image_csv_frame, per_imag
 from explorer.evaluation.analyses.tide import BG_THRESHOLD, POS_THRESHOLD, classify, tide_errors
 from explorer.evaluation.errors import EvaluationInputError
 from explorer.evaluation.inputs.ground_truth import GroundTruth
-from explorer.evaluation.inputs.loading import read_json
-from explorer.evaluation.inputs.result_checks import check_results
+from explorer.evaluation.inputs.result_columns import read_result_columns
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -51,8 +50,7 @@ def run_for(args: argparse.Namespace, gt: GroundTruth, path: Path, tide_out: Pat
     """The TIDE block printed for one results file, writing its CSVs."""
     if not wanted(args):
         return ""
-    results = check_results(read_json(path, what="results", max_bytes=max_bytes), gt.prepare(args.iou_type),
-                            what=path.name)
+    results = read_result_columns(path, gt.prepare(args.iou_type), what=path.name, max_bytes=max_bytes)
     block = ""
     if args.tide or args.tide_csv:
         errors = tide_errors(classify(gt, results, args.iou_type), gt.category_names)

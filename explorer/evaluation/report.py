@@ -15,15 +15,15 @@ import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import pandas as pd
 
 from explorer.evaluation.analyses.keypoint_errors import (
     KeypointErrors,
+    keypoint_errors_of,
     parse_flip_pairs,
     parse_sigmas,
-    with_keypoint_errors,
 )
 from explorer.evaluation.analyses.tide import classify, load_for_tide, tide_difference, tide_errors
 from explorer.evaluation.coco import pipeline
@@ -37,8 +37,16 @@ KEY_STATS: Final[tuple[str, ...]] = ("AP", "AP50", "AP75", "APs", "APm", "APl")
 #: The iou types TIDE's error types (and the ground truth drawn on the image) are defined for.
 TIDE_TYPES: Final[tuple[str, ...]] = ("bbox", "segm")
 
-#: (evaluation, None) or (None, the message saying what is wrong with the input).
-Outcome = tuple[Evaluation | None, str | None]
+
+class Outcome(NamedTuple):
+    """What one evaluation request gave: the evaluation, or None and the message saying what is wrong with the
+    input; with the keypoint error analysis where it was asked for (an analysis of the evaluation, kept beside
+    it, not inside it)."""
+
+    evaluation: Evaluation | None
+    problem: str | None
+    keypoint_errors: KeypointErrors | None = None
+
 #: (name, bytes) of an uploaded (or generated) file.
 Source = tuple[str, bytes]
 
@@ -67,15 +75,16 @@ def evaluate_uploads(ground_truth: bytes, ground_truth_name: str, results: bytes
                                        results_name=results_name, ground_truth_name=ground_truth_name,
                                        image_ids=ids, kpt_sigmas=sigmas if iou_type == "keypoints" else None)
     except EvaluationInputError as error:
-        return None, str(error)
+        return Outcome(None, str(error))
     if keypoint_errors and iou_type == "keypoints":
         try:
-            evaluation = with_keypoint_errors(evaluation, ground_truth, results, image_ids=ids,
-                                              results_name=results_name, kpt_sigmas=sigmas,
-                                              flip_pairs=[tuple(pair) for pair in flip_pairs] if flip_pairs else None)
+            errors = keypoint_errors_of(evaluation, ground_truth, results, image_ids=ids, results_name=results_name,
+                                        kpt_sigmas=sigmas,
+                                        flip_pairs=[tuple(pair) for pair in flip_pairs] if flip_pairs else None)
         except EvaluationInputError as error:
-            return evaluation, f"keypoint errors: {error}"
-    return evaluation, None
+            return Outcome(evaluation, f"keypoint errors: {error}")
+        return Outcome(evaluation, None, errors)
+    return Outcome(evaluation, None)
 
 
 class ProgressLog:
@@ -152,9 +161,10 @@ def percent_text(value: float) -> str:
 
 def summary_caption(evaluation: Evaluation) -> str:
     """What was evaluated against what, how much of it, by which backend and in how long."""
+    note = f" · {evaluation.convention}" if evaluation.convention else ""
     return (f"{evaluation.results_name} vs {evaluation.ground_truth_name} · {evaluation.iou_type} · "
             f"{evaluation.n_images} images, {evaluation.n_ground_truth} objects, "
-            f"{evaluation.n_detections} detections · {evaluation.backend}, "
+            f"{evaluation.n_detections} detections · {evaluation.backend}{note}, "
             f"{sum(evaluation.seconds.values()):.2f} s")
 
 

@@ -14,10 +14,9 @@ import streamlit as st
 
 from explorer.evaluation import report
 from explorer.evaluation.coco.frames import category_matrix, difference_frame
-from explorer.evaluation.coco.kinds import IOU_TYPES
 from explorer.evaluation.uploaded_images import LazyImages
 from explorer.figures import evaluation as eval_plots
-from explorer.tasks import IOU_LABELS
+from explorer.tasks import IOU_LABELS, IOU_TYPES
 from explorer.views import confusion_view, eval_views, keypoint_views, score_sections, tide_views
 
 REQUEST_KEY: Final[str] = "evaluation:request"
@@ -63,13 +62,13 @@ def render() -> None:
     named = report.unique_names([(upload.name, upload.getvalue()) for upload in files])
     outcomes = eval_views.run_evaluations((gt.name, gt.getvalue()), named, iou_type, analysis,
                                           keypoint_errors=analysis, kpt_sigmas=sigmas, flip_pairs=flip_pairs)
-    for name, (_, problem) in outcomes.items():
-        if problem:
-            st.error(f"{name}: {problem}", icon=":material/error:")
-    evaluations = {name: evaluation for name, (evaluation, _) in outcomes.items() if evaluation is not None}
+    for name, outcome in outcomes.items():
+        if outcome.problem:
+            st.error(f"{name}: {outcome.problem}", icon=":material/error:")
+    evaluations = {name: outcome.evaluation for name, outcome in outcomes.items() if outcome.evaluation is not None}
     if not evaluations:
         return
-    shown = _one_file(evaluations)
+    shown = _one_file(evaluations, {name: outcome.keypoint_errors for name, outcome in outcomes.items()})
     sources = dict(named)
     gt_source = (gt.name, gt.getvalue())
     tide_views.render_tide(gt_source, (shown, sources[shown]), iou_type, f"evaluation:{shown}")
@@ -86,12 +85,12 @@ def render() -> None:
             tide_views.render_tide_difference(gt_source, (a, sources[a]), (b, sources[b]), iou_type, "evaluation")
 
 
-def _one_file(evaluations: dict[str, Any]) -> str:
+def _one_file(evaluations: dict[str, Any], keypoint_errors: dict[str, Any]) -> str:
     """The chosen results file's evaluation; returns its name."""
     st.header("Results")
     name = st.selectbox("Results file", list(evaluations), key="evaluation:shown") if len(evaluations) > 1 else (
         next(iter(evaluations)))
-    eval_views.render_evaluation(evaluations[name], f"evaluation:{name}")
+    eval_views.render_evaluation(evaluations[name], f"evaluation:{name}", keypoint_errors=keypoint_errors[name])
     return name
 
 

@@ -19,6 +19,7 @@ import streamlit as st
 
 from explorer.evaluation import report
 from explorer.evaluation import uploaded_images as uploaded
+from explorer.evaluation.analyses.keypoint_errors import KeypointErrors
 from explorer.evaluation.coco.results import METRIC_COLUMNS, Evaluation, percent_table
 from explorer.evaluation.inputs.matching import Match, match_images
 from explorer.evaluation.report import EvaluationTask, Outcome
@@ -98,17 +99,19 @@ def render_summary(evaluation: Evaluation) -> None:
     st.code(evaluation.summary_text(), language=None)
 
 
-def render_evaluation(evaluation: Evaluation, key_prefix: str) -> None:
+def render_evaluation(evaluation: Evaluation, key_prefix: str,
+                      keypoint_errors: KeypointErrors | None = None) -> None:
     """Everything about one evaluation: summary, per-category table (CSV as the CLI writes it) and figures.
 
     Every option here only redraws from `evaluation`; the caller passes a cached Evaluation so no widget change
     evaluates again. `key_prefix` keeps widget keys apart when several evaluations are on one page.
+    `keypoint_errors`: its keypoint error analysis, where one was made (a tab of its own).
     """
     render_summary(evaluation)
     labels = ["Per category", "Precision-recall", "By object size"]
     if evaluation.breakdown is not None:
         labels.append("Error breakdown")
-    if evaluation.keypoint_errors is not None:
+    if keypoint_errors is not None:
         labels.append("Keypoint errors")
     tabs = st.tabs(labels)
     with tabs[0]:
@@ -120,11 +123,11 @@ def render_evaluation(evaluation: Evaluation, key_prefix: str) -> None:
     if evaluation.breakdown is not None:
         with tabs[3]:
             _breakdown(evaluation, key_prefix)
-    if evaluation.keypoint_errors is not None:
+    if keypoint_errors is not None:
         from explorer.views.keypoint_views import render_keypoint_errors
 
         with tabs[-1]:
-            render_keypoint_errors(evaluation.keypoint_errors, key_prefix)
+            render_keypoint_errors(keypoint_errors, key_prefix)
 
 
 def _per_category(evaluation: Evaluation, key_prefix: str) -> None:
@@ -211,12 +214,12 @@ def render_annotations_panel(images: Sequence[uploaded.NamedImage], runs: Sequen
         results = uploaded.run_results(images, run, match)
         outcome = run_evaluations(gt, [(name, results)], kind, image_ids=match.image_ids,
                                   keypoint_errors=True)[name]
-        evaluation, problem = outcome
+        evaluation, problem, errors = outcome
         if problem:
             st.error(f"{run.name}: {problem}", icon=":material/error:")
         if evaluation is None:
             continue
-        render_evaluation(evaluation, f"{key_prefix}:{run.uid}:{kind}")
+        render_evaluation(evaluation, f"{key_prefix}:{run.uid}:{kind}", keypoint_errors=errors)
         _error_sections(gt, (name, results), kind, f"{key_prefix}:{run.uid}:{kind}", match, pixels)
         from explorer.views.score_sections import render_score_sections
 

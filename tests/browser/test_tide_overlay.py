@@ -68,7 +68,8 @@ def test_ground_truth_overlay_from_a_server_folder(page: Page, app_url: str, scr
     save_screenshot(page, screenshot_dir, "evaluation_ground_truth")
     picture.first.screenshot(path=str(screenshot_dir / "ground_truth_overlay.png"))
     # Click the per-image table's third row (the grid is a canvas: header, then 35 px rows).
-    table = page.locator('[data-testid="stDataFrame"]').filter(has=page.locator("canvas")).last
+    # Found by its widget key (Streamlit puts `st-key-<key>` on a keyed element): sections below it draw tables too.
+    table = page.locator('[class*="per_image"] [data-testid="stDataFrame"]').filter(has=page.locator("canvas")).last
     table.scroll_into_view_if_needed()
     box = table.bounding_box()
     assert box is not None

@@ -33,13 +33,13 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
-from explorer.evaluation.coco.kinds import IouType, check_iou_type
-from explorer.evaluation.errors import EvaluationInputError
+from explorer.evaluation.errors import EvaluationInputError, check_iou_type
 from explorer.evaluation.inputs.ground_truth import GroundTruth, load_ground_truth
 from explorer.evaluation.inputs.loading import DEFAULT_MAX_BYTES, JsonSource, read_json
 from explorer.evaluation.inputs.result_checks import check_results
 from explorer.evaluation.masks import boxes as mask_boxes
 from explorer.evaluation.masks import coco_iou
+from explorer.tasks import IouType
 
 BACKGROUND: Final[str] = "background"
 DEFAULT_IOU: Final[float] = 0.5

@@ -8,7 +8,7 @@ Diagnosis in Multi-Instance Pose Estimation", ICCV 2017; their coco-analyze is t
     errors.per_keypoint_frame()  # the same per keypoint name: which joints fail
     errors.ap_frame()            # AP with each error type corrected, and with oracle scores
 
-Matching: detections are matched to ground truth exactly as COCOeval matches them (pycocotools' own evaluate(),
+Matching: detections are matched to ground truth exactly as COCOeval matches them (the evaluator's own evaluate(),
 greedy by score, maxDets 20, area "all"), at OKS .1, the paper's threshold for "localised at all". A detection
 matched to an ignored object (a crowd region, a person without labelled keypoints) is not analysed.
 
@@ -49,13 +49,13 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from explorer.evaluation.coco.parallel import Run, WorkerPool, make_blocks
+from explorer.evaluation.coco.backends import get_backend, matches
 from explorer.evaluation.coco.pipeline import evaluate
 from explorer.evaluation.coco.results import Evaluation
 from explorer.evaluation.errors import EvaluationInputError
@@ -277,14 +277,14 @@ def analyse_keypoint_errors(ground_truth: JsonSource | GroundTruth, results: Jso
             progress(fraction)
 
     report(0.0)
-    matches = _match(truth, checked)
+    matched = _match(truth, checked, backend)
     by_id = {ann["id"]: ann for ann in gt.annotations}
     people = _people_by_image(gt)
     n_k = len(sigmas)
-    errors = np.full((len(matches), n_k), UNLABELLED, dtype=np.int8)
+    errors = np.full((len(matched), n_k), UNLABELLED, dtype=np.int8)
     corrected: dict[str, list[dict[str, Any]]] = {name: [dict(d) for d in checked]
                                                   for name in (*CORRECTED_TYPES, "localisation")}
-    for n, (d, g) in enumerate(matches):
+    for n, (d, g) in enumerate(matched):
         det, own = checked[d], by_id[g]
         others = [p for p in people[(own["image_id"], own["category_id"])] if p["id"] != g]
         codes, target = classify(det["keypoints"], own, others, sigmas, partners[own["category_id"]])
@@ -310,20 +310,20 @@ def analyse_keypoint_errors(ground_truth: JsonSource | GroundTruth, results: Jso
         keypoint_names=names,
         flip_pairs={c: tuple((names[c][j], names[c][p]) for j, p in enumerate(partners[c]) if j < p) for c in names},
         sigmas=tuple(float(s) for s in sigmas),
-        image_ids=np.array([by_id[g]["image_id"] for _, g in matches], dtype=np.int64),
-        category_ids=np.array([by_id[g]["category_id"] for _, g in matches], dtype=np.int64),
-        gt_ids=tuple(by_id[g].get("source_id", g) for _, g in matches),
-        dt_ids=np.array([d + 1 for d, _ in matches], dtype=np.int64),
+        image_ids=np.array([by_id[g]["image_id"] for _, g in matched], dtype=np.int64),
+        category_ids=np.array([by_id[g]["category_id"] for _, g in matched], dtype=np.int64),
+        gt_ids=tuple(by_id[g].get("source_id", g) for _, g in matched),
+        dt_ids=np.array([d + 1 for d, _ in matched], dtype=np.int64),
         errors=errors, ap=ap, n_detections=len(checked))
 
 
-def _match(truth: PreparedGroundTruth, checked: list[dict[str, Any]]) -> list[tuple[int, int]]:
+def _match(truth: PreparedGroundTruth, checked: list[dict[str, Any]], backend: str) -> list[tuple[int, int]]:
     """(index into `checked`, ground-truth annotation id) of each detection COCOeval matches at OKS .1 to an
-    object it does not ignore, in image order. pycocotools' own matching, in a worker process: it prints."""
-    (block,) = make_blocks("pycocotools", truth, [dict(d) for d in checked], [list(truth.category_ids)],
-                           [Run((), [MATCH_OKS], [MAX_DETS])])
-    with WorkerPool(1) as pool:
-        pairs = pool.matches(block)
+    object it does not ignore, in image order: the evaluator's own matching (hotcoco's equals pycocotools',
+    tests/test_evaluation_exactness.py)."""
+    pairs = matches(get_backend(backend), truth.dataset, [dict(d) for d in checked], "keypoints",
+                    category_ids=truth.category_ids, iou_threshold=MATCH_OKS, max_dets=MAX_DETS,
+                    kpt_sigmas=truth.kpt_sigmas)
     return [(dt_id - 1, gt_id) for dt_id, gt_id in pairs]  # loadRes numbers results 1..N in order
 
 
@@ -435,10 +435,9 @@ def _soft_nms(points: np.ndarray, scores: np.ndarray, variances: np.ndarray) -> 
     return scores
 
 
-def with_keypoint_errors(evaluation: Evaluation, ground_truth: JsonSource | GroundTruth, results: JsonSource,
-                         **options: Any) -> Evaluation:
-    """`evaluation` (a keypoints one) with its `keypoint_errors` filled in, its AP reused as the baseline;
-    `options` as for analyse_keypoint_errors (the evaluation's backend unless given)."""
+def keypoint_errors_of(evaluation: Evaluation, ground_truth: JsonSource | GroundTruth, results: JsonSource,
+                       **options: Any) -> KeypointErrors:
+    """The keypoint error analysis of what `evaluation` (a keypoints one) evaluated, its AP reused as the
+    baseline; `options` as for analyse_keypoint_errors (the evaluation's backend unless given)."""
     options.setdefault("backend", evaluation.backend)
-    errors = analyse_keypoint_errors(ground_truth, results, original_ap=evaluation.stat("AP"), **options)
-    return replace(evaluation, keypoint_errors=errors)
+    return analyse_keypoint_errors(ground_truth, results, original_ap=evaluation.stat("AP"), **options)

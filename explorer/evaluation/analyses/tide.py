@@ -29,6 +29,9 @@ Per category (our addition; TIDE reports only the mean) a category without objec
 
 `classify()` is the per-detection classification; the dAPs (`tide_errors`), the per-image table
 (explorer.evaluation.analyses.per_image) and the ground-truth overlay (explorer.drawing.ground_truth) all read it.
+It matches every image at once (explorer.evaluation.analyses.tide_matching) and reads the results as columns
+(explorer.evaluation.inputs.result_columns): at val2017 scale that is what makes it ~10x faster than tidecv
+(bench/bench_tide.py).
 """
 
 from __future__ import annotations
@@ -40,13 +43,22 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from explorer.evaluation.coco.kinds import IouType, check_iou_type
-from explorer.evaluation.errors import EvaluationInputError
+from explorer.evaluation.analyses.tide_matching import (
+    BKG,
+    BOTH,
+    CLS,
+    DUPE,
+    LOC,
+    TP,
+    Side,
+    box_corners,
+    match_all,
+)
+from explorer.evaluation.errors import EvaluationInputError, check_iou_type
 from explorer.evaluation.inputs.ground_truth import GroundTruth, load_ground_truth
-from explorer.evaluation.inputs.loading import DEFAULT_MAX_BYTES, read_json
-from explorer.evaluation.inputs.result_checks import check_results
-from explorer.evaluation.masks import coco_iou
-from explorer.tasks import task_of_iou_type
+from explorer.evaluation.inputs.loading import DEFAULT_MAX_BYTES
+from explorer.evaluation.inputs.result_columns import ResultColumns, read_result_columns
+from explorer.tasks import IouType, task_of_iou_type
 
 #: The six main error types, in TIDE's order, then the two special ones.
 MAIN_ERRORS: tuple[str, ...] = ("cls", "loc", "both", "dupe", "bkg", "miss")
@@ -55,7 +67,6 @@ ERRORS: tuple[str, ...] = MAIN_ERRORS + SPECIAL_ERRORS
 
 #: What each detection became (codes in Classification.det_label): a true positive or one of five errors.
 DETECTION_LABELS: tuple[str, ...] = ("tp", "cls", "loc", "both", "dupe", "bkg")
-TP, CLS, LOC, BOTH, DUPE, BKG = range(6)
 
 ERROR_DESCRIPTIONS: dict[str, str] = {
     "cls": "classification: right place, wrong class",
@@ -124,44 +135,30 @@ def _geometry_key(iou_type: IouType) -> str:
     return task_of_iou_type(iou_type).result_field
 
 
-def classify(gt: GroundTruth, results: Sequence[dict[str, Any]], iou_type: IouType, *,
+def classify(gt: GroundTruth, results: Sequence[dict[str, Any]] | ResultColumns, iou_type: IouType, *,
              pos_threshold: float = POS_THRESHOLD, bg_threshold: float = BG_THRESHOLD, max_dets: int = MAX_DETS,
              score_threshold: float = 0.0) -> Classification:
-    """TIDE's matching and error type of every detection in `results` (checked results, see check_results)
-    with a score of at least `score_threshold`."""
+    """TIDE's matching and error type of every detection in `results` (checked results, see check_results, or
+    their columns, see read_result_columns) with a score of at least `score_threshold`. All images at once
+    (tide_matching)."""
     key = _geometry_key(iou_type)
     if not 0 < pos_threshold <= 1 or not 0 <= bg_threshold <= pos_threshold:
         raise EvaluationInputError(f"need 0 < background {bg_threshold} <= foreground {pos_threshold} <= 1")
     category_ids = tuple(gt.category_ids(iou_type))
     image_ids = tuple(image["id"] for image in gt.images)
-    dets = _sorted_detections(results, image_ids, category_ids, max_dets, score_threshold)
+    columns = ResultColumns.from_records(results, key)
+    dets = _sorted_detections(columns, image_ids, category_ids, max_dets, score_threshold)
     objects = _objects(gt, image_ids, category_ids)
-    geometry = _gt_geometry(gt, iou_type)
-    label = np.full(len(dets.result), TP, dtype=np.int8)
-    ignored = np.zeros(len(dets.result), dtype=bool)
-    target = np.full(len(dets.result), -1, dtype=np.int64)
-    matched = np.zeros(len(objects.annotation), dtype=bool)
-    for image, (d0, d1) in dets.spans.items():
-        g0, g1 = objects.spans.get(image, (0, 0))
-        c0, c1 = objects.crowd_spans.get(image, (0, 0))
-        det_geoms = [results[i][key] for i in dets.result[d0:d1]]
-        gt_rows = [*range(g0, g1)]
-        gt_geoms = [geometry[objects.annotation[j]] for j in gt_rows]
-        crowd_geoms = [geometry[objects.crowd_annotation[j]] for j in range(c0, c1)]
-        iou = coco_iou(det_geoms, gt_geoms + crowd_geoms, [0] * len(gt_geoms) + [1] * len(crowd_geoms), iou_type)
-        out = _match_image(iou, dets.category[d0:d1], objects.category[g0:g1], objects.crowd_category[c0:c1],
-                           len(gt_rows), pos_threshold, bg_threshold)
-        label[d0:d1], ignored[d0:d1], local_target, used = out
-        target[d0:d1] = np.where(local_target >= 0, local_target + g0, -1)
-        matched[g0:g1] = used
-    fixable, usable = _fixable(label, target, matched)
+    matching = match_all(*_sides(gt, columns, dets, objects, iou_type), iou_type, pos_threshold, bg_threshold,
+                         _image_sizes(gt, columns))
+    fixable, usable = _fixable(matching.label, matching.target, matching.matched)
     return Classification(
         iou_type=iou_type, pos_threshold=pos_threshold, bg_threshold=bg_threshold,
         score_threshold=score_threshold, category_ids=category_ids, image_ids=image_ids, det_result=dets.result,
-        det_image=dets.image, det_category=dets.category, det_score=dets.score, det_label=label,
-        det_ignored=ignored, det_target=target, det_fixable=fixable, gt_annotation=objects.annotation,
-        gt_image=objects.image, gt_category=objects.category, gt_matched=matched,
-        gt_missed=~matched & ~usable)
+        det_image=dets.image, det_category=dets.category, det_score=dets.score, det_label=matching.label,
+        det_ignored=matching.ignored, det_target=matching.target, det_fixable=fixable,
+        gt_annotation=objects.annotation, gt_image=objects.image, gt_category=objects.category,
+        gt_matched=matching.matched, gt_missed=~matching.matched & ~usable)
 
 
 @dataclass(frozen=True)
@@ -170,16 +167,6 @@ class _Detections:
     image: np.ndarray
     category: np.ndarray
     score: np.ndarray
-    spans: dict[int, tuple[int, int]]  # image index -> [start, end) in the arrays
-
-
-def _spans(groups: np.ndarray) -> dict[int, tuple[int, int]]:
-    """[start, end) of each run of equal values in a sorted array."""
-    if not groups.size:
-        return {}
-    starts = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]])
-    ends = np.r_[starts[1:], groups.size]
-    return {int(groups[s]): (int(s), int(e)) for s, e in zip(starts, ends, strict=True)}
 
 
 def _index_of(values: np.ndarray, keys: Sequence[int]) -> np.ndarray:
@@ -189,22 +176,20 @@ def _index_of(values: np.ndarray, keys: Sequence[int]) -> np.ndarray:
     return order[np.searchsorted(keys_array[order], values)]
 
 
-def _sorted_detections(results: Sequence[dict[str, Any]], image_ids: Sequence[int], category_ids: Sequence[int],
+def _sorted_detections(columns: ResultColumns, image_ids: Sequence[int], category_ids: Sequence[int],
                        max_dets: int, score_threshold: float) -> _Detections:
     """Detections by image (ground-truth order), then score descending (ties in file order, as TIDE's stable
     sort), the best `max_dets` of each image."""
-    n = len(results)
-    image = _index_of(np.fromiter((r["image_id"] for r in results), np.int64, n), image_ids)
-    category = _index_of(np.fromiter((r["category_id"] for r in results), np.int64, n), category_ids)
-    score = np.fromiter((r["score"] for r in results), float, n)
-    order = np.lexsort((-score, image))
+    image = _index_of(columns.image_id, image_ids)
+    category = _index_of(columns.category_id, category_ids)
+    score = columns.score
+    order = segment_order(image, np.argsort(-score, kind="stable"))  # = np.lexsort((-score, image)), faster
     order = order[score[order] >= score_threshold]
     sorted_image = image[order]
     starts = np.r_[0, np.flatnonzero(sorted_image[1:] != sorted_image[:-1]) + 1] if order.size else np.zeros(0, int)
     rank = np.arange(order.size) - np.repeat(starts, np.diff(np.r_[starts, order.size]))
     order = order[rank < max_dets]
-    return _Detections(result=order, image=image[order], category=category[order], score=score[order],
-                       spans=_spans(image[order]))
+    return _Detections(result=order, image=image[order], category=category[order], score=score[order])
 
 
 @dataclass(frozen=True)
@@ -212,10 +197,9 @@ class _Objects:
     annotation: np.ndarray
     image: np.ndarray
     category: np.ndarray
-    spans: dict[int, tuple[int, int]]
     crowd_annotation: np.ndarray
+    crowd_image: np.ndarray
     crowd_category: np.ndarray
-    crowd_spans: dict[int, tuple[int, int]]
 
 
 def _objects(gt: GroundTruth, image_ids: Sequence[int], category_ids: Sequence[int]) -> _Objects:
@@ -233,8 +217,34 @@ def _objects(gt: GroundTruth, image_ids: Sequence[int], category_ids: Sequence[i
     crowd = column(lambda i, ann: ann["iscrowd"])[order] == 1
     plain, crowds = order[~crowd], order[crowd]
     return _Objects(annotation=annotation[plain], image=image[plain], category=category[plain],
-                    spans=_spans(image[plain]), crowd_annotation=annotation[crowds],
-                    crowd_category=category[crowds], crowd_spans=_spans(image[crowds]))
+                    crowd_annotation=annotation[crowds], crowd_image=image[crowds], crowd_category=category[crowds])
+
+
+def _sides(gt: GroundTruth, columns: ResultColumns, dets: _Detections, objects: _Objects,
+           iou_type: IouType) -> tuple[Side, Side, Side]:
+    """The detections, objects and crowd regions as tide_matching takes them: boxes as box_corners columns,
+    masks as the detections' count strings and the objects' RLE dicts."""
+    geometry = _gt_geometry(gt, iou_type)
+    if iou_type == "bbox":
+        det_geometry: Any = box_corners(columns.geometry[dets.result])
+        gt_geometry = box_corners(np.asarray(geometry, dtype=float))
+        object_geometry: Any = gt_geometry[:, objects.annotation]
+        crowd_geometry: Any = gt_geometry[:, objects.crowd_annotation]
+    else:
+        det_geometry = [columns.geometry[i] for i in dets.result.tolist()]
+        object_geometry = [geometry[i] for i in objects.annotation.tolist()]
+        crowd_geometry = [geometry[i] for i in objects.crowd_annotation.tolist()]
+    n_images = len(gt.images)
+    return (Side.of(dets.image, dets.category, det_geometry, n_images),
+            Side.of(objects.image, objects.category, object_geometry, n_images),
+            Side.of(objects.crowd_image, objects.crowd_category, crowd_geometry, n_images))
+
+
+def _image_sizes(gt: GroundTruth, columns: ResultColumns) -> list[list[int]] | None:
+    """[height, width] of each image (ground-truth order) for the detections' masks, None for boxes."""
+    if columns.mask_size is None:
+        return None
+    return [columns.mask_size.get(image["id"]) for image in gt.images]
 
 
 def _gt_geometry(gt: GroundTruth, iou_type: IouType) -> list[Any]:
@@ -244,47 +254,6 @@ def _gt_geometry(gt: GroundTruth, iou_type: IouType) -> list[Any]:
     gt.check_for("segm")
     rles = gt.mask_rles()
     return [rles[ann["id"]] for ann in gt.annotations]
-
-
-def _match_image(iou: np.ndarray, det_category: np.ndarray, gt_category: np.ndarray, crowd_category: np.ndarray,
-                 n_gt: int, pos: float, bg: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """One image: (label, ignored, target object, object matched), detections already sorted by score.
-
-    Greedy as TIDE: each detection in turn takes the unmatched object of its class with the highest IoU if that
-    IoU is >= pos; a detection left over inside a crowd region of its class is ignored; then the error tests.
-    """
-    n_det = len(det_category)
-    gt_iou = iou[:, :n_gt]
-    same = det_category[:, None] == gt_category[None, :]
-    same_iou = gt_iou * same
-    target = np.full(n_det, -1, dtype=np.int64)
-    used = np.zeros(n_gt, dtype=bool)
-    if n_gt:
-        for p in np.flatnonzero(same_iou.max(axis=1) >= pos):
-            row = np.where(used, 0.0, same_iou[p])
-            j = int(row.argmax())
-            if row[j] >= pos:
-                target[p] = j
-                used[j] = True
-    unmatched = target < 0
-    crowd_hit = (iou[:, n_gt:] > pos) & (det_category[:, None] == crowd_category[None, :])
-    ignored = unmatched & crowd_hit.any(axis=1)
-    label = np.full(n_det, TP, dtype=np.int8)
-    if not n_gt:
-        label[unmatched] = BKG
-        return label, ignored, target, used
-    best_same, best_same_at = same_iou.max(axis=1), same_iou.argmax(axis=1)
-    other_iou = gt_iou * ~same
-    best_other, best_other_at = other_iou.max(axis=1), other_iou.argmax(axis=1)
-    best_used = (same_iou * used[None, :]).max(axis=1)
-    best_any = gt_iou.max(axis=1)
-    is_loc = (bg <= best_same) & (best_same <= pos)
-    is_cls = best_other >= pos
-    errors = np.select([is_loc, is_cls, best_used >= pos, best_any <= bg], [LOC, CLS, DUPE, BKG], BOTH)
-    label[unmatched] = errors[unmatched]
-    points_at = np.select([is_loc, is_cls], [best_same_at, best_other_at], -1)
-    target[unmatched] = points_at[unmatched]
-    return label, ignored, target, used
 
 
 def _fixable(label: np.ndarray, target: np.ndarray, matched: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -303,9 +272,19 @@ def _fixable(label: np.ndarray, target: np.ndarray, matched: np.ndarray) -> tupl
     return fixable, usable
 
 
-def segment_ap(segment: np.ndarray, score: np.ndarray, positive: np.ndarray, n_gt: np.ndarray) -> np.ndarray:
+def segment_order(segment: np.ndarray, by_score: np.ndarray) -> np.ndarray:
+    """The permutation that sorts detections by segment, then score descending, ties in their order, from
+    `by_score` (the stable descending-score permutation): a stable radix sort on the segment instead of a
+    lexsort, so several AP computations over subsets of the same detections share one score sort."""
+    small = segment.astype(np.int16) if segment.size and segment.max() < 2**15 else segment
+    return by_score[np.argsort(small[by_score], kind="stable")]
+
+
+def segment_ap(segment: np.ndarray, score: np.ndarray, positive: np.ndarray, n_gt: np.ndarray,
+               order: np.ndarray | None = None) -> np.ndarray:
     """TIDE's AP (in points, 0..100) of each segment (a class, or a class in one image): the detections in
-    `segment` (0..len(n_gt)-1) with their score and true-positive flag, against n_gt objects each.
+    `segment` (0..len(n_gt)-1) with their score and true-positive flag, against n_gt objects each; `order`: their
+    segment_order, if known.
 
     101-point interpolated precision as COCO's; NaN for a segment with neither detections nor objects, 0 for
     one with detections but no objects. All segments at once: one sort, cumulative sums, one searchsorted.
@@ -314,7 +293,8 @@ def segment_ap(segment: np.ndarray, score: np.ndarray, positive: np.ndarray, n_g
     ap = np.where(n_gt > 0, 0.0, np.nan)
     if not segment.size:
         return ap
-    order = np.lexsort((-score, segment))
+    if order is None:
+        order = np.lexsort((-score, segment))
     seg, hit = segment[order], positive[order].astype(np.int64)
     counts = np.bincount(seg, minlength=n_segments)
     starts = np.cumsum(counts) - counts
@@ -391,13 +371,17 @@ def _tide_mean(ap: np.ndarray) -> float:
 
 
 def _scenarios(c: Classification, n_gt: np.ndarray) -> dict[str, tuple[np.ndarray, ...]]:
-    """(category, score, positive, n_gt) of the AP data as it is ("base") and with each error type fixed."""
+    """(category, score, positive, n_gt, segment_order) of the AP data as it is ("base") and with each error
+    type fixed. Every scenario but false_pos keeps a subset of the detections with their scores, so one score
+    sort serves them all."""
     counted = ~c.det_ignored
     category, score, label = c.det_category, c.det_score, c.det_label
     positive = label == TP
+    by_score = np.argsort(-score, kind="stable")
 
     def keep(mask: np.ndarray, cat: np.ndarray = category, hit: np.ndarray = positive) -> tuple[np.ndarray, ...]:
-        return cat[mask], score[mask], hit[mask], n_gt
+        subset = (np.cumsum(mask) - 1)[by_score[mask[by_score]]]  # by_score, in positions of the subset
+        return cat[mask], score[mask], hit[mask], n_gt, segment_order(cat[mask], subset)
 
     scenarios = {"base": keep(counted)}
     for name, code in (("cls", CLS), ("loc", LOC)):
@@ -410,10 +394,11 @@ def _scenarios(c: Classification, n_gt: np.ndarray) -> dict[str, tuple[np.ndarra
     k = len(n_gt)
     missed = np.bincount(c.gt_category[c.gt_missed], minlength=k)
     unmatched = np.bincount(c.gt_category[~c.gt_matched], minlength=k)
-    base_cat, _, base_hit, _ = scenarios["base"]
-    scenarios["miss"] = (*scenarios["base"][:3], n_gt - missed)
-    scenarios["false_pos"] = (base_cat, base_hit.astype(float), base_hit, n_gt)
-    scenarios["false_neg"] = (*scenarios["base"][:3], n_gt - unmatched)
+    base_cat, _, base_hit, _, base_order = scenarios["base"]
+    scenarios["miss"] = (*scenarios["base"][:3], n_gt - missed, base_order)
+    hits_first = segment_order(base_cat, np.argsort(~base_hit, kind="stable"))
+    scenarios["false_pos"] = (base_cat, base_hit.astype(float), base_hit, n_gt, hits_first)
+    scenarios["false_neg"] = (*scenarios["base"][:3], n_gt - unmatched, base_order)
     return scenarios
 
 
@@ -458,15 +443,15 @@ def tide_difference(a: TideErrors, b: TideErrors, names: tuple[str, str] = ("A",
 
 
 def load_for_tide(ground_truth: Any, results: Any, iou_type: IouType | str, *, max_bytes: int | None = None,
-                  results_name: str | None = None) -> tuple[GroundTruth, list[dict[str, Any]]]:
-    """The checked ground truth and results (paths, bytes or parsed JSON, as evaluate() takes them)."""
+                  results_name: str | None = None) -> tuple[GroundTruth, ResultColumns]:
+    """The checked ground truth and results (paths, bytes or parsed JSON, as evaluate() takes them); the results
+    as columns (a sequence of checked detections too), read without json.loads where the file allows."""
     kind = check_iou_type(iou_type)
     _geometry_key(kind)
     limit = DEFAULT_MAX_BYTES if max_bytes is None else max_bytes
     gt = load_ground_truth(ground_truth, max_bytes=limit)
     truth = gt.prepare(kind)
-    data = read_json(results, what=results_name or "results", max_bytes=limit)
-    return gt, check_results(data, truth, what=results_name or "results")
+    return gt, read_result_columns(results, truth, what=results_name or "results", max_bytes=limit)
 
 
 def tide(ground_truth: Any, results: Any, iou_type: IouType | str = "bbox", *,

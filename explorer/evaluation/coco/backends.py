@@ -1,30 +1,42 @@
-"""The COCO evaluators we drive: pycocotools (the reference) and faster-coco-eval (the same algorithm with the
-per-image matching and accumulation in C++, about 3-4x faster at val2017 scale, identical numbers).
+"""The COCO evaluators we drive: hotcoco (the default) and pycocotools (the reference).
 
-Both are reduced to one call, `Backend.run`, which returns the accumulated arrays (`eval['precision']`,
-`eval['recall']`) and the parameters that index them; everything we report is computed from those arrays, so
-the two backends can only differ if their arrays differ, and tests/test_evaluation_backends.py checks they do
-not. pycocotools prints progress to stdout and takes no way to stop it per call (swapping `sys.stdout` would
-silence every other thread of the server too), so it is called as it is and the callers run it only in worker
-processes whose stdout is /dev/null (explorer.evaluation.coco.parallel), never in the server's or the command
-line's process. faster-coco-eval takes a print function: it gets one that prints nothing.
+hotcoco (Derek Allman, MIT, Rust) computes pycocotools' `precision`, `recall` and `scores` arrays bit for bit
+(tests/test_evaluation_exactness.py) and was the fastest exact evaluator measured on this machine, about 6x plain
+faster-coco-eval and 16x or more pycocotools on the 2,000-image bench set (bench/bench_eval_cores.py; the table and the
+other candidates are in README.md). It runs in the caller's process: its speed comes from native code, so the
+worker processes we used to split categories over (and their pickled blocks) no longer paid for themselves.
+
+Both are reduced to the same few calls: an index over a dataset, `loadRes`, and a COCOeval whose `params`,
+`evaluate()`, `accumulate()`, `eval` and `evalImgs` follow pycocotools' names. Everything we report is computed
+from the accumulated arrays (`EvalArrays`), so the two can only differ if their arrays differ, and the tests check
+they do not.
+
+pycocotools prints progress with `print()` and has no way to stop it. Swapping `sys.stdout` would silence every
+other thread of the server too; instead its printing methods are called as functions whose `print` is a no-op
+(`_quiet`: the same code object with its module's globals plus `print`), so nothing it says reaches anyone's
+terminal and nothing else changes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import types
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any, Protocol
 
 import numpy as np
 
-from explorer.evaluation.coco.kinds import IouType
 from explorer.evaluation.errors import EvaluationInputError
-from explorer.evaluation.masks import areas as mask_areas
-from explorer.evaluation.masks import to_rle
+from explorer.evaluation.inputs.result_checks import CheckedResults
+from explorer.tasks import IouType
 
-#: Backend names in order of preference for "auto".
-BACKENDS: tuple[str, ...] = ("faster-coco-eval", "pycocotools")
+#: Detections as evaluate() hands them over (checked columns), or as COCO results files hold them (dicts).
+Results = CheckedResults | list[dict[str, Any]]
+
+#: Backend names, the default first ("auto" means it).
+BACKENDS: tuple[str, ...] = ("hotcoco", "pycocotools")
+_MODULES = {"hotcoco": "hotcoco", "pycocotools": "pycocotools"}
 
 
 @dataclass(frozen=True)
@@ -32,11 +44,13 @@ class EvalArrays:
     """What COCOeval.accumulate() leaves, plus the parameters its axes are indexed by.
 
     precision: [T, R, K, A, M] (IoU thresholds, recall thresholds, categories, area ranges, max detections);
-    recall: [T, K, A, M]; -1 where undefined (no ground truth to find).
+    recall: [T, K, A, M]; -1 where undefined (no ground truth to find); scores: [T, R, K, A, M], the score at
+    which each precision is reached.
     """
 
     precision: np.ndarray
     recall: np.ndarray
+    scores: np.ndarray
     iou_thresholds: np.ndarray
     recall_thresholds: np.ndarray
     area_labels: tuple[str, ...]
@@ -44,25 +58,130 @@ class EvalArrays:
     category_ids: tuple[int, ...]
 
 
+@dataclass(frozen=True)
+class Run:
+    """One COCOeval evaluate + accumulate over the same detections: the ground truth plus `extra_annotations`
+    (the error breakdown's ignored copies), with these parameters (None: COCO's defaults)."""
+
+    extra_annotations: Sequence[dict[str, Any]] = ()
+    iou_thresholds: Sequence[float] | None = None
+    max_dets: Sequence[int] | None = None
+
+
 class Backend(Protocol):
     name: str
 
     def coco(self, dataset: dict[str, Any]) -> Any:
-        """A COCO index over a ground-truth dict (not copied: it may write into the annotations)."""
+        """A COCO index over a ground-truth dict (it may write into the annotations)."""
 
-    def load_results(self, gt: Any, results: list[dict[str, Any]], iou_type: IouType) -> Any:
-        """loadRes: a COCO index over results (written into: ids, areas)."""
+    def load_results(self, gt: Any, results: Results) -> Any:
+        """loadRes: a COCO index over results, numbered 1..N in their order (a list of dicts may be written
+        into: ids, areas)."""
 
-    def run(self, gt: Any, dt: Any, iou_type: IouType, *, category_ids: Sequence[int],
-            iou_thresholds: Sequence[float] | None = None, max_dets: Sequence[int] | None = None,
-            kpt_sigmas: np.ndarray | None = None, on_accumulate: Callable[[], None] | None = None) -> EvalArrays:
-        """COCOeval evaluate() + accumulate() with these parameters (None: COCO's defaults)."""
+    def evaluator(self, gt: Any, dt: Any, iou_type: IouType) -> Any:
+        """A COCOeval over the two indexes, with pycocotools' attribute names."""
+
+
+class HotcocoBackend:
+    """hotcoco: pycocotools' algorithm in Rust, its arrays bit for bit."""
+
+    name = "hotcoco"
+
+    def coco(self, dataset: dict[str, Any]) -> Any:
+        import hotcoco
+
+        try:
+            return hotcoco.COCO(dataset)  # converted into its own storage: the dict is not kept
+        except ValueError as error:  # its schema checks, on what GroundTruth.dataset passed on
+            raise EvaluationInputError(f"ground truth: {error}") from None
+
+    def load_results(self, gt: Any, results: Results) -> Any:
+        """Boxes and masks in hotcoco's array form (one row per detection, no dict each); keypoints as dicts."""
+        if isinstance(results, list):
+            if results and isinstance(results[0].get("segmentation"), dict):
+                _mask_areas([r["segmentation"] for r in results])
+            return gt.load_res(results)
+        if results.iou_type == "bbox":
+            return gt.load_res(results.table())
+        if results.iou_type == "segm":
+            # Rows without a box (zeros: mask IoU never reads a detection's box, tests/test_evaluation_exactness.py
+            # checks the arrays), then each its mask's own area, as loadRes gives it (Detectron2's convention).
+            areas = _mask_areas(results.values)
+            dt = gt.load_res(results.table(np.zeros((len(results), 4))), segmentation=results.values)
+            dt.update_anns(ids=np.arange(1, len(results) + 1), area=areas)
+            return dt
+        return gt.load_res(results.records())
+
+    def evaluator(self, gt: Any, dt: Any, iou_type: IouType) -> Any:
+        import hotcoco
+
+        return hotcoco.COCOeval(gt, dt, iou_type)
+
+
+def _mask_areas(masks: list[Any]) -> np.ndarray:
+    """Each compressed-RLE mask's area, as pycocotools' loadRes gives it, from hotcoco's batch decoder;
+    ValueError ("invalid RLE: ...") for a count string that decodes to a negative run or to more pixels than its
+    image (hotcoco's loadRes would take it without complaint)."""
+    from hotcoco import mask
+
+    return np.asarray(mask.area(masks), dtype=float)
+
+
+class PycocotoolsBackend:
+    """The reference: Piotr Dollár and Tsung-Yi Lin's COCO API, as Detectron and Detectron2 use it (silenced)."""
+
+    name = "pycocotools"
+
+    def coco(self, dataset: dict[str, Any]) -> Any:
+        index = _quiet_classes()[0]()
+        index.dataset = dataset
+        index.createIndex()
+        return index
+
+    def load_results(self, gt: Any, results: Results) -> Any:
+        return gt.loadRes(results.records() if isinstance(results, CheckedResults) else results)
+
+    def evaluator(self, gt: Any, dt: Any, iou_type: IouType) -> Any:
+        return _quiet_classes()[1](gt, dt, iou_type)
+
+
+def _quiet(function: Callable[..., Any], **names: Any) -> Callable[..., Any]:
+    """`function` with `print` (and `names`) replaced in the globals it reads: same code, no output."""
+    import sys
+
+    scope = {**vars(sys.modules[function.__module__]), "print": _silent, **names}
+    quiet = types.FunctionType(function.__code__, scope, function.__name__, function.__defaults__,
+                               function.__closure__)
+    quiet.__kwdefaults__ = function.__kwdefaults__
+    return quiet
+
+
+@cache
+def _quiet_classes() -> tuple[type, type]:
+    """pycocotools' COCO and COCOeval, with their printing methods made quiet (loadRes's new index too)."""
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    class QuietCOCO(COCO):  # type: ignore[misc]
+        createIndex = _quiet(COCO.createIndex)
+
+    QuietCOCO.loadRes = _quiet(COCO.loadRes, COCO=QuietCOCO)  # type: ignore[method-assign]
+
+    class QuietCOCOeval(COCOeval):  # type: ignore[misc]
+        evaluate = _quiet(COCOeval.evaluate)
+        accumulate = _quiet(COCOeval.accumulate)
+
+    return QuietCOCO, QuietCOCOeval
+
+
+def _silent(*_: Any, **__: Any) -> None:
+    return None
 
 
 def _set_params(params: Any, category_ids: Sequence[int], iou_thresholds: Sequence[float] | None,
                 max_dets: Sequence[int] | None, kpt_sigmas: np.ndarray | None) -> None:
-    # Category ids explicitly, the same for both backends (faster-coco-eval would take, for keypoints, only
-    # categories with annotations; pycocotools all of them).
+    # Category ids explicitly, the same for both backends: every category of the ground truth evaluated, also
+    # those without objects (NaN rows in the tables), whatever an evaluator's own default would be.
     params.catIds = sorted(category_ids)
     if iou_thresholds is not None:
         params.iouThrs = np.asarray(iou_thresholds, dtype=float)
@@ -75,90 +194,18 @@ def _set_params(params: Any, category_ids: Sequence[int], iou_thresholds: Sequen
 def _arrays(evaluator: Any) -> EvalArrays:
     p = evaluator.params
     return EvalArrays(precision=np.asarray(evaluator.eval["precision"]), recall=np.asarray(evaluator.eval["recall"]),
-                      iou_thresholds=np.asarray(p.iouThrs), recall_thresholds=np.asarray(p.recThrs),
+                      scores=np.asarray(evaluator.eval["scores"]),
+                      iou_thresholds=np.asarray(p.iouThrs, dtype=float),
+                      recall_thresholds=np.asarray(p.recThrs, dtype=float),
                       area_labels=tuple(p.areaRngLbl), max_dets=tuple(int(m) for m in p.maxDets),
                       category_ids=tuple(int(c) for c in p.catIds))
 
 
-class PycocotoolsBackend:
-    """The reference: Piotr Dollár and Tsung-Yi Lin's COCO API, as Detectron and Detectron2 use it."""
-
-    name = "pycocotools"
-
-    def coco(self, dataset: dict[str, Any]) -> Any:
-        from pycocotools.coco import COCO
-
-        index = COCO()
-        index.dataset = dataset
-        index.createIndex()
-        return index
-
-    def load_results(self, gt: Any, results: list[dict[str, Any]], iou_type: IouType) -> Any:
-        return gt.loadRes(results)
-
-    def run(self, gt: Any, dt: Any, iou_type: IouType, *, category_ids: Sequence[int],
-            iou_thresholds: Sequence[float] | None = None, max_dets: Sequence[int] | None = None,
-            kpt_sigmas: np.ndarray | None = None, on_accumulate: Callable[[], None] | None = None) -> EvalArrays:
-        from pycocotools.cocoeval import COCOeval
-
-        evaluator = COCOeval(gt, dt, iou_type)
-        return _evaluate(evaluator, category_ids, iou_thresholds, max_dets, kpt_sigmas, on_accumulate)
-
-    def matches(self, gt: Any, dt: Any, iou_type: IouType, *, category_ids: Sequence[int], iou_threshold: float,
-                max_dets: int, kpt_sigmas: np.ndarray | None = None) -> list[tuple[int, int]]:
-        """(detection id, ground-truth id) of each detection COCOeval's own evaluate() matches, at one threshold
-        and area "all", to an object it does not ignore; by category, then image, then score."""
-        from pycocotools.cocoeval import COCOeval
-
-        evaluator = COCOeval(gt, dt, iou_type)
-        _set_params(evaluator.params, category_ids, [iou_threshold], [max_dets], kpt_sigmas)
-        params = evaluator.params
-        params.areaRng, params.areaRngLbl = [params.areaRng[0]], ["all"]
-        evaluator.evaluate()
-        pairs = []
-        for image in filter(None, evaluator.evalImgs):
-            for k, dt_id in enumerate(image["dtIds"]):
-                gt_id = int(image["dtMatches"][0][k])
-                if gt_id and not image["dtIgnore"][0][k]:
-                    pairs.append((int(dt_id), gt_id))
-        return pairs
-
-
-class FasterCocoEvalBackend:
-    """faster-coco-eval (MiXaiLL76): pycocotools' algorithm with evaluateImg/accumulate in C++."""
-
-    name = "faster-coco-eval"
-
-    def coco(self, dataset: dict[str, Any]) -> Any:
-        from faster_coco_eval import COCO
-
-        return COCO(dataset)  # a shallow copy of the dict; the annotation dicts themselves are shared
-
-    def load_results(self, gt: Any, results: list[dict[str, Any]], iou_type: IouType) -> Any:
-        """What loadRes builds, with the per-detection work done in batches: faster-coco-eval's loadRes computes
-        each mask's area and box with one C++ call per mask, three times slower than pycocotools' batch calls."""
-        from faster_coco_eval import COCO
-
-        add_result_fields(results, iou_type)
-        return COCO({"images": gt.dataset["images"], "categories": gt.dataset["categories"], "annotations": results})
-
-    def run(self, gt: Any, dt: Any, iou_type: IouType, *, category_ids: Sequence[int],
-            iou_thresholds: Sequence[float] | None = None, max_dets: Sequence[int] | None = None,
-            kpt_sigmas: np.ndarray | None = None, on_accumulate: Callable[[], None] | None = None) -> EvalArrays:
-        if iou_type == "segm":
-            attach_rles(gt)
-            attach_rles(dt)
-        # One IoU thread: its thread pool only adds overhead here (the per-pair work holds the GIL), measured at
-        # val2017 scale; separate_eval keeps evaluate and accumulate apart, for progress reports.
-        evaluator = _evaluator_class()(gt, dt, iou_type, print_function=_silent, separate_eval=True,
-                                       rle_iou_max_workers=1)
-        return _evaluate(evaluator, category_ids, iou_thresholds, max_dets, kpt_sigmas, on_accumulate)
-
-
-def _evaluate(evaluator: Any, category_ids: Sequence[int], iou_thresholds: Sequence[float] | None,
-              max_dets: Sequence[int] | None, kpt_sigmas: np.ndarray | None,
-              on_accumulate: Callable[[], None] | None) -> EvalArrays:
-    """Both backends' COCOeval: our parameters, evaluate, (progress), accumulate, and the arrays we keep."""
+def run(backend: Backend, gt: Any, dt: Any, iou_type: IouType, *, category_ids: Sequence[int],
+        iou_thresholds: Sequence[float] | None = None, max_dets: Sequence[int] | None = None,
+        kpt_sigmas: np.ndarray | None = None, on_accumulate: Callable[[], None] | None = None) -> EvalArrays:
+    """COCOeval evaluate() + accumulate() with these parameters (None: COCO's defaults)."""
+    evaluator = backend.evaluator(gt, dt, iou_type)
     _set_params(evaluator.params, category_ids, iou_thresholds, max_dets, kpt_sigmas)
     evaluator.evaluate()
     if on_accumulate:
@@ -167,74 +214,49 @@ def _evaluate(evaluator: Any, category_ids: Sequence[int], iou_thresholds: Seque
     return _arrays(evaluator)
 
 
-def _evaluator_class() -> type:
-    """COCOeval_faster reading the masks' RLE from the `rle` field we filled (attach_rles) instead of having
-    faster-coco-eval re-encode every mask in _prepare: at val2017 scale that re-encoding of 500,000 already
-    compressed masks was 45% of its mask evaluation. Nothing else changes: _prepare with compute_rle off only
-    skips that step, and computeIoU reads `rle` as before."""
-    from faster_coco_eval import COCOeval_faster
-
-    class PrecomputedRleEval(COCOeval_faster):  # type: ignore[misc]
-        def _prepare(self) -> None:
-            compute_rle = self.params.compute_rle
-            self.params.compute_rle = False
-            try:
-                super()._prepare()
-            finally:
-                self.params.compute_rle = compute_rle
-
-    return PrecomputedRleEval
+def iter_runs(backend: Backend, iou_type: IouType, dataset: dict[str, Any], results: Results,
+              category_ids: Sequence[int], runs: Sequence[Run], kpt_sigmas: np.ndarray | None, *,
+              on_accumulate: Callable[[], None] | None = None) -> Iterator[EvalArrays]:
+    """Each run's arrays, computed as they are asked for, with one detection index for all runs and one
+    ground-truth index per distinct ground truth (the main one built once). `results` may be written into (ids,
+    areas) as loadRes does."""
+    main_index = backend.coco(dataset)
+    dt_index = backend.load_results(main_index, results)
+    for i, extra in enumerate(runs):
+        index = main_index if not extra.extra_annotations else backend.coco(
+            dict(dataset, annotations=dataset["annotations"] + list(extra.extra_annotations)))
+        yield run(backend, index, dt_index, iou_type, category_ids=category_ids,
+                  iou_thresholds=extra.iou_thresholds, max_dets=extra.max_dets, kpt_sigmas=kpt_sigmas,
+                  on_accumulate=on_accumulate if i == 0 else None)
 
 
-def attach_rles(index: Any) -> None:
-    """Set each annotation's `rle` to its mask as compressed RLE, converted exactly as pycocotools' annToRLE
-    converts it, where not set already (GroundTruth.dataset sets it for ground truth, converted once)."""
-    for ann in index.anns.values():
-        if "rle" not in ann:
-            image = index.imgs[ann["image_id"]]
-            ann["rle"] = to_rle(ann["segmentation"], image["height"], image["width"])
-
-
-def add_result_fields(results: list[dict[str, Any]], iou_type: IouType) -> None:
-    """Give each result the id, area, bbox and iscrowd that pycocotools' COCO.loadRes gives it, computed the same
-    way (same float operations, so the same values), in batches.
-
-    loadRes: bbox -> area w * h; segm -> area of the RLE mask; keypoints -> box spanning the keypoints (x and y
-    of all of them, visible or not) and its area. ids are 1..N in order. (loadRes also gives masks their box;
-    mask evaluation never reads it, so it is left out here: 10% of the time at val2017 scale.)
-    """
-    n = len(results)
-    if iou_type == "bbox":
-        boxes = np.asarray([r["bbox"] for r in results], dtype=float).reshape(n, 4)
-        areas = (boxes[:, 2] * boxes[:, 3]).tolist()
-        for i, (result, area) in enumerate(zip(results, areas, strict=True)):
-            result["area"], result["id"], result["iscrowd"] = area, i + 1, 0
-        return
-    if iou_type == "segm":
-        for i, (result, area) in enumerate(zip(results, mask_areas([r["segmentation"] for r in results]),
-                                                strict=True)):
-            result["area"], result["id"], result["iscrowd"] = area, i + 1, 0
-        return
-    points = np.asarray([r["keypoints"] for r in results], dtype=float).reshape(n, -1)
-    x, y = points[:, 0::3], points[:, 1::3]
-    x0, x1, y0, y1 = x.min(axis=1), x.max(axis=1), y.min(axis=1), y.max(axis=1)
-    areas = ((x1 - x0) * (y1 - y0)).tolist()
-    boxes = np.stack([x0, y0, x1 - x0, y1 - y0], axis=1).tolist()
-    for i, (result, area, box) in enumerate(zip(results, areas, boxes, strict=True)):
-        result["area"], result["bbox"], result["id"] = area, box, i + 1
-
-
-def _silent(*_: Any, **__: Any) -> None:
-    return None
+def matches(backend: Backend, dataset: dict[str, Any], results: Results, iou_type: IouType, *,
+            category_ids: Sequence[int], iou_threshold: float, max_dets: int,
+            kpt_sigmas: np.ndarray | None = None) -> list[tuple[int, int]]:
+    """(detection id, ground-truth id) of each detection COCOeval's own evaluate() matches, at one threshold and
+    area "all", to an object it does not ignore; by category, then image, then score. Detection ids are loadRes's:
+    1..N in the order of `results`."""
+    gt = backend.coco(dataset)
+    evaluator = backend.evaluator(gt, backend.load_results(gt, results), iou_type)
+    _set_params(evaluator.params, category_ids, [iou_threshold], [max_dets], kpt_sigmas)
+    params = evaluator.params
+    params.areaRng, params.areaRngLbl = [list(params.areaRng[0])], ["all"]
+    evaluator.evaluate()
+    pairs = []
+    for image in filter(None, evaluator.evalImgs):
+        for k, dt_id in enumerate(image["dtIds"]):
+            gt_id = int(image["dtMatches"][0][k])
+            if gt_id and not image["dtIgnore"][0][k]:
+                pairs.append((int(dt_id), gt_id))
+    return pairs
 
 
 def available_backends() -> list[str]:
-    """Installed backends, preferred first."""
+    """Installed backends, the default first."""
     found = []
     for name in BACKENDS:
-        module = "faster_coco_eval" if name == "faster-coco-eval" else "pycocotools"
         try:
-            __import__(module)
+            __import__(_MODULES[name])
         except ImportError:
             continue
         found.append(name)
@@ -242,16 +264,14 @@ def available_backends() -> list[str]:
 
 
 def get_backend(name: str = "auto") -> Backend:
-    """The backend called `name`; "auto" is faster-coco-eval when installed, else pycocotools."""
+    """The backend called `name`; "auto" is hotcoco when installed, else pycocotools."""
     if name == "auto":
         installed = available_backends()
         if not installed:
-            raise EvaluationInputError("no COCO evaluator installed: pip install pycocotools")
+            raise EvaluationInputError("no COCO evaluator installed: pip install hotcoco")
         name = installed[0]
-    if name == "pycocotools":
-        return PycocotoolsBackend()
-    if name == "faster-coco-eval":
-        if "faster-coco-eval" not in available_backends():
-            raise EvaluationInputError("backend faster-coco-eval is not installed: pip install faster-coco-eval")
-        return FasterCocoEvalBackend()
-    raise EvaluationInputError(f"unknown backend {name!r}: use auto, {', '.join(BACKENDS)}")
+    if name not in BACKENDS:
+        raise EvaluationInputError(f"unknown backend {name!r}: use auto, {', '.join(BACKENDS)}")
+    if name not in available_backends():
+        raise EvaluationInputError(f"backend {name} is not installed: pip install {name}")
+    return HotcocoBackend() if name == "hotcoco" else PycocotoolsBackend()

@@ -51,11 +51,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from explorer.evaluation.coco.backends import EvalArrays
-from explorer.evaluation.coco.kinds import IouType
-from explorer.evaluation.coco.parallel import Run
+from explorer.evaluation.coco.backends import EvalArrays, Run
 from explorer.evaluation.inputs.ground_truth import PreparedGroundTruth
 from explorer.evaluation.masks import boxes as mask_boxes
+from explorer.tasks import IouType
 
 LABELS: tuple[str, ...] = ("C75", "C50", "Loc", "Sim", "Oth", "BG", "FN")
 

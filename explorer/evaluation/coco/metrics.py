@@ -13,7 +13,16 @@ from __future__ import annotations
 import numpy as np
 
 from explorer.evaluation.coco.backends import EvalArrays
-from explorer.evaluation.coco.kinds import IouType
+from explorer.tasks import IouType
+
+#: Names of `COCOeval.stats`, index for index, as pycocotools' summarize() prints them.
+DETECTION_STAT_NAMES: tuple[str, ...] = ("AP", "AP50", "AP75", "APs", "APm", "APl",
+                                         "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
+KEYPOINT_STAT_NAMES: tuple[str, ...] = ("AP", "AP50", "AP75", "APm", "APl", "AR", "AR50", "AR75", "ARm", "ARl")
+
+
+def stat_names(iou_type: IouType) -> tuple[str, ...]:
+    return KEYPOINT_STAT_NAMES if iou_type == "keypoints" else DETECTION_STAT_NAMES
 
 # (ap, iouThr, areaRng, maxDets index or fixed value), in COCOeval.summarize's order.
 _DETECTION_SPEC: tuple[tuple[int, float | None, str, int], ...] = (

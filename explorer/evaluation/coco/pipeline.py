@@ -1,32 +1,32 @@
 """`evaluate()`: load, check, run COCOeval, and turn its arrays into an Evaluation, reporting progress by stage.
 
+What to evaluate travels as one `EvaluationRequest` (ground truth, results, IoU type, `EvaluationOptions`);
+`evaluate(...)` is the convenient call that builds one, `run_request(request)` does the work.
+
 Stages, in order: "load" (read and check the files, build the indexes), "evaluate" (per-image matching, the long
 one), "accumulate", "per-category", "analysis" (only with `analysis=True`: three more COCOeval runs at IoU .1)
-and "done". A val2017-size evaluation takes tens of seconds even on the fast backend, so the page shows which
-stage it is in; the callback gets the stage name and the overall fraction done (0..1). With worker processes
-(explorer.evaluation.coco.parallel) the main and the analysis runs all happen during "evaluate", reported as each
-worker finishes; "accumulate" and "analysis" then only assemble.
+and "done". A val2017-size evaluation takes seconds, so the page shows which stage it is in; the callback gets
+the stage name and the overall fraction done (0..1).
 """
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
-from explorer.evaluation.coco.backends import get_backend
+from explorer.evaluation.coco.backends import Run, get_backend, iter_runs
 from explorer.evaluation.coco.breakdown import error_breakdown, relaxed_runs
-from explorer.evaluation.coco.kinds import IouType, check_iou_type, stat_names
-from explorer.evaluation.coco.metrics import per_category, precision_curves, summary
-from explorer.evaluation.coco.parallel import Run, WorkerPool, default_workers, iter_runs, make_blocks, split_categories
+from explorer.evaluation.coco.metrics import per_category, precision_curves, stat_names, summary
 from explorer.evaluation.coco.results import CategoryMetrics, Evaluation, SummaryStat
-from explorer.evaluation.errors import EvaluationInputError
+from explorer.evaluation.errors import EvaluationInputError, check_iou_type
 from explorer.evaluation.inputs.ground_truth import GroundTruth, load_ground_truth
 from explorer.evaluation.inputs.loading import DEFAULT_MAX_BYTES, JsonSource, read_json, source_name
-from explorer.evaluation.inputs.result_checks import check_results, check_rle_strings
+from explorer.evaluation.inputs.result_checks import check_result_columns, check_rle_strings
+from explorer.tasks import IouType
 
 ProgressCallback = Callable[[str, float], None]
 
@@ -37,61 +37,87 @@ _STARTS: dict[bool, dict[str, float]] = {
 }
 
 
+@dataclass(frozen=True)
+class EvaluationOptions:
+    """How to evaluate, beyond what: every option of `evaluate()`.
+
+    `backend` "auto" is hotcoco when installed (pycocotools' numbers bit for bit, several times faster), else
+    pycocotools, the reference. `analysis` adds the error breakdown (explorer.evaluation.coco.breakdown).
+    `kpt_sigmas`: OKS sigmas when the keypoints are not COCO's 17. `image_ids` restricts the evaluation to those
+    images (e.g. the ones a user uploaded and ran a model on). `results_name` / `ground_truth_name` name uploads
+    in messages (a path names itself). `max_bytes`: the largest file read.
+    """
+
+    backend: str = "auto"
+    analysis: bool = False
+    kpt_sigmas: tuple[float, ...] | None = None
+    image_ids: tuple[int, ...] | None = None
+    results_name: str | None = None
+    ground_truth_name: str | None = None
+    max_bytes: int = DEFAULT_MAX_BYTES
+
+
+@dataclass(frozen=True)
+class EvaluationRequest:
+    """One evaluation asked for: ground truth (path, bytes, parsed JSON or a GroundTruth), results (path, bytes
+    or parsed JSON), the IoU type and the options. Neither input is modified."""
+
+    ground_truth: JsonSource | GroundTruth = field(repr=False)
+    results: JsonSource = field(repr=False)
+    iou_type: IouType
+    options: EvaluationOptions = EvaluationOptions()
+
+
+def make_request(ground_truth: JsonSource | GroundTruth, results: JsonSource, iou_type: IouType | str = "bbox",
+                 **options: Any) -> EvaluationRequest:
+    """An EvaluationRequest from `evaluate()`'s arguments, its IoU type checked (EvaluationInputError)."""
+    unknown = set(options) - set(EvaluationOptions.__dataclass_fields__)
+    if unknown:
+        raise TypeError(f"unknown evaluation option(s): {', '.join(sorted(unknown))}")
+    for name in ("kpt_sigmas", "image_ids"):
+        if options.get(name) is not None:
+            options[name] = tuple(options[name])
+    return EvaluationRequest(ground_truth, results, check_iou_type(iou_type), EvaluationOptions(**options))
+
+
 def evaluate(ground_truth: JsonSource | GroundTruth, results: JsonSource, iou_type: IouType | str = "bbox", *,
-             backend: str = "auto", analysis: bool = False, progress: ProgressCallback | None = None,
-             max_bytes: int = DEFAULT_MAX_BYTES, kpt_sigmas: Sequence[float] | None = None,
-             results_name: str | None = None, ground_truth_name: str | None = None,
-             image_ids: Sequence[int] | None = None, workers: int | None = None) -> Evaluation:
+             progress: ProgressCallback | None = None, **options: Any) -> Evaluation:
     """Evaluate `results` against `ground_truth` the way pycocotools does, plus per-category tables.
 
     Both may be paths, bytes (uploads) or parsed JSON; the ground truth also a GroundTruth from
-    `load_ground_truth`. Results must carry the dataset's category ids. `image_ids` restricts the evaluation
-    to those images (e.g. `match_images(...).image_ids`: the ones a user uploaded and ran a model on).
-    `backend` "auto" uses faster-coco-eval when installed (same numbers, several times faster), else
-    pycocotools. `analysis` adds the error breakdown (see explorer.evaluation.coco.breakdown). `kpt_sigmas`: OKS
-    sigmas when the keypoints are not COCO's 17. `results_name` / `ground_truth_name` name uploads in messages
-    (a path names itself). `workers`: processes to split the categories over (explorer.evaluation.coco.parallel;
-    the same numbers exactly); None: one per CPU for large evaluations, in-process for small ones.
+    `load_ground_truth`. Results must carry the dataset's category ids. `options` are EvaluationOptions' fields
+    (backend, analysis, kpt_sigmas, image_ids, results_name, ground_truth_name, max_bytes).
+    `progress(stage, fraction)` hears the stages.
 
     Raises EvaluationInputError for anything wrong with the input, before any evaluator runs.
     """
-    stages = _Stages(progress, analysis)
+    return run_request(make_request(ground_truth, results, iou_type, **options), progress)
+
+
+def run_request(request: EvaluationRequest, progress: ProgressCallback | None = None) -> Evaluation:
+    """The evaluation `request` asks for (see `evaluate`)."""
+    options, kind = request.options, request.iou_type
+    stages = _Stages(progress, options.analysis)
     stages.enter("load")
-    kind = check_iou_type(iou_type)
-    engine = get_backend(backend)
-    if workers is not None and (not isinstance(workers, int) or workers < 1):
-        raise EvaluationInputError(f"workers must be a positive integer, got {workers!r}")
-    gt = load_ground_truth(ground_truth, name=ground_truth_name, max_bytes=max_bytes)
-    if image_ids is not None:
-        gt = gt.restricted_to(image_ids)
-    truth = gt.prepare(kind, kpt_sigmas)
-    label = results_name or source_name(results, "results")
-    data = read_json(results, what=results_name or "results", max_bytes=max_bytes)
-    n_workers = workers or default_workers(len(data) if isinstance(data, list) else 0)
-    # pycocotools only prints to stdout: it always runs in a worker process, where that cannot reach the server's
-    # or the command line's stdout.
-    in_process = n_workers == 1 and engine.name != "pycocotools"
-    with contextlib.ExitStack() as stack:
-        pool = None if in_process else stack.enter_context(WorkerPool(n_workers))  # starts while we check
-        checked = check_results(data, truth, what=label)
-        if kind == "segm" and engine.name == "pycocotools":  # its C decoder would loop on a malformed string
-            check_rle_strings(checked, gt.image_sizes, label)
-        n_gt = truth.n_gt
-        n_dt = Counter(det["category_id"] for det in checked)
-        runs = [Run()] + (relaxed_runs(truth, checked) if analysis else [])
-        stages.enter("evaluate")
-        with _malformed_rle_is_input_error(label):
-            if pool is None:  # lazily: the analysis runs after the main numbers, as its own stage
-                pending = iter_runs(engine, kind, truth.dataset, checked, truth.category_ids, runs, truth.kpt_sigmas,
-                                    on_accumulate=lambda: stages.enter("accumulate"))
-                arrays = next(pending)
-            else:
-                weights = {c: n_dt[c] + n_gt[c] for c in truth.category_ids}
-                blocks = make_blocks(engine.name, truth, checked,
-                                     split_categories(weights, n_workers, set(n_dt)), runs)
-                arrays, *rest = pool.evaluate(blocks, on_block=stages.within)
-                pending = iter(rest)
-                stages.enter("accumulate")
+    engine = get_backend(options.backend)
+    gt = load_ground_truth(request.ground_truth, name=options.ground_truth_name, max_bytes=options.max_bytes)
+    if options.image_ids is not None:
+        gt = gt.restricted_to(options.image_ids)
+    truth = gt.prepare(kind, options.kpt_sigmas)
+    label = options.results_name or source_name(request.results, "results")
+    data = read_json(request.results, what=options.results_name or "results", max_bytes=options.max_bytes)
+    checked = check_result_columns(data, truth, what=label)
+    if kind == "segm" and engine.name == "pycocotools":  # its C decoder would loop on a malformed string
+        check_rle_strings(checked, gt.image_sizes, label)
+    n_gt = truth.n_gt
+    n_dt = Counter(checked.category_ids)
+    runs = [Run()] + (relaxed_runs(truth, checked.records()) if options.analysis else [])
+    stages.enter("evaluate")
+    with _malformed_rle_is_input_error(label):
+        # lazily: the analysis runs after the main numbers, as its own stage
+        pending = iter_runs(engine, kind, truth.dataset, checked, truth.category_ids, runs, truth.kpt_sigmas,
+                            on_accumulate=lambda: stages.enter("accumulate"))
+        arrays = next(pending)
 
     stages.enter("per-category")
     stats, lines = summary(arrays, kind)
@@ -102,7 +128,7 @@ def evaluate(ground_truth: JsonSource | GroundTruth, results: JsonSource, iou_ty
         for k, c in enumerate(arrays.category_ids))
 
     breakdown = None
-    if analysis:
+    if options.analysis:
         stages.enter("analysis")
         relaxed = []
         with _malformed_rle_is_input_error(label):
@@ -113,7 +139,8 @@ def evaluate(ground_truth: JsonSource | GroundTruth, results: JsonSource, iou_ty
     stages.enter("done")
 
     return Evaluation(
-        iou_type=kind, backend=engine.name, ground_truth_name=_label_of(ground_truth, ground_truth_name),
+        iou_type=kind, backend=engine.name,
+        ground_truth_name=_label_of(request.ground_truth, options.ground_truth_name),
         results_name=label, n_images=len(gt.images), n_ground_truth=sum(n_gt.values()), n_detections=len(checked),
         stats=stats,
         summary=tuple(SummaryStat(name=n, value=float("nan") if v == -1 else float(v), line=line)

@@ -9,20 +9,21 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from explorer.evaluation.coco.breakdown import ErrorBreakdown
-from explorer.evaluation.coco.kinds import IouType
-
-if TYPE_CHECKING:  # a type only: the analysis builds on evaluate() and fills this field in (with_keypoint_errors)
-    from explorer.evaluation.analyses.keypoint_errors import KeypointErrors
+from explorer.tasks import IouType
 
 #: The per-category metrics, and all per-category columns in the order of the CLI's CSV.
 METRIC_COLUMNS: tuple[str, ...] = ("ap", "ap50", "ap75", "ap_small", "ap_medium", "ap_large", "ar100")
 CATEGORY_COLUMNS: tuple[str, ...] = ("category_id", "category", *METRIC_COLUMNS)
+
+#: Said wherever mask numbers are shown: what puts a detection in a size range (the results checks drop a mask
+#: result's box, as Detectron2's evaluator does, so loadRes takes the mask's area; plain pycocotools given both
+#: would take the box's).
+SEGM_AREA_NOTE = "mask area decides small/medium/large (Detectron2's convention, not the box's area)"
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,11 @@ class Evaluation:
     curves: np.ndarray = field(repr=False)
     breakdown: ErrorBreakdown | None = field(default=None, repr=False)
     seconds: dict[str, float] = field(default_factory=dict)
-    keypoint_errors: KeypointErrors | None = field(default=None, repr=False)  # see with_keypoint_errors
+
+    @property
+    def convention(self) -> str:
+        """The convention these numbers follow where it matters (segm: SEGM_AREA_NOTE), else ""."""
+        return SEGM_AREA_NOTE if self.iou_type == "segm" else ""
 
     def summary_text(self) -> str:
         """The summary exactly as pycocotools' summarize() prints it (12 lines; keypoints 10)."""

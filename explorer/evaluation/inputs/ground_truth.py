@@ -26,11 +26,18 @@ from typing import Any
 
 import numpy as np
 
-from explorer.evaluation.coco.kinds import IouType
 from explorer.evaluation.errors import EvaluationInputError
 from explorer.evaluation.inputs.checks import few, is_int, is_number, numbers_ok, segmentation_problem, short
 from explorer.evaluation.inputs.loading import DEFAULT_MAX_BYTES, JsonSource, read_json, source_name
 from explorer.evaluation.masks import to_rle
+from explorer.tasks import IouType
+
+#: The annotation fields COCOeval reads, per iou type (pycocotools' _prepare, computeIoU / computeOks, evaluateImg).
+_EVALUATED_FIELDS: dict[str, tuple[str, ...]] = {
+    "bbox": ("id", "image_id", "category_id", "bbox", "area", "iscrowd"),
+    "segm": ("id", "image_id", "category_id", "bbox", "area", "iscrowd", "segmentation"),
+    "keypoints": ("id", "image_id", "category_id", "bbox", "area", "iscrowd", "keypoints", "num_keypoints"),
+}
 
 #: pycocotools' OKS sigmas for COCO's 17 person keypoints (Params.setKpParams).
 COCO_KEYPOINT_SIGMAS: tuple[float, ...] = tuple(v / 10.0 for v in (
@@ -82,21 +89,23 @@ class GroundTruth:
         return self.rle_cache
 
     def dataset(self, iou_type: IouType) -> dict[str, Any]:
-        """A fresh COCO dict for one evaluation: shallow copies the evaluator may write into, without the fields
-        this iou type does not read (masks are not copied for bbox). For segm each annotation also carries its
-        mask as compressed RLE in `rle` (see mask_rles; pycocotools ignores the field, faster-coco-eval reads
-        it)."""
-        drop = {"bbox": ("segmentation", "keypoints"), "segm": ("keypoints",), "keypoints": ("segmentation",)}[
-            iou_type]
+        """A fresh COCO dict for one evaluation, holding only what COCOeval reads for this iou type (fresh dicts
+        the evaluator may write into): each object's id, image, category, box, area, crowd flag and its mask or
+        keypoints; each image's id and, where checked, size; each category's id and name (and keypoint names).
+        Nothing else in the file reaches the evaluator, so a stray field of any type cannot trip it (hotcoco
+        validates every field it is given)."""
+        fields = _EVALUATED_FIELDS[iou_type]
         keep = set(self.category_ids(iou_type))
-        annotations = [{k: v for k, v in ann.items() if k not in drop} for ann in self.annotations
+        annotations = [{k: ann[k] for k in fields if k in ann} for ann in self.annotations
                        if ann["category_id"] in keep]
-        if iou_type == "segm":
-            rles = self.mask_rles()
-            for ann in annotations:
-                ann["rle"] = rles[ann["id"]]
-        categories = [cat for cat in self.categories if cat["id"] in keep]
-        return {"images": self.images, "annotations": annotations, "categories": categories}
+        images = [{"id": image["id"], "height": self.image_sizes[image["id"]][0],
+                   "width": self.image_sizes[image["id"]][1]} if image["id"] in self.image_sizes
+                  else {"id": image["id"]} for image in self.images]
+        categories = [{"id": c, "name": self.category_names[c]} for c in sorted(keep)]
+        if iou_type == "keypoints":
+            for category in categories:
+                category["keypoints"] = [f"{k + 1}" for k in range(self.keypoint_counts[category["id"]])]
+        return {"images": images, "annotations": annotations, "categories": categories}
 
     def prepare(self, iou_type: IouType, kpt_sigmas: Sequence[float] | None = None) -> PreparedGroundTruth:
         """This ground truth checked for `iou_type`, with what one evaluation of that type reads (see

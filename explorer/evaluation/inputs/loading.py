@@ -46,11 +46,19 @@ def read_json(source: JsonSource, *, what: str, max_bytes: int = DEFAULT_MAX_BYT
     """
     if isinstance(source, list | dict):
         return source
+    data, label = read_bytes(source, what=what, max_bytes=max_bytes)
+    return parse_json(data, label)
+
+
+def read_bytes(source: str | os.PathLike[str] | bytes | bytearray | memoryview, *, what: str,
+               max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[bytes, str]:
+    """(the bytes of a path or an upload, how messages name it), with read_json's checks (missing file, folder,
+    over `max_bytes`); for readers that parse the bytes themselves (see result_columns)."""
     if isinstance(source, bytes | bytearray | memoryview):
         data = bytes(source)
         if len(data) > max_bytes:
             raise _too_large(what, len(data), max_bytes)
-        return _parse(data, what)
+        return data, what
     path = Path(source)
     label = f"{what} file {path}"
     try:
@@ -64,13 +72,13 @@ def read_json(source: JsonSource, *, what: str, max_bytes: int = DEFAULT_MAX_BYT
     if size > max_bytes:
         raise _too_large(label, size, max_bytes)
     try:
-        data = path.read_bytes()
+        return path.read_bytes(), label
     except OSError as error:
         raise EvaluationInputError(f"cannot read {label}: {error.strerror or error}") from None
-    return _parse(data, label)
 
 
-def _parse(data: bytes, what: str) -> Any:
+def parse_json(data: bytes, what: str) -> Any:
+    """The parsed JSON of `data`, or an EvaluationInputError naming `what` and where it breaks."""
     if not data.strip():
         raise EvaluationInputError(f"{what} is empty (expected JSON)")
     try:

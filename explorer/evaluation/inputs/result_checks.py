@@ -10,15 +10,21 @@ keypoint results lose box and mask, so loadRes takes the area from the keypoints
 files. Polygon and uncompressed-RLE masks become compressed RLE (loadRes accepts only that). The copies are
 what the evaluators may write into (ids, areas), so the caller's list is never modified.
 
+`check_result_columns` does the same checks and returns the detections as columns (`CheckedResults`) instead of
+one new dict per detection: at 200,000 detections making those dicts (and the garbage collector's passes over
+them) cost more than evaluating them, and an evaluator that reads columns (hotcoco's array form) needs none.
+`check_results` is its dict form (`CheckedResults.records()`).
+
 `check_rle_strings` is the one check the pycocotools backend needs on top: its C decoder trusts compressed-RLE
-count strings, and a malformed one makes its IoU loop run for minutes. faster-coco-eval rejects them itself
-(cheaply), so only the reference backend pays for this pure-Python decoding.
+count strings, and a malformed one makes its IoU loop run for minutes. hotcoco's decoder rejects them itself (in
+native code, explorer.evaluation.coco.backends), so only the reference backend pays for this pure-Python decoding.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -36,12 +42,52 @@ from explorer.evaluation.inputs.checks import (
 )
 from explorer.evaluation.inputs.ground_truth import GroundTruth, PreparedGroundTruth
 from explorer.evaluation.masks import to_rle
-from explorer.tasks import task_of_iou_type
+from explorer.tasks import IouType, task_of_iou_type
+
+
+@dataclass(frozen=True, eq=False)
+class CheckedResults:
+    """Checked detections as columns, index for index: image and category ids, scores, and each detection's
+    prediction for the IoU type (a box [x, y, w, h], a compressed-RLE mask, or keypoints). The lists hold the
+    input's own values (a mask dict may be the caller's): read them, never write into them."""
+
+    iou_type: IouType
+    image_ids: list[int]
+    category_ids: list[int]
+    scores: list[float]
+    values: list[Any]
+    boxes: np.ndarray | None = None  # bbox: the values as [N, 4] float64, made once by the check
+
+    def __len__(self) -> int:
+        return len(self.scores)
+
+    def records(self) -> list[dict[str, Any]]:
+        """One fresh dict per detection, as COCO results files hold them (what loadRes may write into)."""
+        field = task_of_iou_type(self.iou_type).result_field
+        return [{"image_id": i, "category_id": c, "score": s, field: v}
+                for i, c, s, v in zip(self.image_ids, self.category_ids, self.scores, self.values, strict=True)]
+
+    def table(self, boxes: np.ndarray | None = None) -> np.ndarray:
+        """[N, 7] float64: image_id, x, y, w, h, score, category_id (pycocotools' loadNumpyAnnotations layout);
+        the detections' own boxes (bbox) or `boxes`."""
+        n = len(self)
+        boxes = self.boxes if boxes is None else boxes
+        table = np.empty((n, 7))
+        table[:, 0] = self.image_ids
+        table[:, 1:5] = boxes
+        table[:, 5] = self.scores
+        table[:, 6] = self.category_ids
+        return table
 
 
 def check_results(data: Any, truth: PreparedGroundTruth, what: str = "results") -> list[dict[str, Any]]:
     """Checked, normalised copies of the detections in `data`, for the ground truth and IoU type `truth` was
-    prepared for (see the module docstring).
+    prepared for (see the module docstring)."""
+    return check_result_columns(data, truth, what).records()
+
+
+def check_result_columns(data: Any, truth: PreparedGroundTruth, what: str = "results") -> CheckedResults:
+    """The detections in `data`, checked for the ground truth and IoU type `truth` was prepared for, as columns.
 
     Written for 500,000 detections: each check is one pass in C (set of types, numpy), and only when it fails
     does a Python loop look for the first offending entry to name.
@@ -62,18 +108,17 @@ def check_results(data: Any, truth: PreparedGroundTruth, what: str = "results") 
     category_ids = _int_field(data, "category_id", what)
     _check_categories_known(category_ids, truth, what)
     scores = _field(data, "score", what)
-    if not number_types(set(map(type, scores))) or not np.isfinite(np.asarray(scores, dtype=float)).all():
+    if not number_types(set(map(type, scores))) or not np.isfinite(np.fromiter(scores, float, len(scores))).all():
         i = next(i for i, s in enumerate(scores) if not (is_number(s) and math.isfinite(s)))
         raise EvaluationInputError(f"{what}[{i}]: score must be a number, got {short(scores[i])}")
+    boxes = None
     if iou_type == "bbox":
-        values = _boxes(data, what)
+        values, boxes = _boxes(data, what)
     elif iou_type == "segm":
         values = _masks(data, image_ids, gt, what)
     else:
         values = _keypoints(data, category_ids, gt, what)
-    field = task_of_iou_type(iou_type).result_field
-    return [{"image_id": i, "category_id": c, "score": s, field: v}
-            for i, c, s, v in zip(image_ids, category_ids, scores, values, strict=True)]
+    return CheckedResults(iou_type, image_ids, category_ids, scores, values, boxes)
 
 
 def _field(data: list[dict[str, Any]], key: str, what: str) -> list[Any]:
@@ -122,7 +167,7 @@ def _check_categories_known(category_ids: list[Any], truth: PreparedGroundTruth,
         f"results must carry the dataset's category ids")
 
 
-def _boxes(data: list[dict[str, Any]], what: str) -> list[Any]:
+def _boxes(data: list[dict[str, Any]], what: str) -> tuple[list[Any], np.ndarray]:
     boxes = [entry.get("bbox") for entry in data]
 
     def first_bad() -> EvaluationInputError:
@@ -136,14 +181,21 @@ def _boxes(data: list[dict[str, Any]], what: str) -> list[Any]:
         raise first_bad()
     if not number_types(set(map(type, itertools.chain.from_iterable(boxes)))):
         raise first_bad()
-    array = np.asarray(boxes, dtype=float)
+    array = np.fromiter(itertools.chain.from_iterable(boxes), dtype=float, count=4 * len(boxes)).reshape(-1, 4)
     if not (np.isfinite(array).all() and (array[:, 2:] >= 0).all()):
         raise first_bad()
-    return boxes
+    return boxes, array
 
 
 def _masks(data: list[dict[str, Any]], image_ids: list[Any], gt: GroundTruth, what: str) -> list[Any]:
     sizes = {image_id: list(size) for image_id, size in gt.image_sizes.items()}
+    # The common case (compressed RLE of the right size everywhere) in a few passes in C; else entry by entry.
+    segmentations = [entry.get("segmentation") for entry in data]
+    expected = [sizes.get(i) for i in image_ids]
+    if (set(map(type, segmentations)) == {dict} and None not in expected
+            and [s.get("size") for s in segmentations] == expected
+            and set(map(type, (s.get("counts") for s in segmentations))) <= {str, bytes}):
+        return segmentations
     masks = []
     for i, (entry, image_id) in enumerate(zip(data, image_ids, strict=True)):
         segmentation = entry.get("segmentation")
@@ -217,15 +269,14 @@ def rle_counts(text: str) -> list[int] | None:
     return counts
 
 
-def check_rle_strings(results: list[dict[str, Any]], sizes: dict[int, tuple[int, int]], what: str) -> None:
+def check_rle_strings(results: CheckedResults, sizes: dict[int, tuple[int, int]], what: str) -> None:
     """Every compressed-RLE segmentation decodes to non-negative runs covering its image exactly."""
-    for index, result in enumerate(results):
-        segmentation = result.get("segmentation")
+    for index, (segmentation, image_id) in enumerate(zip(results.values, results.image_ids, strict=True)):
         if not isinstance(segmentation, dict) or not isinstance(segmentation.get("counts"), str):
             continue
-        height, width = sizes[result["image_id"]]
+        height, width = sizes[image_id]
         counts = rle_counts(segmentation["counts"])
         if counts is None or min(counts, default=0) < 0 or sum(counts) != height * width:
             raise EvaluationInputError(
-                f"{what}: entry {index} (image {result['image_id']}) has malformed compressed RLE counts: they do "
+                f"{what}: entry {index} (image {image_id}) has malformed compressed RLE counts: they do "
                 f"not decode to runs covering its {height}x{width} image")
