@@ -60,7 +60,13 @@ WATCH_DONE_JS = """() => {
   }, 20);
 }"""
 
-Timing = tuple[list[float], float]  # (seconds of each run, or of the first and last result; the total)
+#: (seconds of each run, or of the first and last result; the total; each page's seconds on the device, from its
+#: "done in" status, page order)
+Timing = tuple[list[float], float, list[float]]
+DEVICE_JS = r"""() => {
+  const found = document.body.innerText.match(/: done in ([0-9.]+) s on /);
+  return found ? parseFloat(found[1]) : NaN;
+}"""
 
 
 def free_port() -> int:
@@ -172,7 +178,7 @@ def one_after_another(pages: list[Any]) -> Timing:
     for page in pages:
         clicked = press_run(page)
         runs.append((done_at(page) - clicked) / 1000)
-    return runs, (time.time() * 1000 - started) / 1000
+    return runs, (time.time() * 1000 - started) / 1000, [page.evaluate(DEVICE_JS) for page in pages]
 
 
 def at_once(pages: list[Any]) -> Timing:
@@ -181,7 +187,7 @@ def at_once(pages: list[Any]) -> Timing:
     for page in pages:
         press_run(page)
     finished = [(done_at(page) - started) / 1000 for page in pages]
-    return [min(finished), max(finished)], max(finished)
+    return [min(finished), max(finished)], max(finished), [page.evaluate(DEVICE_JS) for page in pages]
 
 
 def main() -> None:
@@ -230,10 +236,12 @@ def main() -> None:
                         if spy is not None:
                             spy.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
                             spy.wait(60)
-                    (each, sequential), ((first, _), together) = (results[name][way][-1] for way in ways)
+                    (each, sequential, alone), ((first, _), together, shared) = (results[name][way][-1]
+                                                                                 for way in ways)
                     print(f"round {round_index + 1} {name} (load {os.getloadavg()[0]:.1f}): one after another "
-                          f"{sequential:.1f} s (each {', '.join(f'{t:.1f}' for t in each)}), at once {together:.1f} s "
-                          f"(first {first:.1f} s)", flush=True)
+                          f"{sequential:.1f} s (each {', '.join(f'{t:.1f}' for t in each)}; on the device "
+                          f"{', '.join(f'{t:.2f}' for t in alone)}), at once {together:.1f} s (first {first:.1f} s; "
+                          f"on the device {', '.join(f'{t:.2f}' for t in shared)})", flush=True)
             browser.close()
     finally:
         for process, _ in servers.values():
@@ -261,15 +269,19 @@ def profiler(args: argparse.Namespace, pid: int) -> subprocess.Popen[bytes]:
 def report(title: str, results: dict[str, list[Timing]]) -> None:
     """Medians over rounds; a lone run is one session's run while no other runs (the one-after-another runs)."""
     rounds = list(zip(results["one after another"], results["at once"], strict=True))
-    lone = [statistics.median(each) for (each, _), _ in rounds]
-    sequential = [total for (_, total), _ in rounds]
-    first = [first for _, ((first, _), _) in rounds]
-    together = [total for _, (_, total) in rounds]
+    lone = [statistics.median(each) for (each, _, _), _ in rounds]
+    sequential = [total for (_, total, _), _ in rounds]
+    first = [first for _, ((first, _), _, _) in rounds]
+    together = [total for _, (_, total, _) in rounds]
+    device_alone = statistics.median(t for (_, _, alone), _ in rounds for t in alone)
+    device_shared = statistics.median(t for _, (_, _, shared) in rounds for t in shared)
     median = statistics.median
     print(f"\n{title}: medians over {len(rounds)} rounds")
     print(f"  lone run {median(lone):.2f} s (median of each round's one-after-another runs)")
     print(f"  one after another {median(sequential):.2f} s; at once {median(together):.2f} s, first result "
           f"{median(first):.2f} s")
+    print(f"  a run's own time on the device (its 'done in'): {device_alone:.2f} s alone, {device_shared:.2f} s "
+          "while the other sessions wait")
     all_ratio = median(t / s for t, s in zip(together, sequential, strict=True))
     first_ratio = median(f / lone_s for f, lone_s in zip(first, lone, strict=True))
     print(f"  median of per-round ratios: all/sequential {all_ratio:.2f}x (target <= 1.1x: "
