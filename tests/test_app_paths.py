@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests.deadlines import APP_RUN_S
+
 APP = Path(__file__).resolve().parents[1] / "app.py"
 PAGE_TITLES = {"zoo_tables": "Zoo tables", "schedules": "Schedules & backbones"}
 
@@ -15,7 +17,7 @@ PAGE_TITLES = {"zoo_tables": "Zoo tables", "schedules": "Schedules & backbones"}
 def test_pages_run_when_the_current_directory_is_elsewhere(page: str, tmp_path: Path,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)  # no explorer/pages/ here: a cwd-relative page path would not be found
-    at = AppTest.from_file(str(APP), default_timeout=60)
+    at = AppTest.from_file(str(APP), default_timeout=APP_RUN_S)
     at.switch_page(f"explorer/pages/{page}.py")
     at.run()
     assert not at.exception, [e.value for e in at.exception]

@@ -14,6 +14,7 @@ from explorer.models.catalog import NotRunnableError, UnknownModelError, resolve
 from explorer.models.detectron.config import detectron_config
 from explorer.models.torchvision_zoo import TorchvisionConfig
 from explorer.zoo.table import load_zoo
+from tests.deadlines import SUBPROCESS_S
 
 MODELS = Path(__file__).resolve().parents[1] / "explorer" / "models"
 FAST_RCNN, RPN, TTA = "detectron:36225147", "detectron:35998814", "detectron:37129812:tta"
@@ -34,7 +35,7 @@ def _imports(path: Path, *, top_level_only: bool) -> list[str]:
 def test_importing_the_catalog_alone_registers_every_family_without_torch() -> None:
     code = ("import sys; from explorer.models.catalog import FAMILIES; print(sorted(FAMILIES)); "
             "assert 'torch' not in sys.modules, 'torch imported'")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=SUBPROCESS_S,
                           cwd=MODELS.parents[1])
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "['detectron', 'detectron2', 'torchvision']"

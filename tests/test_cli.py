@@ -12,6 +12,7 @@ import pytest
 
 from explorer.cli.main import main
 from explorer.zoo.schema import CORE_COLUMNS
+from tests.deadlines import SUBPROCESS_S
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -87,7 +88,7 @@ def test_user_errors_are_one_line(capsys, argv: tuple[str, ...], message: str) -
 
 def test_module_entry_point_exits_non_zero_without_traceback() -> None:
     done = subprocess.run([sys.executable, "-m", "explorer", "card", "nope"], capture_output=True, text=True,
-                          timeout=60)
+                          timeout=SUBPROCESS_S)
     assert done.returncode == 2
     assert done.stderr.strip() == "error: unknown model id 'nope'; `python -m explorer zoo` lists them"
     assert "Traceback" not in done.stderr

@@ -13,6 +13,7 @@ from PIL import Image
 from explorer.benchmarks.store import MeasurementStore
 from explorer.cli.main import main
 from explorer.zoo.table import load_zoo
+from tests.deadlines import SUBPROCESS_S
 
 MODEL = "MaskRCNN_ResNet50_FPN_Weights.COCO_V1"
 
@@ -87,7 +88,7 @@ def test_offline_without_weights_names_the_file_and_url(caches) -> None:
            "PATH": "/usr/bin:/bin"}
     done = subprocess.run([sys.executable, "-m", "explorer", "predict", "--model", MODEL, "--images",
                            str(caches / "images"), "--out", str(caches / "out")], capture_output=True, text=True,
-                          env=env, timeout=120)
+                          env=env, timeout=SUBPROCESS_S)
     url = load_zoo(["torchvision"]).set_index("model_id").at[MODEL, "model_url"]
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert url in done.stderr  # the message says what to download ...

@@ -10,6 +10,7 @@ import torch
 
 from explorer.detections import empty_detections
 from explorer.engine.runners import RANDOM_WEIGHTS, ModelCache, predict_images, predict_with_fallback
+from tests.deadlines import APP_RUN_S
 from tests.model_factory import random_image, torchvision_spec
 
 MODEL = "FasterRCNN_MobileNet_V3_Large_320_FPN_Weights.COCO_V1"
@@ -36,7 +37,7 @@ def test_threads_sharing_one_cached_model_match_a_sequential_run() -> None:
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(timeout=120)
+        thread.join(timeout=APP_RUN_S)
     assert not errors and len(outputs) == 4
     assert cache.loads == 1 and len(cache.loaded()) == 1  # one model in memory for every session
     for index, found in outputs.items():
@@ -118,7 +119,7 @@ def test_concurrent_app_sessions_share_one_model_and_agree() -> None:
     torch.manual_seed(0)
     sessions = []
     for _ in range(3):
-        at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=180)
+        at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=APP_RUN_S)
         at.switch_page(PAGE)
         at.run()
         at.file_uploader(key="detections:uploads").set_value([("a.png", png_bytes(seed=5), "image/png")])
@@ -138,7 +139,7 @@ def test_concurrent_app_sessions_share_one_model_and_agree() -> None:
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(timeout=300)
+        thread.join(timeout=APP_RUN_S)
     assert not errors and all(not at.exception for at in sessions)
     assert run_resources.model_cache().loads - loads_before <= 1  # loaded once for all three sessions
     results = [at.session_state["detections:runs"][0].detections[0] for at in sessions]

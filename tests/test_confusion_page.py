@@ -17,6 +17,7 @@ from streamlit.testing.v1 import AppTest
 from explorer.detections import Detections
 from explorer.zoo.paths import REPO_ROOT
 from tests.coco_factory import make_ground_truth
+from tests.deadlines import APP_RUN_S
 from tests.test_evaluation_confusion import GT, RESULTS
 
 APP = REPO_ROOT / "app.py"
@@ -42,7 +43,7 @@ def png(width: int, height: int) -> bytes:
 @pytest.fixture
 def app() -> AppTest:
     st.cache_data.clear()
-    at = AppTest.from_file(str(APP), default_timeout=60)
+    at = AppTest.from_file(str(APP), default_timeout=APP_RUN_S)
     at.switch_page(PAGE)
     at.run()
     at.file_uploader(key="evaluation:gt").set_value([("gt.json", json.dumps(GT).encode(), JSON)])
@@ -100,7 +101,7 @@ def test_keypoints_have_no_matrix() -> None:
     people = make_ground_truth(3, seed=2, keypoints=True)
     results = [{"image_id": a["image_id"], "category_id": 1, "score": 0.9, "keypoints": a["keypoints"]}
                for a in people["annotations"] if a.get("num_keypoints", 0) > 0]
-    at = AppTest.from_file(str(APP), default_timeout=60)
+    at = AppTest.from_file(str(APP), default_timeout=APP_RUN_S)
     at.switch_page(PAGE)
     at.run()
     at.radio(key="evaluation:iou_type").set_value("keypoints")
@@ -140,7 +141,7 @@ def test_detections_panel_draws_the_cell_on_the_uploaded_image() -> None:
     boxes = np.array([[10, 10, 50, 50], [100, 10, 140, 50]], np.float32)  # A as a cat, B (a dog) as a cat
     found = Detections(width=200, height=200, boxes=boxes, scores=np.array([0.9, 0.8], np.float32),
                        labels=np.array([1, 1], np.int64), names=["cat", "cat"])
-    at = AppTest.from_function(panel_script, default_timeout=60)
+    at = AppTest.from_function(panel_script, default_timeout=APP_RUN_S)
     at.session_state["images"] = [FakeImage("one.jpg", np.zeros((200, 200, 3), np.uint8))]
     at.session_state["runs"] = [FakeRun("model", "fake:m", [found])]
     at.run()

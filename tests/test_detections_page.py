@@ -11,6 +11,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from explorer.zoo.paths import REPO_ROOT
+from tests.deadlines import APP_RUN_S
 
 APP = REPO_ROOT / "app.py"
 PAGE = "explorer/pages/detections.py"
@@ -29,7 +30,7 @@ def png_bytes(width: int = 80, height: int = 60, seed: int = 0) -> bytes:
 def app(monkeypatch, tmp_path) -> AppTest:
     monkeypatch.setenv("EXPLORER_CACHE", str(tmp_path))
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    at = AppTest.from_file(str(APP), default_timeout=120)
+    at = AppTest.from_file(str(APP), default_timeout=APP_RUN_S)
     at.switch_page(PAGE)
     at.run()
     assert not at.exception

@@ -19,10 +19,11 @@ from explorer.engine.queue import InferenceJob, RequestState
 from explorer.engine.runners import RANDOM_WEIGHTS
 from explorer.engine.session_runs import sized_spec
 from explorer.views import loaders, run_resources
+from tests.deadlines import APP_RUN_S, HANG_S
 from tests.test_detections_page import APP, MODEL, PAGE, choose_random_small_model, png_bytes
 
 BLOCKER = "torchvision:SSDLite320_MobileNet_V3_Large_Weights.COCO_V1"
-WAIT_S = 60
+WAIT_S = HANG_S
 
 
 class GatedRunner:
@@ -66,7 +67,7 @@ def held_queue() -> Iterator[tuple[threading.Event, GatedRunner]]:
 
 @pytest.fixture
 def page() -> AppTest:
-    at = AppTest.from_file(str(APP), default_timeout=120)
+    at = AppTest.from_file(str(APP), default_timeout=APP_RUN_S)
     at.switch_page(PAGE)
     at.run()
     at.file_uploader(key="detections:uploads").set_value([("a.png", png_bytes(), "image/png")])

@@ -22,6 +22,7 @@ from explorer.engine.runners import (
 from explorer.models.catalog import NotRunnableError, is_runnable, spec_for_uid
 from explorer.models.torchvision_zoo import WeightsMismatchError
 from explorer.zoo.table import load_zoo
+from tests.deadlines import SUBPROCESS_S
 from tests.model_factory import random_image, torchvision_spec
 
 MASK = "MaskRCNN_ResNet50_FPN_Weights.COCO_V1"
@@ -188,6 +189,6 @@ def test_every_family_registers_whatever_was_imported_first() -> None:
     code = ("import explorer.models.torchvision_zoo; from explorer.zoo.table import load_zoo; "
             "from explorer.models.catalog import spec_for_uid; t = load_zoo(['detectron']); "
             "print(spec_for_uid(t, 'detectron:35998355').family)")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=SUBPROCESS_S)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "detectron"

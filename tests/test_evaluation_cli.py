@@ -17,6 +17,7 @@ from explorer.cli.main import build_parser, main
 from explorer.evaluation.coco.results import CATEGORY_COLUMNS
 from explorer.evaluation.errors import EvaluationInputError
 from tests.coco_factory import ABSENT_CATEGORY_ID, make_ground_truth, perfect_results
+from tests.deadlines import SUBPROCESS_S
 from tests.test_evaluation import noisy_results, reference_eval
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -133,12 +134,12 @@ def test_run_function_raises_the_error_type(files) -> None:
 def test_module_runs_as_a_program(files) -> None:
     done = subprocess.run([sys.executable, "-m", "explorer", "eval", "--gt", str(files["gt"]), "--dt",
                            str(files["perfect"]), "--iou-type", "bbox"], cwd=ROOT, capture_output=True, text=True,
-                          timeout=120)
+                          timeout=SUBPROCESS_S)
     assert done.returncode == 0, done.stderr
     assert "maxDets=100 ] = 1.000" in done.stdout
     bad = subprocess.run([sys.executable, "-m", "explorer", "eval", "--gt", str(files["perfect"]), "--dt",
                           str(files["perfect"]), "--iou-type", "bbox"], cwd=ROOT, capture_output=True, text=True,
-                         timeout=120)
+                         timeout=SUBPROCESS_S)
     assert bad.returncode == 2
     assert bad.stderr.startswith("error: ") and "Traceback" not in bad.stderr
 

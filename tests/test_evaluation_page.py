@@ -19,6 +19,7 @@ from explorer.evaluation.coco import pipeline
 from explorer.evaluation.coco.results import CATEGORY_COLUMNS
 from explorer.zoo.paths import REPO_ROOT
 from tests.coco_factory import make_ground_truth, perfect_results, segmentation_rle
+from tests.deadlines import APP_RUN_S
 
 APP = REPO_ROOT / "app.py"
 PAGE = "explorer/pages/evaluation.py"
@@ -54,7 +55,7 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 @pytest.fixture
 def app(calls: list[str]) -> AppTest:
-    at = AppTest.from_file(str(APP), default_timeout=60)
+    at = AppTest.from_file(str(APP), default_timeout=APP_RUN_S)
     at.switch_page(PAGE)
     at.run()
     assert not at.exception, at.exception
@@ -193,7 +194,7 @@ def test_annotations_panel_with_fake_runs(gt: dict[str, Any], calls: list[str]) 
     images = [FakeImage(image["file_name"]) for image in uploaded] + [FakeImage("holiday.jpg")]
     perfect = FakeRun("perfect model", "fake:perfect",
                       [perfect_detections(gt, image) for image in uploaded] + [perfect_detections(gt, uploaded[0])])
-    at = AppTest.from_function(panel_script, default_timeout=60)
+    at = AppTest.from_function(panel_script, default_timeout=APP_RUN_S)
     at.session_state["images"] = images
     at.session_state["runs"] = [perfect]
     at.run()
@@ -213,7 +214,7 @@ def test_annotations_panel_with_fake_runs(gt: dict[str, Any], calls: list[str]) 
 
 
 def test_annotations_panel_bad_annotations(calls: list[str]) -> None:
-    at = AppTest.from_function(panel_script, default_timeout=60)
+    at = AppTest.from_function(panel_script, default_timeout=APP_RUN_S)
     at.session_state["images"] = [FakeImage("a.jpg")]
     at.session_state["runs"] = []
     at.run()
@@ -226,7 +227,7 @@ def test_annotations_panel_evaluates_masks_per_run(gt: dict[str, Any], calls: li
     uploaded = gt["images"][1:4]
     boxes = FakeRun("boxes only", "fake:boxes", [perfect_detections(gt, image) for image in uploaded])
     masked = FakeRun("with masks", "fake:masks", [perfect_detections(gt, image, masks=True) for image in uploaded])
-    at = AppTest.from_function(panel_script, default_timeout=60)
+    at = AppTest.from_function(panel_script, default_timeout=APP_RUN_S)
     at.session_state["images"] = [FakeImage(image["file_name"]) for image in uploaded]
     at.session_state["runs"] = [boxes, masked]
     at.run()

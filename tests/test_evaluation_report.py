@@ -25,6 +25,7 @@ from explorer.evaluation.coco.breakdown import LABELS
 from explorer.evaluation.errors import EvaluationInputError
 from explorer.evaluation.inputs.matching import match_images
 from tests.coco_factory import make_ground_truth, perfect_results
+from tests.deadlines import HANG_S
 
 
 def dumps(data: Any) -> bytes:
@@ -96,7 +97,7 @@ def test_an_evaluation_task_reports_progress_and_its_outcome(files) -> None:
         task = report.start_evaluation(executor, *files, "bbox")
         assert not task.done() and task.progress.latest == ("starting", 0.0)  # returned at once
         gate.set()
-        evaluation, problem, _ = task.outcome(timeout=60)
+        evaluation, problem, _ = task.outcome(timeout=HANG_S)
     assert problem is None and evaluation.stat("AP") == pytest.approx(1.0)
     assert task.done() and not task.failed() and stages and task.progress.latest[0] == stages[-1]
 
@@ -109,7 +110,7 @@ def test_a_task_that_crashed_says_so(files) -> None:
         patch.setattr(pipeline, "evaluate", crash)
         task = report.start_evaluation(executor, *files, "bbox")
         with pytest.raises(RuntimeError, match="bug"):
-            task.outcome(timeout=30)
+            task.outcome(timeout=HANG_S)
     assert task.failed()
 
 

@@ -23,6 +23,7 @@ from explorer.evaluation.coco.results import Evaluation
 from explorer.evaluation.errors import EvaluationInputError
 from explorer.evaluation.inputs.ground_truth import load_ground_truth
 from tests.coco_factory import make_ground_truth, perfect_results
+from tests.deadlines import HANG_S
 
 SEED = 20261129
 IOU_TYPES = ("bbox", "segm", "keypoints")
@@ -250,7 +251,7 @@ def test_malformed_rle_string_does_not_hang_pycocotools() -> None:
     gt, results = _segm_with_counts("garbage")
     try:
         done = subprocess.run([sys.executable, "-c", code, results.decode()], input=gt, capture_output=True,
-                              timeout=8, cwd=Path(__file__).resolve().parents[1])
+                              timeout=HANG_S, cwd=Path(__file__).resolve().parents[1])
     except subprocess.TimeoutExpired:
-        pytest.fail("evaluate() with a malformed RLE string ran past 8 s")
+        pytest.fail(f"evaluate() with a malformed RLE string ran past {HANG_S:.0f} s")
     assert b"EvaluationInputError" in done.stderr, done.stderr[-500:]

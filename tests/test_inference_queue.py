@@ -24,10 +24,11 @@ from explorer.engine.queue import (
     status_text,
 )
 from explorer.engine.runners import RANDOM_WEIGHTS, ModelCache
+from tests.deadlines import HANG_S
 from tests.model_factory import torchvision_spec
 
 MODEL = "FasterRCNN_MobileNet_V3_Large_320_FPN_Weights.COCO_V1"
-WAIT_S = 30  # generous: a stuck worker fails the test instead of hanging it
+WAIT_S = HANG_S  # generous: a stuck worker fails the test instead of hanging it
 
 
 def tagged(tag: int) -> np.ndarray:

@@ -16,6 +16,7 @@ from explorer.detections import Detections
 from explorer.evaluation.analyses.keypoint_errors import analyse_keypoint_errors
 from explorer.figures.keypoints import ap_gain_figure, error_share_figure, keypoint_heatmap_figure
 from explorer.zoo.paths import REPO_ROOT
+from tests.deadlines import APP_RUN_S
 from tests.test_evaluation_page import FakeImage, FakeRun, panel_script
 from tests.test_keypoint_errors import ANIMAL, ANIMAL_SIGMAS, NAMES, detection, people_gt, person_points
 
@@ -46,7 +47,7 @@ def table_with(at: AppTest, column: str) -> Any:
 
 
 def evaluation_page(files: tuple[bytes, bytes], analysis: bool) -> AppTest:
-    at = AppTest.from_file(str(APP), default_timeout=60)
+    at = AppTest.from_file(str(APP), default_timeout=APP_RUN_S)
     at.switch_page(PAGE)
     at.run()
     at.file_uploader(key="evaluation:gt").set_value([("people.json", files[0], JSON)])
@@ -103,7 +104,7 @@ def test_detections_panel_has_the_section_for_keypoints() -> None:
     boxes = np.array([[40, 40, 260, 260], [440, 40, 660, 260]], np.float32)
     found = Detections(width=image["width"], height=image["height"], boxes=boxes, scores=np.array([0.9, 0.8]),
                        labels=np.array([1, 1]), names=["person", "person"], keypoints=points)
-    at = AppTest.from_function(panel_script, default_timeout=60)
+    at = AppTest.from_function(panel_script, default_timeout=APP_RUN_S)
     at.session_state["images"] = [FakeImage(image["file_name"])]
     at.session_state["runs"] = [FakeRun("pose model", "fake:pose", [found])]
     at.run()
@@ -121,7 +122,7 @@ def test_custom_keypoints_with_sigmas_typed_on_the_page() -> None:
     points = person_points(50, n=6)
     points[1], points[2] = points[2], points[1]  # the ears confused
     files = (json.dumps(people_gt(ANIMAL, n=6)).encode(), json.dumps([detection(points, category_id=7)]).encode())
-    at = AppTest.from_file(str(APP), default_timeout=60)
+    at = AppTest.from_file(str(APP), default_timeout=APP_RUN_S)
     at.switch_page(PAGE)
     at.run()
     at.radio(key="evaluation:iou_type").set_value("keypoints").run()

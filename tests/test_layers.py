@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.deadlines import SUBPROCESS_S
+
 PACKAGE = Path(__file__).resolve().parents[1] / "explorer"
 #: Packages that are the library's base: what they may not import, whatever the depth (lazy imports count too).
 BASE_PACKAGES = ("models", "zoo", "evaluation")
@@ -70,7 +72,7 @@ def test_building_the_command_line_imports_no_torch_ray_or_streamlit() -> None:
     code = ("import sys; from explorer.cli.main import build_parser; build_parser(); "
             "print(sorted(m for m in ('torch', 'ray', 'streamlit') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], cwd=PACKAGE.parent, capture_output=True, text=True,
-                          timeout=120)
+                          timeout=SUBPROCESS_S)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
 

@@ -14,6 +14,7 @@ from explorer.benchmarks.store import MeasurementStore
 from explorer.benchmarks.timing import BenchmarkResult
 from explorer.zoo.paths import REPO_ROOT
 from explorer.zoo.table import load_zoo
+from tests.deadlines import APP_RUN_S
 
 DEVICE = "Seeded CPU (2 cores)"
 #: Four Detectron end-to-end models measured here: enough to project the rest of Detectron's table.
@@ -41,7 +42,7 @@ def seeded() -> Any:
 
 
 def open_page(page: str) -> AppTest:
-    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=60)
+    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=APP_RUN_S)
     at.switch_page(f"explorer/pages/{page}.py").run()
     assert not at.exception, [e.value for e in at.exception]
     return at

@@ -13,6 +13,7 @@ from explorer.models.catalog import runnable_mask
 from explorer.zoo.local_speeds import measured_points
 from explorer.zoo.paths import REPO_ROOT
 from explorer.zoo.table import load_zoo
+from tests.deadlines import APP_RUN_S
 from tests.test_benchmark_store import result
 
 MASK = "torchvision:MaskRCNN_ResNet50_FPN_Weights.COCO_V1"
@@ -53,7 +54,7 @@ def test_figure_overlays_one_trace_per_device() -> None:
 def test_speed_page_shows_stored_measurements() -> None:
     store = MeasurementStore()
     store.add(measured(MASK, 0.6, device="This CPU"))
-    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=60)
+    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=APP_RUN_S)
     at.switch_page("explorer/pages/speed_accuracy.py").run()
     assert not at.exception
     figure = at.get("plotly_chart")[0].proto.spec

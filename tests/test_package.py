@@ -29,6 +29,7 @@ from packaging.version import Version
 
 from explorer.cli.main import main
 from explorer.zoo.paths import ZOO_DATA, ZOO_DATA_DIR
+from tests.deadlines import SUBPROCESS_S
 
 REPO_ROOT: Path = Path(__file__).resolve().parents[1]
 PROJECT: dict = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text("utf-8"))["project"]
@@ -54,7 +55,7 @@ def _setuptools_missing() -> str | None:
 
 
 def _run(command: list[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=300, check=False)
+    done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=SUBPROCESS_S, check=False)
     assert done.returncode == 0, f"{command} failed:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
     return done
 

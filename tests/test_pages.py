@@ -24,10 +24,11 @@ from explorer.zoo import schedules
 from explorer.zoo.paths import ZOO_DATA_DIR
 from explorer.zoo.ranking import Constraints, rank_models, recommend
 from explorer.zoo.table import load_configs, load_notes, load_zoo, load_zoo_text
+from tests.deadlines import APP_RUN_S, SUBPROCESS_S
 
 REPO = Path(__file__).resolve().parents[1]
 APP = REPO / "app.py"
-TIMEOUT = 30
+TIMEOUT = APP_RUN_S
 PAGES = {
     "zoo_tables": "Zoo tables",
     "speed_accuracy": "Speed vs accuracy",
@@ -380,7 +381,7 @@ def test_pages_never_import_torch() -> None:
                                                      if m.split(".")[0] in ("torch", "torchvision"))}}))
     """)
     done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True,
-                          timeout=120, check=False)
+                          timeout=SUBPROCESS_S, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report["ran"][1:6] == list(PAGES.values())

@@ -17,6 +17,7 @@ from PIL import Image
 import explorer
 from explorer.engine.by_name import weights_choice
 from explorer.engine.runners import RANDOM_WEIGHTS
+from tests.deadlines import SUBPROCESS_S
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE_MODEL = "SSDLite320_MobileNet_V3_Large_Weights.COCO_V1"
@@ -27,7 +28,7 @@ def _modules_after(code: str) -> list[str]:
     probe = (f"import sys\n{code}\n"
              "print(sorted(m for m in ('torch', 'torchvision', 'streamlit', 'pandas', 'numpy', 'PIL', 'ray') "
              "if m in sys.modules))")
-    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=SUBPROCESS_S)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1].replace("'", '"'))
 

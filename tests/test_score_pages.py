@@ -14,6 +14,7 @@ from streamlit.testing.v1 import AppTest
 from explorer.detections import Detections
 from explorer.zoo.paths import REPO_ROOT
 from tests import score_cases
+from tests.deadlines import APP_RUN_S
 
 APP = REPO_ROOT / "app.py"
 PAGE = "explorer/pages/evaluation.py"
@@ -35,7 +36,7 @@ def clear_caches() -> None:
 @pytest.fixture
 def app() -> AppTest:
     clear_caches()
-    at = AppTest.from_file(str(APP), default_timeout=60)
+    at = AppTest.from_file(str(APP), default_timeout=APP_RUN_S)
     at.switch_page(PAGE)
     at.run()
     assert not at.exception, at.exception
@@ -148,7 +149,7 @@ def detections_script() -> None:
 
 def test_detections_page_uses_the_f1_optimal_thresholds() -> None:
     clear_caches()
-    at = AppTest.from_function(detections_script, default_timeout=60)
+    at = AppTest.from_function(detections_script, default_timeout=APP_RUN_S)
     at.session_state["images"] = [FakeImage("one.jpg")]
     at.session_state["runs"] = [FakeRun("hand-made", "fake:hand", [hand_made_detections()])]
     at.run()

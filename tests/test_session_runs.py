@@ -24,10 +24,11 @@ from explorer.engine.queue import InferenceQueues, RequestState
 from explorer.engine.runners import RANDOM_WEIGHTS, ModelCache
 from explorer.engine.session_runs import ModelRun, RunSettings
 from explorer.zoo.table import load_zoo
+from tests.deadlines import HANG_S
 
 MODEL = "torchvision:FasterRCNN_MobileNet_V3_Large_320_FPN_Weights.COCO_V1"
 MASK_MODEL = "torchvision:MaskRCNN_ResNet50_FPN_Weights.COCO_V1"
-WAIT_S = 60
+WAIT_S = HANG_S
 
 
 def found(width: int = 16, height: int = 12, with_masks: bool = False) -> Detections:

@@ -24,6 +24,7 @@ from streamlit.testing.v1 import AppTest
 from explorer.sweep.plan import image_items, slug
 from explorer.sweep.summary import SUMMARY_NAME, read_summary, register_sweep, write_summary
 from explorer.zoo.paths import REPO_ROOT
+from tests.deadlines import APP_RUN_S
 from tests.model_factory import torchvision_spec
 
 ray = pytest.importorskip("ray", reason="Ray is an optional extra: pip install -r requirements-sweep.txt")
@@ -208,7 +209,7 @@ def test_sweeps_page_lists_the_sweep_and_overlays_published_weights(swept: Path,
     write_summary(tmp_path, published.to_dict("records"), {"images": N_IMAGES})
     register_sweep(swept)
     register_sweep(tmp_path)  # newest first: the page opens this one
-    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=60)
+    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=APP_RUN_S)
     at.switch_page("explorer/pages/sweeps.py").run()
     assert not at.exception
     assert at.selectbox(key="sweep_choice").options == [str(tmp_path.resolve()), str(swept.resolve())]

@@ -11,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from explorer.sweep.summary import register_sweep, sweep_progress, write_meta, write_summary
 from explorer.zoo.paths import REPO_ROOT
+from tests.deadlines import APP_RUN_S
 
 MODELS = {"torchvision:A": "torchvision_A", "torchvision:B": "torchvision_B"}
 
@@ -40,7 +41,7 @@ def progress_tables(at: AppTest) -> list[pd.DataFrame]:
 
 
 def page() -> AppTest:
-    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=60)
+    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=APP_RUN_S)
     at.switch_page("explorer/pages/sweeps.py").run()
     assert not at.exception
     return at

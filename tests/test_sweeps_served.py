@@ -18,6 +18,7 @@ from explorer.sweep.served import (
 )
 from explorer.sweep.summary import SUMMARY_NAME, register_sweep, write_summary
 from explorer.zoo.paths import REPO_ROOT
+from tests.deadlines import APP_RUN_S
 
 SECRET_COLUMN = "server_secret"
 
@@ -41,7 +42,7 @@ def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def page(typed: str | None = None) -> AppTest:
-    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=60)
+    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=APP_RUN_S)
     at.switch_page("explorer/pages/sweeps.py").run()
     if typed is not None:
         at.text_input(key="sweep_folder").set_value(typed).run()

@@ -35,6 +35,7 @@ from explorer.tasks import (
 from explorer.zoo.derived import DERIVED_COLUMNS, PER_SECOND
 from explorer.zoo.schema import NUMERIC_COLUMNS, TYPE_TASK, ZOO_COLUMNS
 from explorer.zoo.table import load_zoo
+from tests.deadlines import APP_RUN_S
 
 REPO = Path(__file__).resolve().parents[1]
 LIBRARY = REPO / "explorer"
@@ -115,7 +116,7 @@ def test_figures_and_page_tables_label_metrics_from_the_table() -> None:
 
 
 def _page(path: str) -> AppTest:
-    at = AppTest.from_file(str(APP), default_timeout=60)
+    at = AppTest.from_file(str(APP), default_timeout=APP_RUN_S)
     at.switch_page(path)
     at.run()
     assert not at.exception, [e.value for e in at.exception]

@@ -16,6 +16,7 @@ from streamlit.testing.v1 import AppTest
 from explorer.evaluation.analyses.tide import tide
 from explorer.zoo.paths import REPO_ROOT
 from tests.coco_factory import make_ground_truth, perfect_results
+from tests.deadlines import APP_RUN_S
 from tests.test_evaluation_page import FakeRun, perfect_detections
 from tests.test_tide_reference import noisy_results
 
@@ -37,7 +38,7 @@ def gt() -> dict[str, Any]:
 def app() -> AppTest:
     st.cache_data.clear()
     st.cache_resource.clear()
-    at = AppTest.from_file(str(APP), default_timeout=90)
+    at = AppTest.from_file(str(APP), default_timeout=APP_RUN_S)
     at.switch_page(PAGE)
     at.run()
     assert not at.exception, at.exception
@@ -152,7 +153,7 @@ def test_detections_panel_has_tide_and_the_overlay(gt: dict[str, Any]) -> None:
     uploaded = gt["images"][:2]
     images = [PixelImage(i["file_name"], np.zeros((i["height"], i["width"], 3), np.uint8)) for i in uploaded]
     run = FakeRun("perfect model", "fake:perfect", [perfect_detections(gt, i) for i in uploaded])
-    at = AppTest.from_function(panel_script, default_timeout=90)
+    at = AppTest.from_function(panel_script, default_timeout=APP_RUN_S)
     at.session_state["images"] = images
     at.session_state["runs"] = [run]
     at.run()

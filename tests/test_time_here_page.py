@@ -7,6 +7,7 @@ from streamlit.testing.v1 import AppTest
 
 from explorer.benchmarks.store import MeasurementStore
 from explorer.zoo.paths import REPO_ROOT
+from tests.deadlines import APP_RUN_S
 
 PAGE = "explorer/pages/time_here.py"
 SSD = "torchvision:SSDLite320_MobileNet_V3_Large_Weights.COCO_V1"
@@ -16,7 +17,7 @@ FASTER = "torchvision:FasterRCNN_MobileNet_V3_Large_320_FPN_Weights.COCO_V1"
 @pytest.fixture
 def app(monkeypatch, tmp_path) -> AppTest:
     monkeypatch.setenv("EXPLORER_CACHE", str(tmp_path))
-    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=180)
+    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=APP_RUN_S)
     at.switch_page(PAGE)
     at.run()
     assert not at.exception

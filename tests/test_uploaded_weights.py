@@ -13,6 +13,7 @@ from streamlit.testing.v1 import AppTest
 
 from explorer.engine.runners import RANDOM_WEIGHTS, ModelCache, cache_key, load_runner
 from explorer.zoo.paths import REPO_ROOT
+from tests.deadlines import APP_RUN_S
 from tests.model_factory import torchvision_spec
 
 SSD = "SSDLite320_MobileNet_V3_Large_Weights.COCO_V1"
@@ -101,7 +102,7 @@ def state_dict_bytes(seed: int) -> tuple[bytes, dict[str, torch.Tensor]]:
 def session_with_weights(data: bytes) -> AppTest:
     from tests.test_detections_page import PAGE, png_bytes
 
-    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=180)
+    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=APP_RUN_S)
     at.switch_page(PAGE)
     at.run()
     at.file_uploader(key="detections:uploads").set_value([("a.png", png_bytes(seed=3), "image/png")])
@@ -146,7 +147,7 @@ def test_two_sessions_uploading_the_same_file_name_each_get_their_own_model(tmp_
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(timeout=300)
+        thread.join(timeout=APP_RUN_S)
     assert not errors and all(not at.exception for at in sessions), (errors, [at.exception for at in sessions])
     assert all(not at.error for at in sessions), [e.value for at in sessions for e in at.error]
     image = load_image(png_bytes(seed=3), "a.png").rgb

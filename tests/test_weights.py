@@ -29,6 +29,7 @@ from explorer.weights.sources import (
     torchvision_source,
 )
 from explorer.weights.transport import download, fetch_md5sum
+from tests.deadlines import SUBPROCESS_S
 from tests.local_http import LocalServer, private_weights_caches, serving
 
 PAYLOAD = random.Random(0).randbytes(300_000)
@@ -293,7 +294,7 @@ def test_concurrent_processes_for_one_file_download_it_once(server: _Server) -> 
         for child in children:
             child.stdin.write("go\n")  # type: ignore[union-attr]
             child.stdin.flush()  # type: ignore[union-attr]
-        outputs = [child.communicate(timeout=60)[0] for child in children]
+        outputs = [child.communicate(timeout=SUBPROCESS_S)[0] for child in children]
     finally:
         for child in children:
             child.kill()

@@ -170,16 +170,24 @@ def _wait_for_runs(cancel_slot: Any) -> None:
 
 
 class _QueuedRunView:
-    """A status box per queued run: where it stands (a line each time its place changes), then its progress."""
+    """A status box per queued run: where it stands (a line each time its place changes), then its progress.
+
+    Each poll sends only what changed: the label's clock ticks once a second, the place and the progress
+    when they move. A message per poll (four a second from each waiting session) kept the server's event loop
+    busy, and so took the GIL from the run in progress, with nothing new to show. A message is also where a
+    rerun stops the loop, so a widget change still ends the wait within about a second.
+    """
 
     def __init__(self, run: PendingRun) -> None:
         self.run = run
         self.box = st.status(f"{run.name}: queued", expanded=True)
         self.bar: Any = None
         self.last = ""
+        self.label = ""
+        self.progress: tuple[float, str] | None = None
 
     def update(self) -> bool:
-        """Show the current state (each poll: the label's clock also lets a rerun stop the loop); True when done."""
+        """Show what changed since the last poll; True when the run has finished."""
         request = self.run.request
         if request.finished:
             return True
@@ -187,11 +195,14 @@ class _QueuedRunView:
         if status.text != self.last and status.waiting:
             self.box.caption(f"Queued on {request.queue.device}: {status.text}")
         self.last = status.text
-        if status.fraction is not None:
+        if status.fraction is not None and (status.fraction, status.text) != self.progress:
             if self.bar is None:
                 self.bar = self.box.progress(0.0)
             self.bar.progress(status.fraction, text=status.text)
-        self.box.update(label=status.label)
+            self.progress = (status.fraction, status.text)
+        if status.label != self.label:
+            self.box.update(label=status.label)
+            self.label = status.label
         return False
 
     def report(self) -> None:

@@ -20,8 +20,18 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from tests.browser.waits import (
+    MAX_PACE,
+    PACE,
+    STEP_MS,
+    seconds_since,
+    step_timeout_ms,
+    track_script_runs,
+    wait_idle,
+)
+
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Page
+    from playwright.sync_api import Browser, BrowserContext, Page
 
 REPO_ROOT: Path = Path(__file__).resolve().parents[2]
 SCREENSHOT_DIR: Path = REPO_ROOT / "test-artifacts" / "screenshots"
@@ -35,10 +45,20 @@ CHROMIUM_ARGS: list[str] = [
 ]
 #: Tall enough that Streamlit's own scroll container shows a whole page: full_page screenshots don't help.
 VIEWPORT: dict[str, int] = {"width": 1280, "height": 1400}
-SERVER_START_TIMEOUT_S: float = 60.0
+#: For tests written before the paced deadlines: one wait's deadline at the slowest pace (new code: the
+#: pages of `page` and `new_context` already wait with step_timeout_ms()).
+DEFAULT_TIMEOUT_MS: int = int(STEP_MS * MAX_PACE)
+#: Python, Streamlit and the app's imports on a busy machine: generous, it only matters when the server is broken.
+SERVER_START_TIMEOUT_S: float = 180.0
 SERVER_STOP_TIMEOUT_S: float = 10.0
-#: Every Playwright wait and expect uses this unless a test says otherwise (2 shared cores: be generous).
-DEFAULT_TIMEOUT_MS: int = 30_000
+#: The pages the warm-up opens once, so that no test pays for the server's first imports (pandas and the zoo
+#: tables, plotly, the evaluation and detections code). The first one's time measures the session's pace.
+WARMUP_PAGES: tuple[tuple[str, str], ...] = (
+    ("", "Zoo tables"),
+    ("evaluation", "Evaluate COCO results"),
+    ("detections", "Detections"),
+    ("speed_accuracy", "Speed vs accuracy"),
+)
 
 
 def chromium_executable() -> Path | None:
@@ -77,6 +97,13 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.wait(timeout=SERVER_STOP_TIMEOUT_S)
 
 
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say how slow the browser tests found the machine, so a slow run reads as slow, not as broken."""
+    line = PACE.summary()
+    if line is not None:
+        terminalreporter.write_line(line)
+
+
 @pytest.fixture(scope="session")
 def chromium_path() -> Path:
     """The browser binary; skips (rather than fails) the browser tests on a machine without Chromium."""
@@ -88,12 +115,36 @@ def chromium_path() -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def app_url(chromium_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Start `streamlit run app.py` once for the session and yield its base URL (no trailing slash).
+def warm_up(browser: Browser, base: str, started: float) -> None:
+    """Open each of WARMUP_PAGES once and wait until its script has finished; measure the session's pace.
 
-    Depends on chromium_path so that a machine without a browser never pays for starting the server.
-    Caches (weights, measurements, uploads) go to a temporary folder, never the user's real ones.
+    The server's first page pays for its imports (pandas, plotly, the zoo tables); without this the first
+    test paid for it inside its own deadlines. The time from the server's start to the first page drawn, set
+    against an idle machine's, scales every deadline of the session (`tests.browser.waits.PACE`).
+    """
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport=VIEWPORT)
+    try:
+        page = context.new_page()
+        for index, (path, heading) in enumerate(WARMUP_PAGES):
+            page.goto(f"{base}/{path}", timeout=SERVER_START_TIMEOUT_S * 1000)
+            expect(page.get_by_role("heading", name=heading).first).to_be_visible(
+                timeout=SERVER_START_TIMEOUT_S * 1000)
+            wait_idle(page, timeout_ms=int(SERVER_START_TIMEOUT_S * 1000))
+            if index == 0:
+                PACE.measure(seconds_since(started))
+    finally:
+        context.close()
+
+
+@pytest.fixture(scope="session")
+def app_url(browser: Browser, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Start `streamlit run app.py` once for the session, warm it up, and yield its base URL (no trailing slash).
+
+    Depends on the browser (so a machine without one never pays for starting the server), which the warm-up
+    uses to draw the first pages before any test. Caches (weights, measurements, uploads) go to a temporary
+    folder, never the user's real ones.
     """
     root = tmp_path_factory.mktemp("browser_server")
     port = free_port()
@@ -104,6 +155,7 @@ def app_url(chromium_path: Path, tmp_path_factory: pytest.TempPathFactory) -> It
     command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless=true",
                f"--server.port={port}", "--server.address=127.0.0.1", "--browser.gatherUsageStats=false",
                "--server.fileWatcherType=none"]
+    started = time.monotonic()
     with log_path.open("wb") as log:
         process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
@@ -115,6 +167,7 @@ def app_url(chromium_path: Path, tmp_path_factory: pytest.TempPathFactory) -> It
             if time.monotonic() > deadline:
                 pytest.fail(f"streamlit not healthy after {SERVER_START_TIMEOUT_S:.0f} s:\n{_log_tail(log_path)}")
             time.sleep(0.25)
+        warm_up(browser, base, started)
         yield base
     finally:
         _stop(process)
@@ -133,14 +186,21 @@ def browser(chromium_path: Path) -> Iterator[Browser]:
             launched.close()
 
 
+def new_context(browser: Browser, **options: object) -> BrowserContext:
+    """A browser context whose pages count their script runs and wait with the session's paced deadline."""
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=step_timeout_ms())
+    context = browser.new_context(viewport=VIEWPORT, **options)
+    context.on("page", track_script_runs)
+    context.set_default_timeout(step_timeout_ms())
+    return context
+
+
 @pytest.fixture
 def page(browser: Browser, app_url: str) -> Iterator[Page]:
     """A fresh context (cookies, session, downloads) and page per test, so no test sees another's state."""
-    from playwright.sync_api import expect
-
-    expect.set_options(timeout=DEFAULT_TIMEOUT_MS)
-    context = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
-    context.set_default_timeout(DEFAULT_TIMEOUT_MS)
+    context = new_context(browser, accept_downloads=True)
     try:
         yield context.new_page()
     finally:

@@ -20,14 +20,18 @@ from pathlib import Path
 import pytest
 
 from tests.browser.conftest import REPO_ROOT
+from tests.browser.waits import MAX_PACE, PACE, RUN_MS, run_timeout_ms, settled
 
 pytest.importorskip("playwright.sync_api", reason="playwright is not installed (requirements-dev.txt has it)")
 from playwright.sync_api import Locator, Page, expect
 
 pytestmark = pytest.mark.browser
 
-#: A model run includes importing torch/torchvision and building the network in the server: allow for it.
-RUN_TIMEOUT_MS: int = 60_000
+#: How long a repeated action (act_until) waits for its effect before trying again, on an idle machine.
+RETRY_CHECK_MS: int = 5_000
+#: For tests written before the paced deadlines: a run's deadline at the slowest pace. New tests call
+#: run_timeout_ms(), which gives a fast machine a shorter wait before a broken run fails.
+RUN_TIMEOUT_MS: int = int(RUN_MS * MAX_PACE)
 DOCS_SCREENSHOT: Path = REPO_ROOT / "docs" / "speed_accuracy.png"
 COUNT_TEXT = re.compile(r"^(\d+) of (\d+) models$")
 CARD_TITLE = re.compile(r" — (detectron|detectron2|torchvision) \S+")
@@ -38,6 +42,11 @@ SMALL_MODEL = "fasterrcnn_mobilenet_v3_large_320_fpn COCO_V1"
 
 
 # ---- helpers ------------------------------------------------------------------------------------------------
+
+def retry_check_ms() -> int:
+    """How long act_until's check waits before the action is repeated, at this session's pace."""
+    return PACE.ms(RETRY_CHECK_MS)
+
 
 def expect_(locator: Locator, timeout_ms: int | None = None) -> None:
     """Wait until `locator` is visible; a thin wrapper so tests read as a list of things a user sees."""
@@ -81,10 +90,12 @@ def csv_rows(name: str) -> int:
 
 
 def choose_option(page: Page, combobox: Locator, typed: str, option: str | re.Pattern[str]) -> None:
-    """Pick from a selectbox or multiselect by typing to filter, then clicking the option (as a user does)."""
+    """Pick from a selectbox or multiselect by typing to filter, then clicking the option (as a user does);
+    returns once the rerun the new choice started has finished (the option must differ from the current one)."""
     combobox.click()
     combobox.fill(typed)
-    page.get_by_role("option", name=option).first.click()
+    with settled(page):
+        page.get_by_role("option", name=option).first.click()
 
 
 def png_bytes(width: int = 96, height: int = 64) -> bytes:
@@ -126,7 +137,7 @@ def open_expander(page: Page, label: str) -> Locator:
         if details.get_attribute("open") is None:
             expander.locator("summary").click()
 
-    act_until(click, lambda: expect(details).to_have_attribute("open", "", timeout=5_000))
+    act_until(click, lambda: expect(details).to_have_attribute("open", "", timeout=retry_check_ms()))
     content = expander.locator('[data-testid="stExpanderDetails"]')
     expect(content).to_be_visible()
     page.wait_for_function(  # the same height on two polls 100 ms apart: the opening animation is over
@@ -143,12 +154,16 @@ def open_expander(page: Page, label: str) -> Locator:
 def choose_radio(page: Page, option: re.Pattern[str]) -> None:
     """Select the radio option whose label matches, and check that it really is selected."""
     label = page.locator('[data-testid="stRadioOption"]').filter(has_text=option)
-    act_until(label.click, lambda: expect(label).to_have_attribute("data-selected", "true", timeout=5_000))
+    act_until(label.click, lambda: expect(label).to_have_attribute("data-selected", "true", timeout=retry_check_ms()))
 
 
-def upload(page: Page, path: Path) -> None:
-    """Send a file through the images uploader's hidden <input type=file>, as a drop or the file dialog would."""
-    page.locator(UPLOAD_INPUT).first.set_input_files(str(path))
+def upload(page: Page, path: Path | list[Path], index: int = 0) -> None:
+    """Send files through the page's `index`-th uploader's hidden <input type=file>, as a drop or the file
+    dialog would, and wait until the rerun the upload started has finished (so the next upload or click lands
+    on the page that run drew: a second upload sent during the first one's rerun was lost on a busy machine)."""
+    paths = [str(p) for p in path] if isinstance(path, list) else str(path)
+    with settled(page):
+        page.locator(UPLOAD_INPUT).nth(index).set_input_files(paths)
 
 
 # ---- Zoo tables -----------------------------------------------------------------------------------------------
@@ -285,12 +300,13 @@ def test_detections_run_and_download(page: Page, app_url: str, screenshot_dir: P
     choose_radio(page, re.compile(r"^Random weights"))
     size = settings.get_by_role("slider", name="Input size (shorter side)")
     act_until(lambda: size.press("Home"),  # the smallest size, 128: a short CPU run
-              lambda: expect(settings.locator('[data-testid="stSliderThumbValue"]')).to_have_text("128", timeout=5_000))
+              lambda: expect(settings.locator('[data-testid="stSliderThumbValue"]')).to_have_text(
+                  "128", timeout=retry_check_ms()))
 
     run = page.get_by_role("button", name="Run", exact=True)
     expect(run).to_be_enabled()
     run.click()
-    expect_(page.locator('[data-testid="stImage"] img'), RUN_TIMEOUT_MS)
+    expect_(page.locator('[data-testid="stImage"] img'), run_timeout_ms())
     expect_(page.locator('[data-testid="stDownloadButton"]').filter(has_text="Annotated image (PNG)"))
 
     coco = page.locator('[data-testid="stDownloadButton"]').filter(has_text="COCO results json")
@@ -334,13 +350,13 @@ def test_evaluation_of_uploaded_results(page: Page, app_url: str, screenshot_dir
     expect_(page.get_by_text("Upload an annotation file and at least one results file, then press Evaluate."))
     inputs = page.locator(UPLOAD_INPUT)
     expect(inputs).to_have_count(2)  # annotations first (left column), results second
-    inputs.nth(0).set_input_files(str(annotations))
-    inputs.nth(1).set_input_files(str(results))
+    upload(page, annotations, 0)
+    upload(page, results, 1)
     expect_(page.get_by_text("Press Evaluate to compute AP for the uploaded files with these options."))
     evaluate = page.get_by_role("button", name="Evaluate", exact=True)
     expect(evaluate).to_be_enabled()
     evaluate.click()
-    expect_(page.get_by_text(re.compile("Average Precision")), RUN_TIMEOUT_MS)
+    expect_(page.get_by_text(re.compile("Average Precision")), run_timeout_ms())
     expect_(page.locator('[data-testid="stDownloadButton"]').filter(has_text="Per-category CSV"))
     expect_(page.locator(PLOT))
     # A chart option reruns the page from the cache: the summary stays, no cache-replay error appears.

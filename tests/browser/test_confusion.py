@@ -16,7 +16,8 @@ import pytest
 pytest.importorskip("playwright.sync_api", reason="playwright is not installed (requirements-dev.txt has it)")
 from playwright.sync_api import Page, expect
 
-from tests.browser.test_app import PLOT, RUN_TIMEOUT_MS, UPLOAD_INPUT, expect_, save_screenshot
+from tests.browser.test_app import PLOT, UPLOAD_INPUT, expect_, save_screenshot, upload
+from tests.browser.waits import run_timeout_ms
 from tests.test_evaluation_confusion import GT, LABELS, RESULTS
 
 pytestmark = pytest.mark.browser
@@ -44,15 +45,15 @@ def test_confusion_matrix_click_lists_and_draws_the_cell(page: Page, app_url: st
     page.goto(f"{app_url}/evaluation")
     inputs = page.locator(UPLOAD_INPUT)
     expect(inputs).to_have_count(2)
-    inputs.nth(0).set_input_files(str(annotations))
-    inputs.nth(1).set_input_files(str(results))
+    upload(page, annotations, 0)
+    upload(page, results, 1)
     expect_(page.get_by_text("Press Evaluate to compute AP for the uploaded files with these options."),
-            RUN_TIMEOUT_MS)
+            run_timeout_ms())
     evaluate = page.get_by_role("button", name="Evaluate", exact=True)
-    expect(evaluate).to_be_enabled(timeout=RUN_TIMEOUT_MS)
+    expect(evaluate).to_be_enabled(timeout=run_timeout_ms())
     evaluate.click()
     chart = page.locator(PLOT).filter(has_text="Confusion matrix (")
-    expect_(chart, RUN_TIMEOUT_MS)
+    expect_(chart, run_timeout_ms())
     chart.scroll_into_view_if_needed()
     cells = chart.locator(".scatterlayer .point")
     expect(cells).to_have_count(len(LABELS) ** 2)
@@ -60,8 +61,8 @@ def test_confusion_matrix_click_lists_and_draws_the_cell(page: Page, app_url: st
     assert box is not None
     page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
     expect_(page.get_by_text(re.compile(r"1 item\(s\) with ground truth dog and prediction cat")))
-    page.locator(UPLOAD_INPUT).nth(2).set_input_files(str(image))
-    expect_(page.locator('[data-testid="stImage"]'), RUN_TIMEOUT_MS)
+    upload(page, image, 2)
+    expect_(page.locator('[data-testid="stImage"]'), run_timeout_ms())
     expect(page.locator('[data-testid="stException"]')).to_have_count(0)
     # The section from its heading down to the drawn image fills the tall viewport: start the picture there.
     page.get_by_role("heading", name="Confusion matrix").evaluate("e => e.scrollIntoView({block: 'start'})")

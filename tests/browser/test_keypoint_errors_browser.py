@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.browser.test_app import PLOT, RUN_TIMEOUT_MS, UPLOAD_INPUT, expect_, save_screenshot
+from tests.browser.test_app import PLOT, UPLOAD_INPUT, expect_, save_screenshot, upload
+from tests.browser.waits import run_timeout_ms, settled
 
 pytest.importorskip("playwright.sync_api", reason="playwright is not installed (requirements-dev.txt has it)")
 from playwright.sync_api import Page, expect
@@ -61,14 +62,16 @@ def test_keypoint_errors_section(page: Page, app_url: str, screenshot_dir: Path,
     expect_(page.get_by_text("Upload an annotation file and at least one results file, then press Evaluate."))
     inputs = page.locator(UPLOAD_INPUT)
     expect(inputs).to_have_count(2)
-    inputs.nth(0).set_input_files(str(annotations))
-    inputs.nth(1).set_input_files(str(results))
+    upload(page, annotations, 0)
+    upload(page, results, 1)
     expect_(page.get_by_text("Press Evaluate to compute AP for the uploaded files with these options."))
     # Each option reruns the page; wait for what that rerun draws before the next action, so no action lands
     # on a widget being replaced.
-    page.locator('[data-testid="stRadioOption"]').filter(has_text=re.compile("^keypoints$")).click()
+    with settled(page):
+        page.locator('[data-testid="stRadioOption"]').filter(has_text=re.compile("^keypoints$")).click()
     expect_(page.get_by_text("Keypoints other than COCO's person keypoints"))
-    page.get_by_text("Error breakdown (slower)").click()
+    with settled(page):
+        page.get_by_text("Error breakdown (slower)").click()
     expect(page.get_by_role("checkbox", name="Error breakdown (slower)")).to_be_checked()
     expect(page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]')).to_have_count(1)
     expect_(page.get_by_role("button", name="Remove person_keypoints.json"))
@@ -76,7 +79,7 @@ def test_keypoint_errors_section(page: Page, app_url: str, screenshot_dir: Path,
     evaluate = page.get_by_role("button", name="Evaluate", exact=True)
     expect(evaluate).to_be_enabled()
     evaluate.click()
-    expect_(page.get_by_text(re.compile("Average Precision")), RUN_TIMEOUT_MS)
+    expect_(page.get_by_text(re.compile("Average Precision")), run_timeout_ms())
     page.get_by_role("tab", name="Keypoint errors").click()
     expect_(page.get_by_text(re.compile(r"AP gained by each correction")))
     expect_(page.get_by_text(re.compile(r"Error types per keypoint")))

@@ -11,6 +11,7 @@ from explorer.benchmarks.store import MeasurementStore
 from explorer.benchmarks.timing import BenchmarkResult
 from explorer.figures.zoo import X_AXES
 from tests.browser.test_app import PLOT, choose_option, expect_, save_screenshot
+from tests.browser.waits import PACE
 
 pytest.importorskip("playwright.sync_api", reason="playwright is not installed (requirements-dev.txt has it)")
 from playwright.sync_api import Page, expect
@@ -52,7 +53,7 @@ def test_plot_shows_measured_and_projected_points(page: Page, seeded_server: str
     for attempt in range(ATTEMPTS):
         open_projected_plot(page, seeded_server)
         try:
-            expect(legend.filter(has_text="· projected").first).to_be_visible(timeout=10_000)
+            expect(legend.filter(has_text="· projected").first).to_be_visible(timeout=PACE.ms(10_000))
             break
         except AssertionError:
             if attempt == ATTEMPTS - 1:

@@ -14,13 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser.conftest import DEFAULT_TIMEOUT_MS, VIEWPORT
+from tests.browser.conftest import new_context
 
 pytest.importorskip("playwright.sync_api", reason="playwright is not installed (requirements-dev.txt has it)")
 from playwright.sync_api import Browser, Page, expect
 
 from tests.browser.test_app import (
-    RUN_TIMEOUT_MS,
     SMALL_MODEL,
     act_until,
     choose_option,
@@ -28,27 +27,28 @@ from tests.browser.test_app import (
     expect_,
     open_expander,
     png_bytes,
+    retry_check_ms,
     save_screenshot,
+    upload,
 )
+from tests.browser.waits import run_timeout_ms
 
 pytestmark = pytest.mark.browser
 
-UPLOAD_INPUT = '[data-testid="stFileUploaderDropzoneInput"]'
 DONE = re.compile(r": done in [0-9.]+ s on ")
-#: Two sessions' runs, one after the other, each starting the model in a fresh server on 2 shared cores.
-TWO_RUNS_TIMEOUT_MS: int = 3 * RUN_TIMEOUT_MS
+
+
+def two_runs_timeout_ms() -> int:
+    """Two sessions' runs, one after the other, on 2 shared cores, at this session's pace."""
+    return 3 * run_timeout_ms()
 
 
 @pytest.fixture
 def two_pages(browser: Browser, app_url: str) -> Iterator[list[Page]]:
     """Two independent sessions (browser contexts) on the same server."""
-    expect.set_options(timeout=DEFAULT_TIMEOUT_MS)
-    contexts = [browser.new_context(viewport=VIEWPORT) for _ in range(2)]
+    contexts = [new_context(browser) for _ in range(2)]
     try:
-        pages = [context.new_page() for context in contexts]
-        for page in pages:
-            page.set_default_timeout(DEFAULT_TIMEOUT_MS)
-        yield pages
+        yield [context.new_page() for context in contexts]
     finally:
         for context in contexts:
             context.close()
@@ -58,7 +58,7 @@ def prepared(page: Page, app_url: str, images: list[Path], size_key: str = "Home
     """Open Detections, upload `images`, pick the small model with random weights and an input size."""
     page.goto(f"{app_url}/detections")
     expect_(page.get_by_text("Upload one or more images, pick a model, then press Run."))
-    page.locator(UPLOAD_INPUT).first.set_input_files([str(path) for path in images])
+    upload(page, images)
     expect_(page.get_by_text("Press Run to detect objects in the uploaded images."))
     choose_option(page, page.get_by_role("combobox", name="Model", exact=True), SMALL_MODEL,
                   re.compile("^" + re.escape(SMALL_MODEL + " — torchvision")))
@@ -67,8 +67,8 @@ def prepared(page: Page, app_url: str, images: list[Path], size_key: str = "Home
     slider = settings.get_by_role("slider", name="Input size (shorter side)")
     expected = "128" if size_key == "Home" else "1024"
     act_until(lambda: slider.press(size_key),
-              lambda: expect(settings.locator('[data-testid="stSliderThumbValue"]')).to_have_text(expected,
-                                                                                                  timeout=5_000))
+              lambda: expect(settings.locator('[data-testid="stSliderThumbValue"]')).to_have_text(
+                  expected, timeout=retry_check_ms()))
     expect(page.get_by_role("button", name="Run", exact=True)).to_be_enabled()
     return page
 
@@ -89,7 +89,7 @@ def test_two_sessions_press_run_on_one_model_and_both_get_results(two_pages: lis
     for page in two_pages:  # as close together as two users can be
         page.get_by_role("button", name="Run", exact=True).click()
     for index, page in enumerate(two_pages, 1):
-        expect(page.locator('[data-testid="stImage"] img')).to_have_count(2, timeout=TWO_RUNS_TIMEOUT_MS)
+        expect(page.locator('[data-testid="stImage"] img')).to_have_count(2, timeout=two_runs_timeout_ms())
         expect_(page.get_by_text(DONE))
         expect(page.locator('[data-testid="stException"]')).to_have_count(0)
         save_screenshot(page, screenshot_dir, f"queue_session_{index}")
@@ -101,10 +101,10 @@ def test_a_session_cancels_its_run_while_the_other_gets_its_result(two_pages: li
     first.get_by_role("button", name="Run", exact=True).click()
     second.get_by_role("button", name="Run", exact=True).click()
     cancel = second.get_by_role("button", name="Cancel")
-    expect(cancel).to_be_enabled(timeout=TWO_RUNS_TIMEOUT_MS)  # its run is queued (or already running)
+    expect(cancel).to_be_enabled(timeout=two_runs_timeout_ms())  # its run is queued (or already running)
     cancel.click()
-    expect_(second.get_by_text(re.compile(r": cancelled$")), TWO_RUNS_TIMEOUT_MS)
+    expect_(second.get_by_text(re.compile(r": cancelled$")), two_runs_timeout_ms())
     expect(second.locator('[data-testid="stImage"] img')).to_have_count(0)
-    expect(first.locator('[data-testid="stImage"] img')).to_have_count(3, timeout=TWO_RUNS_TIMEOUT_MS)
+    expect(first.locator('[data-testid="stImage"] img')).to_have_count(3, timeout=two_runs_timeout_ms())
     expect_(first.get_by_text(DONE))
     save_screenshot(second, screenshot_dir, "queue_cancelled")

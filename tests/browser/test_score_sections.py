@@ -13,7 +13,8 @@ import pytest
 pytest.importorskip("playwright.sync_api", reason="playwright is not installed (requirements-dev.txt has it)")
 from playwright.sync_api import Page, expect
 
-from tests.browser.test_app import PLOT, RUN_TIMEOUT_MS, UPLOAD_INPUT, expect_, save_screenshot
+from tests.browser.test_app import PLOT, UPLOAD_INPUT, expect_, save_screenshot, upload
+from tests.browser.waits import run_timeout_ms
 from tests.coco_factory import bench_dataset
 
 pytestmark = pytest.mark.browser
@@ -29,14 +30,14 @@ def test_operating_point_and_calibration_sections(page: Page, app_url: str, scre
     page.goto(f"{app_url}/evaluation")
     inputs = page.locator(UPLOAD_INPUT)
     expect(inputs).to_have_count(2)
-    inputs.nth(0).set_input_files(str(annotations))
-    inputs.nth(1).set_input_files(str(detections))
+    upload(page, annotations, 0)
+    upload(page, detections, 1)
     evaluate = page.get_by_role("button", name="Evaluate", exact=True)
-    expect(evaluate).to_be_enabled(timeout=RUN_TIMEOUT_MS)
+    expect(evaluate).to_be_enabled(timeout=run_timeout_ms())
     evaluate.click()
-    expect_(page.get_by_role("heading", name="Operating point"), RUN_TIMEOUT_MS)
+    expect_(page.get_by_role("heading", name="Operating point"), run_timeout_ms())
     chart = page.locator(PLOT).filter(has_text=re.compile(r"F1-optimal threshold 0\.\d{3}"))
-    expect_(chart, RUN_TIMEOUT_MS)
+    expect_(chart, run_timeout_ms())
     expect_(page.get_by_role("heading", name="Calibration"))
     for label in ("ECE", "MCE", "D-ECE"):
         expect_(page.locator('[data-testid="stMetricLabel"]').filter(has_text=re.compile(rf"^{label}$")))

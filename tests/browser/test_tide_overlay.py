@@ -14,7 +14,8 @@ from PIL import Image, ImageDraw
 pytest.importorskip("playwright.sync_api", reason="playwright is not installed (requirements-dev.txt has it)")
 from playwright.sync_api import Page, expect
 
-from tests.browser.test_app import RUN_TIMEOUT_MS, UPLOAD_INPUT, choose_radio, expect_, save_screenshot
+from tests.browser.test_app import UPLOAD_INPUT, choose_radio, expect_, save_screenshot, upload
+from tests.browser.waits import run_timeout_ms
 
 pytestmark = pytest.mark.browser
 
@@ -47,20 +48,20 @@ def test_ground_truth_overlay_from_a_server_folder(page: Page, app_url: str, scr
     page.goto(f"{app_url}/evaluation")
     inputs = page.locator(UPLOAD_INPUT)
     expect(inputs).to_have_count(2)
-    inputs.nth(0).set_input_files(str(annotations))
-    inputs.nth(1).set_input_files(str(results))
+    upload(page, annotations, 0)
+    upload(page, results, 1)
     evaluate = page.get_by_role("button", name="Evaluate", exact=True)
     expect(evaluate).to_be_enabled()
     evaluate.click()
-    expect_(page.get_by_text("TIDE error types", exact=True), RUN_TIMEOUT_MS)
+    expect_(page.get_by_text("TIDE error types", exact=True), run_timeout_ms())
     expect_(page.locator('[data-testid="stDownloadButton"]').filter(has_text="TIDE CSV"))
     choose_radio(page, re.compile("A folder on the server"))
     folder = page.get_by_label(re.compile("Folder of the images on the server"))
     folder.fill(str(images))
     folder.press("Enter")
-    expect_(page.get_by_text("6 of the 6 annotated images have an image file."), RUN_TIMEOUT_MS)
+    expect_(page.get_by_text("6 of the 6 annotated images have an image file."), run_timeout_ms())
     picture = page.locator('[data-testid="stImage"]').filter(has_text=re.compile(r"\(image \d+\)"))
-    expect_(picture, RUN_TIMEOUT_MS)
+    expect_(picture, run_timeout_ms())
     first = picture.first.inner_text()
     expect(page.locator('[data-testid="stException"]')).to_have_count(0)
     picture.first.scroll_into_view_if_needed()
@@ -73,6 +74,6 @@ def test_ground_truth_overlay_from_a_server_folder(page: Page, app_url: str, scr
     box = table.bounding_box()
     assert box is not None
     page.mouse.click(box["x"] + 12, box["y"] + 35 + 2 * 35 + 17)
-    expect(picture.first).not_to_have_text(first, timeout=RUN_TIMEOUT_MS)
+    expect(picture.first).not_to_have_text(first, timeout=run_timeout_ms())
     expect(page.locator('[data-testid="stException"]')).to_have_count(0)
     picture.first.screenshot(path=str(screenshot_dir / "ground_truth_overlay_selected.png"))

@@ -1,0 +1,293 @@
+"""Six real browser sessions press Run on the Detections page: a lone run vs six one after another vs six at once.
+
+What a user sees, not what the queue sees (bench_queue.py measures the queue alone): the real
+`streamlit run app.py`, headless Chromium (Debian's, as in tests/browser), one browser context per session
+(its own cookies and Streamlit session), each with one small image uploaded, the same model with random
+weights at the same input size. A run's time is from the click on Run to the annotated image and the
+"done in" status shown in that page (the page notes the moment itself, so polling from here costs nothing).
+
+The browsers (and this script, which drives them) run at the lowest CPU priority (`nice 19`) so that their
+rendering yields to the server, as the issue's measurement did; the server runs at normal priority.
+
+Targets (issue 21): all six at once within 1.1x the six one after another, and the first of the six within
+1.5x a lone run (a lone run: one session's run while no other runs, i.e. each of the one-after-another runs;
+six samples a round, steadier on a shared machine than one). Each round measures both ways next to each
+other, in a rotating order; the medians of each round's own ratios are printed. With --baseline-repo (a
+checkout of the code before, e.g. `git archive`d) and/or --baseline (Streamlit flags), a second server is
+measured in the same rounds.
+
+    python bench/bench_browser_sessions.py [--rounds 3] [--sessions 6] [--size 320]
+        [--model torchvision:FasterRCNN_MobileNet_V3_Large_320_FPN_Weights.COCO_V1]
+        [--baseline-repo DIR] [--baseline "--runner.postScriptGC=true"]
+        [--profile OUT.txt|OUT.svg [--profile-gil]] (py-spy on the server during the first concurrent runs)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = next((p for p in (Path("/usr/lib/chromium/chromium"), Path("/usr/bin/chromium")) if p.exists()), None)
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+UPLOAD_INPUT = '[data-testid="stFileUploaderDropzoneInput"]'
+IDLE_APP = '[data-testid="stApp"][data-test-script-state="notRunning"]'
+TIMEOUT_MS = 600_000
+#: Run in the page when Run is clicked: notes (Date.now()) when the annotated image and "done in" are shown
+#: again (a session's earlier result stays on screen until the new run's status box replaces it).
+WATCH_DONE_JS = """() => {
+  window.__doneAt = null;
+  let replaced = false;
+  const timer = setInterval(() => {
+    const done = /: done in [0-9.]+ s on /.test(document.body.innerText);
+    if (!done) { replaced = true; return; }
+    if (replaced && document.querySelector('[data-testid="stImage"] img')) {
+      window.__doneAt = Date.now();
+      clearInterval(timer);
+    }
+  }, 20);
+}"""
+
+#: (seconds of each run, or of the first and last result; the total; each page's seconds on the device, from its
+#: "done in" status, page order)
+Timing = tuple[list[float], float, list[float]]
+DEVICE_JS = r"""() => {
+  const found = document.body.innerText.match(/: done in ([0-9.]+) s on /);
+  return found ? parseFloat(found[1]) : NaN;
+}"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_server(root: Path, repo: Path, flags: list[str]) -> tuple[subprocess.Popen[bytes], str]:
+    """The app of the checkout `repo` as a user runs it (normal priority, its .streamlit/config.toml), caches in
+    `root`, with extra Streamlit `flags`; returns once /_stcore/health says ok."""
+    root.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    env = {**os.environ, "EXPLORER_CACHE": str(root / "explorer"), "TORCH_HOME": str(root / "torch"),
+           "PYTHONPATH": str(repo)}
+    log = (root / "streamlit.log").open("wb")
+    process = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless=true",
+                                f"--server.port={port}", "--server.address=127.0.0.1",
+                                "--browser.gatherUsageStats=false", "--server.fileWatcherType=none", *flags],
+                               cwd=repo, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as response:
+                if response.read().decode().strip() == "ok":
+                    return process, base
+        except OSError:
+            time.sleep(0.25)
+    process.kill()
+    raise SystemExit(f"server not healthy:\n{(root / 'streamlit.log').read_text()[-3000:]}")
+
+
+def small_png(path: Path, index: int, size: int) -> Path:
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(index)
+    Image.fromarray(rng.integers(0, 256, (size * 3 // 4, size, 3), dtype=np.uint8)).save(path)
+    return path
+
+
+def prepare(browser: Any, base: str, image: Path, model_uid: str, size: int) -> Any:
+    """A new session on Detections: the image uploaded, the model picked by its link, random weights, the size.
+
+    Returns the page with Run enabled and the script idle, so that the click starts the run at once.
+    """
+    import re
+
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport={"width": 1280, "height": 1400})
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    page.goto(f"{base}/detections")
+    expect(page.get_by_text("Upload one or more images, pick a model, then press Run.")).to_be_visible(
+        timeout=TIMEOUT_MS)
+    page.locator(UPLOAD_INPUT).first.set_input_files(str(image))
+    expect(page.get_by_text("Press Run to detect objects in the uploaded images.")).to_be_visible(timeout=TIMEOUT_MS)
+    expect(page.locator(IDLE_APP)).to_have_count(1, timeout=TIMEOUT_MS)
+    model = page.get_by_role("combobox", name="Model", exact=True)
+    model.click()
+    model.fill(model_uid.split(":", 1)[1].split("_Weights")[0].lower())
+    page.get_by_role("option").first.click()
+    expect(page.locator(IDLE_APP)).to_have_count(1, timeout=TIMEOUT_MS)
+    expander = page.locator('[data-testid="stExpander"]').filter(has_text="Run settings")
+    expander.locator("summary").click()
+    weights = page.locator('[data-testid="stRadioOption"]').filter(has_text=re.compile(r"^Random weights"))
+    for _ in range(5):
+        weights.click()
+        try:
+            expect(weights).to_have_attribute("data-selected", "true", timeout=20_000)
+            break
+        except AssertionError:
+            continue
+    slider = expander.get_by_role("slider", name="Input size (shorter side)")
+    thumb = expander.locator('[data-testid="stSliderThumbValue"]')
+    slider.press("Home")
+    for _ in range(10):
+        if thumb.inner_text().strip() == str(size):
+            break
+        slider.press("ArrowRight")
+        page.wait_for_timeout(300)
+    expect(thumb).to_have_text(str(size), timeout=TIMEOUT_MS)
+    expect(page.locator(IDLE_APP)).to_have_count(1, timeout=TIMEOUT_MS)
+    expect(page.get_by_role("button", name="Run", exact=True)).to_be_enabled(timeout=TIMEOUT_MS)
+    page.wait_for_timeout(500)  # let the last widget change's rerun settle on the server too
+    expect(page.locator(IDLE_APP)).to_have_count(1, timeout=TIMEOUT_MS)
+    return page
+
+
+def press_run(page: Any) -> float:
+    """Click Run; the wall-clock time (ms since the epoch, as the page's Date.now()) of the click."""
+    page.evaluate(WATCH_DONE_JS)
+    clicked = time.time() * 1000
+    page.get_by_role("button", name="Run", exact=True).click()
+    return clicked
+
+
+def done_at(page: Any) -> float:
+    page.wait_for_function("() => window.__doneAt !== null", timeout=TIMEOUT_MS, polling=200)
+    return float(page.evaluate("() => window.__doneAt"))
+
+
+def one_after_another(pages: list[Any]) -> Timing:
+    """Each session's run alone on the server, one after the other: (every run's own seconds, the total)."""
+    runs = []
+    started = time.time() * 1000
+    for page in pages:
+        clicked = press_run(page)
+        runs.append((done_at(page) - clicked) / 1000)
+    return runs, (time.time() * 1000 - started) / 1000, [page.evaluate(DEVICE_JS) for page in pages]
+
+
+def at_once(pages: list[Any]) -> Timing:
+    """Run pressed in every session as fast as one driver can: ([first result, last result], the total)."""
+    started = time.time() * 1000
+    for page in pages:
+        press_run(page)
+    finished = [(done_at(page) - started) / 1000 for page in pages]
+    return [min(finished), max(finished)], max(finished), [page.evaluate(DEVICE_JS) for page in pages]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="torchvision:FasterRCNN_MobileNet_V3_Large_320_FPN_Weights.COCO_V1")
+    parser.add_argument("--size", type=int, default=320, help="input size (shorter side) and image width")
+    parser.add_argument("--sessions", type=int, default=6)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--baseline-repo", type=Path, help="a checkout of the code before (e.g. `git archive` of "
+                        "the commit before a change): a second server runs it in the same rounds")
+    parser.add_argument("--baseline", default="", help="Streamlit flags of that second server (with no "
+                        "--baseline-repo it runs this checkout), e.g. --runner.postScriptGC=true")
+    parser.add_argument("--profile", type=Path, help="py-spy profile of the server during the first concurrent "
+                        "runs: collapsed stacks (one per line, with its count), or a flame graph if it ends in .svg")
+    parser.add_argument("--profile-gil", action="store_true", help="only samples where a thread holds the GIL")
+    parser.add_argument("--py-spy", default=shutil.which("py-spy") or "py-spy")
+    args = parser.parse_args()
+    if CHROMIUM is None:
+        raise SystemExit("Debian chromium not found: apt-get install -y chromium")
+    root = Path(tempfile.mkdtemp(prefix="bench_browser_sessions_"))
+    configs = {"this app": (REPO_ROOT, [])}
+    if args.baseline_repo or args.baseline:
+        configs["before"] = ((args.baseline_repo or REPO_ROOT).resolve(), args.baseline.split())
+    servers = {name: start_server(root / f"server_{i}", repo, flags)
+               for i, (name, (repo, flags)) in enumerate(configs.items())}
+    os.nice(19)  # this script and the browsers it launches yield the CPU to the servers (started before this)
+    images = [small_png(root / f"image_{i}.png", i, args.size) for i in range(args.sessions)]
+    from playwright.sync_api import sync_playwright
+
+    ways = {"one after another": one_after_another, "at once": at_once}
+    results = {name: {way: [] for way in ways} for name in servers}
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            pages = {name: [prepare(browser, base, image, args.model, args.size) for image in images]
+                     for name, (_, base) in servers.items()}
+            for name in servers:
+                one_after_another(pages[name])  # warm-up: imports, the model's load, each session's first result
+            for round_index in range(args.rounds):
+                for name in rotated(list(servers), round_index):
+                    for way in rotated(list(ways), round_index):
+                        spy = None
+                        if args.profile and way == "at once" and round_index == 0 and name == "this app":
+                            spy = profiler(args, servers[name][0].pid)
+                        results[name][way].append(ways[way](pages[name]))
+                        if spy is not None:
+                            spy.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
+                            spy.wait(60)
+                    (each, sequential, alone), ((first, _), together, shared) = (results[name][way][-1]
+                                                                                 for way in ways)
+                    print(f"round {round_index + 1} {name} (load {os.getloadavg()[0]:.1f}): one after another "
+                          f"{sequential:.1f} s (each {', '.join(f'{t:.1f}' for t in each)}; on the device "
+                          f"{', '.join(f'{t:.2f}' for t in alone)}), at once {together:.1f} s (first {first:.1f} s; "
+                          f"on the device {', '.join(f'{t:.2f}' for t in shared)})", flush=True)
+            browser.close()
+    finally:
+        for process, _ in servers.values():
+            process.terminate()
+            process.wait(30)
+    print(f"{args.sessions} browser sessions, model {args.model} (random weights), input size {args.size}, "
+          f"{args.rounds} rounds, load average {os.getloadavg()[0]:.1f} at the end")
+    for name, (repo, flags) in configs.items():
+        report(f"{name} ({repo}{' ' + ' '.join(flags) if flags else ''})", results[name])
+
+
+def rotated(items: list[str], by: int) -> list[str]:
+    """`items` starting at `by`: each round measures them in another order, so drifting load hits all alike."""
+    return items[by % len(items):] + items[:by % len(items)]
+
+
+def profiler(args: argparse.Namespace, pid: int) -> subprocess.Popen[bytes]:
+    """py-spy sampling the server (every thread, CPU time only) until it is sent SIGINT."""
+    form = "flamegraph" if args.profile.suffix == ".svg" else "raw"
+    command = [args.py_spy, "record", "--pid", str(pid), "--rate", "100", "--threads", "--format", form,
+               "-o", str(args.profile), *(["--gil"] if args.profile_gil else [])]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def report(title: str, results: dict[str, list[Timing]]) -> None:
+    """Medians over rounds; a lone run is one session's run while no other runs (the one-after-another runs)."""
+    rounds = list(zip(results["one after another"], results["at once"], strict=True))
+    lone = [statistics.median(each) for (each, _, _), _ in rounds]
+    sequential = [total for (_, total, _), _ in rounds]
+    first = [first for _, ((first, _), _, _) in rounds]
+    together = [total for _, (_, total, _) in rounds]
+    device_alone = statistics.median(t for (_, _, alone), _ in rounds for t in alone)
+    device_shared = statistics.median(t for _, (_, _, shared) in rounds for t in shared)
+    median = statistics.median
+    print(f"\n{title}: medians over {len(rounds)} rounds")
+    print(f"  lone run {median(lone):.2f} s (median of each round's one-after-another runs)")
+    print(f"  one after another {median(sequential):.2f} s; at once {median(together):.2f} s, first result "
+          f"{median(first):.2f} s")
+    print(f"  a run's own time on the device (its 'done in'): {device_alone:.2f} s alone, {device_shared:.2f} s "
+          "while the other sessions wait")
+    all_ratio = median(t / s for t, s in zip(together, sequential, strict=True))
+    first_ratio = median(f / lone_s for f, lone_s in zip(first, lone, strict=True))
+    print(f"  median of per-round ratios: all/sequential {all_ratio:.2f}x (target <= 1.1x: "
+          f"{'PASS' if all_ratio <= 1.1 else 'FAIL'}), first/lone {first_ratio:.2f}x (target <= 1.5x: "
+          f"{'PASS' if first_ratio <= 1.5 else 'FAIL'})")
+
+
+if __name__ == "__main__":
+    main()
