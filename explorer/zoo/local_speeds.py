@@ -21,7 +21,9 @@ from explorer.zoo.speeds import published_timing
 #: What makes two measurements comparable (the store's SETUP_KEYS are these plus the model and the device's short
 #: name); a column missing from the input counts as one shared value.
 SETTING_COLUMNS: tuple[str, ...] = ("device_name", "image_width", "image_height", "batch_size", "autocast",
-                                    "weights_kind", "min_size", "max_size", "weights_sha256")
+                                    "weights_kind", "min_size", "max_size", "weights_sha256", "runtime")
+#: How a setting names its runtime ("torch" is eager PyTorch, what a frame without the column timed).
+RUNTIME_WORDS: dict[str, str] = {"torch": "", "onnxruntime": "under ONNX Runtime", "openvino": "under OpenVINO"}
 LOCAL_COLUMNS: tuple[str, ...] = ("measured_s", "measured_p90_s", "projected_s", "projected_lo_s",
                                   "projected_hi_s", "projection_n", "projection_scale", "projection_fit_s")
 
@@ -50,6 +52,9 @@ class Setting:
         parts.append(str(v["autocast"]) if v["autocast"] not in ("", None, "none") else "fp32")
         if v["weights_kind"] != "":
             parts.append(f"{v['weights_kind']} weights")
+        runtime = str(v.get("runtime", "torch"))
+        if RUNTIME_WORDS.get(runtime, runtime):
+            parts.append(RUNTIME_WORDS.get(runtime, f"under {runtime}"))
         if self.detailed:
             sha256 = str(v["weights_sha256"])
             parts.append(f"input {v['min_size']}/{v['max_size']}" + (f", file {sha256[:12]}" if sha256 else ""))
@@ -65,10 +70,18 @@ def _weights_kind(frame: pd.DataFrame) -> pd.Series:
     return weights.where(weights.isin(["published", "random"]), "local file")
 
 
+def runtimes(frame: pd.DataFrame) -> pd.Series:
+    """Each measurement's runtime; rows from before the runtimes (or a sweep's frame) ran eager PyTorch."""
+    if "runtime" not in frame:
+        return pd.Series("torch", index=frame.index)
+    return frame["runtime"].fillna("torch").astype(str).replace("", "torch")
+
+
 def latest_speeds(measurements: pd.DataFrame) -> pd.DataFrame:
     """The newest measurement per (model, setting): model_uid, the SETTING_COLUMNS, median_s, p90_s."""
     frame = measurements.copy()
     frame["weights_kind"] = _weights_kind(frame)
+    frame["runtime"] = runtimes(frame)
     for column in SETTING_COLUMNS:
         if column not in frame:
             frame[column] = ""
@@ -141,8 +154,8 @@ def measured_points(measurements: pd.DataFrame, table: pd.DataFrame, y: str) -> 
     without a published y are dropped (nothing to put on that axis), and so is every timing of weights other than
     the published ones.
     """
-    keys = ["model_uid", "device_name", "image_width", "image_height", "batch_size", "autocast", "weights"]
-    latest = measurements.drop_duplicates(keys, keep="last")
+    keys = ["model_uid", "device_name", "image_width", "image_height", "batch_size", "autocast", "weights", "runtime"]
+    latest = measurements.assign(runtime=runtimes(measurements)).drop_duplicates(keys, keep="last")
     # Only the published weights stand at the published accuracy: random weights time the pipeline, and a
     # user's own file (fine-tuned, converted, uploaded) is another model whose accuracy the zoo does not know.
     latest = latest[_weights_kind(latest) == "published"]
