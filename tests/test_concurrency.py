@@ -110,7 +110,7 @@ def test_concurrent_app_sessions_share_one_model_and_agree() -> None:
     """Three AppTest sessions run the Detections page at once: one model load, identical detections."""
     from streamlit.testing.v1 import AppTest
 
-    from explorer.pages import run_resources
+    from explorer.views import run_resources
     from explorer.zoo.paths import REPO_ROOT
     from tests.test_detections_page import PAGE, choose_random_small_model, png_bytes
 

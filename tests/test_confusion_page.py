@@ -121,7 +121,7 @@ class FakeRun:
 def panel_script() -> None:
     import streamlit as st
 
-    from explorer.pages.eval_views import render_annotations_panel
+    from explorer.views.eval_views import render_annotations_panel
 
     render_annotations_panel(st.session_state["images"], st.session_state["runs"], "detections:eval")
 

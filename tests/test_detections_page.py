@@ -49,7 +49,7 @@ def test_page_asks_for_images_first(app: AppTest) -> None:
 
 def test_upload_run_and_redraw_without_rerunning(app: AppTest) -> None:
     from explorer.engine import session_runs
-    from explorer.pages import run_resources
+    from explorer.views import run_resources
 
     app.file_uploader(key="detections:uploads").set_value([("a.png", png_bytes(), "image/png"),
                                                             ("b.png", png_bytes(seed=1), "image/png")])

@@ -18,7 +18,7 @@ from explorer.detections import empty_detections
 from explorer.engine.queue import InferenceJob, RequestState
 from explorer.engine.runners import RANDOM_WEIGHTS
 from explorer.engine.session_runs import sized_spec
-from explorer.pages import common, run_resources
+from explorer.views import loaders, run_resources
 from tests.test_detections_page import APP, MODEL, PAGE, choose_random_small_model, png_bytes
 
 BLOCKER = "torchvision:SSDLite320_MobileNet_V3_Large_Weights.COCO_V1"
@@ -42,7 +42,7 @@ class GatedRunner:
 
 def page_spec(uid: str, min_size: int = 128):
     """The spec the page builds for `uid` at input size `min_size` (same cache key)."""
-    return sized_spec(common.zoo_table(), uid, min_size)
+    return sized_spec(loaders.zoo_table(), uid, min_size)
 
 
 @pytest.fixture

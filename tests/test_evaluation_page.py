@@ -44,7 +44,7 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         seen.append(kwargs.get("results_name") or "?")
         return real(*args, **kwargs)
 
-    from explorer.pages import eval_views
+    from explorer.views import eval_views
 
     st.cache_data.clear()
     eval_views.evaluation_task.clear()  # evaluations are kept (as tasks) in st.cache_resource
@@ -183,7 +183,7 @@ def perfect_detections(gt: dict[str, Any], image: dict[str, Any], masks: bool = 
 def panel_script() -> None:
     import streamlit as st
 
-    from explorer.pages.eval_views import render_annotations_panel
+    from explorer.views.eval_views import render_annotations_panel
 
     render_annotations_panel(st.session_state["images"], st.session_state["runs"], "detections:eval")
 

@@ -14,8 +14,8 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "explorer"
 #: Packages that are the library's base: what they may not import, whatever the depth (lazy imports count too).
 BASE_PACKAGES = ("models", "zoo", "evaluation")
-CALLER_SIDE = ("explorer.cli", "explorer.pages", "explorer.sweep", "explorer.engine.predict", "explorer.engine.queue",
-               "streamlit")
+CALLER_SIDE = ("explorer.cli", "explorer.pages", "explorer.views", "explorer.sweep", "explorer.engine.predict",
+               "explorer.engine.queue", "streamlit")
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -73,3 +73,13 @@ def test_building_the_command_line_imports_no_torch_ray_or_streamlit() -> None:
                           timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_the_pages_folder_holds_exactly_the_pages_app_py_registers() -> None:
+    """explorer/pages/ is the list of pages (st.navigation registers each file by path); views live apart."""
+    app = (PACKAGE.parent / "app.py").read_text("utf-8")
+    registered = {line.split('PAGES_DIR / "', 1)[1].split('"', 1)[0] for line in app.splitlines()
+                  if 'PAGES_DIR / "' in line}
+    present = {path.name for path in (PACKAGE / "pages").glob("*.py")} - {"__init__.py"}
+    assert present == registered
+    assert not [path for path in (PACKAGE / "pages").iterdir() if path.is_dir() and path.name != "__pycache__"]

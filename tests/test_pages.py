@@ -19,7 +19,7 @@ from streamlit.proto.WidgetStates_pb2 import WidgetStates
 from streamlit.testing.v1 import AppTest
 
 from explorer.figures import zoo as plots
-from explorer.pages import common
+from explorer.views import loaders
 from explorer.zoo import schedules
 from explorer.zoo.paths import ZOO_DATA_DIR
 from explorer.zoo.ranking import Constraints, rank_models, recommend
@@ -331,6 +331,15 @@ def test_card_page_shows_every_field_links_and_neighbours(zoo: pd.DataFrame) -> 
     assert at.query_params["model"] == zoo.at[at.session_state["selected_model"], "model_id"]
 
 
+def test_card_page_shows_a_detectron2_models_config_facts() -> None:
+    at = open_page("model_card", model="42045954")  # Mask R-CNN RegNetY-4GF LSJ 400ep
+    assert_ok(at)
+    assert any(m.value == "**Config** `mask_rcnn_regnety_4gf_dds_FPN_400ep_LSJ`" for m in at.markdown)
+    config = at.table[1].value["value"]
+    assert config["config_file"] == "new_baselines/mask_rcnn_regnety_4gf_dds_FPN_400ep_LSJ.py"
+    assert config["regnet_stage_widths"] == "128;192;512;1088" and config["mask_head_norm"] == "NaiveSyncBN"
+
+
 def test_card_page_picker_selects_any_model(zoo: pd.DataFrame) -> None:
     at = open_page("model_card")
     assert not card_titles(at)
@@ -400,9 +409,9 @@ def with_detectron2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator
     notes["detectron2"] = {"hardware": "V100", "year": 2019, "common_settings": ["Timed on 8 V100 GPUs."],
                            "tables": {"COCO Object Detection Baselines": ["Detectron2 table note."]}}
     (tmp_path / "notes.json").write_text(json.dumps(notes), "utf-8")
-    monkeypatch.setattr(common, "load_zoo", partial(load_zoo, data_dir=tmp_path))
-    monkeypatch.setattr(common, "load_notes", partial(load_notes, data_dir=tmp_path))
-    monkeypatch.setattr(common, "load_configs", partial(load_configs, data_dir=tmp_path))
+    monkeypatch.setattr(loaders, "load_zoo", partial(load_zoo, data_dir=tmp_path))
+    monkeypatch.setattr(loaders, "load_notes", partial(load_notes, data_dir=tmp_path))
+    monkeypatch.setattr(loaders, "load_configs", partial(load_configs, data_dir=tmp_path))
     st.cache_data.clear()
     st.cache_resource.clear()
     yield load_zoo(data_dir=tmp_path)

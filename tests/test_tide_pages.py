@@ -142,7 +142,7 @@ class PixelImage:
 def panel_script() -> None:
     import streamlit as st
 
-    from explorer.pages.eval_views import render_annotations_panel
+    from explorer.views.eval_views import render_annotations_panel
 
     render_annotations_panel(st.session_state["images"], st.session_state["runs"], "detections:eval")
 

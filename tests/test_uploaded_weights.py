@@ -126,7 +126,7 @@ def page_spec():
 
 def test_two_sessions_uploading_the_same_file_name_each_get_their_own_model(tmp_path: Path) -> None:
     from explorer.inputs.images import load_image
-    from explorer.pages import run_resources
+    from explorer.views import run_resources
     from tests.test_detections_page import png_bytes
 
     run_resources.model_cache().clear()

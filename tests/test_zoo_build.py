@@ -45,6 +45,22 @@ def test_no_value_is_a_dash_or_a_fake_zero(rebuilt: dict[str, str]) -> None:
 
 
 @needs_reference
+def test_every_detectron2_row_has_its_config_record(rebuilt: dict[str, str]) -> None:
+    """detectron2_configs.csv is part of the regenerated folder: one record per config a Detectron2 row downloads."""
+    import csv
+    import io
+
+    from explorer.zoo.sources.detectron2_configs import config_of_model_url
+
+    rows = list(csv.DictReader(io.StringIO(rebuilt["detectron2.csv"])))
+    records = list(csv.DictReader(io.StringIO(rebuilt["detectron2_configs.csv"])))
+    assert len(rows) == len(records) == 45
+    assert sorted(config_of_model_url(row["model_url"]) for row in rows) == [r["config"] for r in records]
+    for row, record in zip(sorted(rows, key=lambda r: config_of_model_url(r["model_url"])), records, strict=True):
+        assert record["config"].endswith("/" + row["config"])  # the row's config stem, under its folder
+
+
+@needs_reference
 def test_build_zoo_command_writes_the_build(rebuilt: dict[str, str], tmp_path, capsys, monkeypatch) -> None:
     """`explorer build-zoo` builds from --reference and writes what the build makes (the build shared with the tests
     above, which check it against the committed files, instead of a third run of it)."""

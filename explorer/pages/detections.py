@@ -15,8 +15,9 @@ import streamlit as st
 from explorer.engine import session_runs
 from explorer.engine.session_runs import ModelRun, PendingRun, RunSettings, explain
 from explorer.inputs.images import UPLOAD_TYPES, load_uploads
-from explorer.pages import common
-from explorer.pages.run_resources import inference_queues, session_id
+from explorer.views import loaders, selection
+from explorer.views.run_resources import inference_queues, session_id
+from explorer.zoo import lookup
 
 RESULTS_KEY = "detections:runs"
 PENDING_KEY = "detections:pending"
@@ -40,13 +41,13 @@ def decode_uploads(files: tuple[tuple[str, bytes], ...]) -> tuple[list[Any], lis
 @st.cache_data(show_spinner=False)
 def runnable_uids() -> list[str]:
     """Zoo rows some model family can run, TTA rows after their plain twin."""
-    return session_runs.runnable_uids(common.zoo_table())
+    return session_runs.runnable_uids(loaders.zoo_table())
 
 
 def render() -> None:
     st.title("Detections on your images")
-    table = common.zoo_table()
-    common.sidebar_selection(table)
+    table = loaders.zoo_table()
+    selection.sidebar_selection(table)
     options = runnable_uids()
     if not options:
         st.error("No zoo model can be run in this installation.")
@@ -76,7 +77,7 @@ def render() -> None:
         st.caption("Press Run to detect objects in the uploaded images.")
         return
     _show_results(images, runs)
-    from explorer.pages import eval_views
+    from explorer.views import eval_views
 
     eval_views.render_annotations_panel(images, runs, "detections:eval")
     _benchmark_section(table, settings, images)
@@ -84,9 +85,9 @@ def render() -> None:
 
 def _run_settings(table: pd.DataFrame, options: list[str]) -> tuple[RunSettings, str | None]:
     """Model, device, weights, input size and batch size from the widgets; and the comparison model, if any."""
-    selected = common.selected_model(table)
+    selected = selection.selected_model(table)
     default = selected if selected in options else DEFAULT_MODEL if DEFAULT_MODEL in options else options[0]
-    label = lambda uid: common.model_label(table, uid)  # noqa: E731
+    label = lambda uid: lookup.model_label(table, uid)  # noqa: E731
     left, right = st.columns(2)
     uid = left.selectbox("Model", options, index=options.index(default), format_func=label, key="detections:model")
     compare = right.selectbox("Compare side by side with (optional)", [None, *options], format_func=lambda u: (

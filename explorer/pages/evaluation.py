@@ -17,8 +17,8 @@ from explorer.evaluation.coco.frames import category_matrix, difference_frame
 from explorer.evaluation.coco.kinds import IOU_TYPES
 from explorer.evaluation.uploaded_images import LazyImages
 from explorer.figures import evaluation as eval_plots
-from explorer.pages import confusion_view, eval_views, keypoint_views, tide_views
 from explorer.tasks import IOU_LABELS
+from explorer.views import confusion_view, eval_views, keypoint_views, tide_views
 
 REQUEST_KEY: Final[str] = "evaluation:request"
 

@@ -4,22 +4,22 @@ from __future__ import annotations
 
 import streamlit as st
 
-from explorer.pages import common
+from explorer.views import card, loaders, selection
 
 
 def render() -> None:
     st.title("Model card")
-    table = common.zoo_table()
-    error = common.sync_selection_with_url(table)
+    table = loaders.zoo_table()
+    error = selection.sync_selection_with_url(table)
     if error:
         st.error(error, icon=":material/error:")
-    uid = common.model_picker(table, list(table.index), key="card_choice", label="Model")
-    common.sidebar_selection(table)
+    uid = selection.model_picker(table, list(table.index), key="card_choice", label="Model")
+    selection.sidebar_selection(table)
     if uid is None:
         st.info("Choose a model above, click a point on *Speed vs accuracy*, "
                 "or open a link like `?model=35861858`.")
         return
-    common.render_card(table, uid, key_prefix="card")
+    card.render_card(table, uid, key_prefix="card")
 
 
 if __name__ == "__main__":

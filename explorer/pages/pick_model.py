@@ -7,8 +7,9 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from explorer.pages import common
 from explorer.tasks import METRIC_LABELS, TASK_NAMES
+from explorer.views import loaders, selection, widgets
+from explorer.zoo import lookup
 from explorer.zoo.derived import PER_SECOND
 from explorer.zoo.ranking import Constraints
 from explorer.zoo.speeds import SPEEDS, hardware_caption
@@ -35,8 +36,8 @@ def constraint_widgets(zoos: list[str]) -> tuple[Constraints, str | None]:
                                 persist_state="session")
     chosen = right.multiselect("Zoos", zoos, key="pick_zoos", placeholder="All zoos", persist_state="session")
     left, right = st.columns([1, 2])
-    scope = common.scope_widget(left, key="pick_scope")
-    setting = common.setting_widget(right, key="pick_setting") if SPEEDS[speed].local else None
+    scope = widgets.scope_widget(left, key="pick_scope")
+    setting = widgets.setting_widget(right, key="pick_setting") if SPEEDS[speed].local else None
     return Constraints(metric=metric, max_infer_s=budget, min_metric=floor,
                        task=None if task == ANY_TASK else task, zoos=tuple(chosen), speed=speed, scope=scope,
                        machine=setting or ""), setting
@@ -66,29 +67,29 @@ def ranking_columns(view: pd.DataFrame, constraints: Constraints) -> dict[str, A
 
 def render() -> None:
     st.title("Pick a model")
-    table = common.zoo_table()
-    error = common.sync_selection_with_url(table)
+    table = loaders.zoo_table()
+    error = selection.sync_selection_with_url(table)
     if error:
         st.error(error)
-    constraints, setting = constraint_widgets(common.zoo_options(table))
-    view, sentence = common.ranking(constraints, setting)
+    constraints, setting = constraint_widgets(widgets.zoo_options(table))
+    view, sentence = loaders.ranking(constraints, setting)
     if view.empty:
         st.warning(sentence)
     else:
         st.success(sentence, icon=":material/recommend:")
     timed = (f"this machine ({setting})" if constraints.local and setting
-             else hardware_caption(common.zoo_notes(), table))
+             else hardware_caption(loaders.zoo_notes(), table))
     st.caption(f"{len(view)} models meet the constraints, ranked by {METRIC_LABELS[constraints.metric]} "
                f"per second within each timing source (ranks restart per hardware). Timed on: {timed}.")
     st.dataframe(view, column_config=ranking_columns(view, constraints), hide_index=True, key="pick_ranking")
     if view.empty:
         return
-    uid = common.model_picker(table, list(view.index), key="pick_choice",
+    uid = selection.model_picker(table, list(view.index), key="pick_choice",
                               label="Choose a model (it stays selected on every page)")
-    common.sidebar_selection(table)
+    selection.sidebar_selection(table)
     if uid is not None:
-        st.page_link(common.CARD_PAGE, label=f"Open the card of {table.at[uid, 'name']}",
-                     icon=":material/badge:", query_params={common.QUERY_KEY: common.link_id(table, uid)})
+        st.page_link(selection.CARD_PAGE, label=f"Open the card of {table.at[uid, 'name']}",
+                     icon=":material/badge:", query_params={selection.QUERY_KEY: lookup.link_id(table, uid)})
 
 
 if __name__ == "__main__":

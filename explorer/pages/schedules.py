@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from explorer.figures import zoo as plots
-from explorer.pages import common
+from explorer.views import loaders, selection, widgets
 
 #: Metrics for the schedule comparison; "ap" is each model's own main metric (box AP for Faster, ...).
 GAIN_METRICS: Final[dict[str, str]] = {"ap": "main metric of each model", **plots.Y_AXES}
@@ -38,8 +38,8 @@ def schedule_section(zoos: list[str]) -> None:
                             persist_state="session")
     chosen = middle.multiselect("Zoos", zoos, key="sched_zoos", placeholder="All zoos",
                                 persist_state="session")
-    scope = common.scope_widget(right, key="sched_scope")
-    pairs = common.schedule_pairs(metric, tuple(chosen), scope)
+    scope = widgets.scope_widget(right, key="sched_scope")
+    pairs = loaders.schedule_pairs(metric, tuple(chosen), scope)
     if pairs.empty:
         st.info("No pairs of models that differ only in schedule among these zoos.")
         return
@@ -77,12 +77,12 @@ def backbone_section(table: pd.DataFrame) -> None:
 
 
 def render() -> None:
-    common.forward_model_link()
+    selection.forward_model_link()
     st.title("Schedules & backbones")
-    table = common.zoo_table()
-    schedule_section(common.zoo_options(table))
+    table = loaders.zoo_table()
+    schedule_section(widgets.zoo_options(table))
     backbone_section(table)
-    common.sidebar_selection(table)
+    selection.sidebar_selection(table)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ import streamlit as st
 
 from explorer.figures import zoo as plots
 from explorer.figures.sweep import sweep_accuracy_figure
-from explorer.pages import common
 from explorer.sweep.served import (
     SweepAccessError,
     file_in_sweep,
@@ -33,6 +32,7 @@ from explorer.sweep.summary import (
     sweep_progress,
 )
 from explorer.tasks import METRIC_LABELS
+from explorer.views import loaders
 from explorer.zoo.local_speeds import measured_points
 
 
@@ -81,7 +81,7 @@ def measured_accuracy(summary: pd.DataFrame) -> None:
     st.subheader("Measured vs published: speed and accuracy")
     metric = st.radio("Accuracy", metrics, format_func=METRIC_LABELS.get, horizontal=True,
                       key="sweep_metric")
-    pairs = measured_vs_published(summary, common.zoo_table(), metric)
+    pairs = measured_vs_published(summary, loaders.zoo_table(), metric)
     st.caption("Filled: this sweep (its device, your images); hollow: the zoo's page (its GPU, COCO). A line joins "
                "the two points of one model.")
     st.plotly_chart(sweep_accuracy_figure(pairs, metric), key="sweep_accuracy_plot")
@@ -134,7 +134,7 @@ def render() -> None:
     st.subheader("Measured speed vs published accuracy")
     if plotted.empty:
         st.info("This sweep used random weights: its speeds time the pipeline, not a model, so none is plotted.")
-    table = common.zoo_table()
+    table = loaders.zoo_table()
     figure = plots.speed_accuracy_figure(table, "infer_s_e2e", "box_ap", log_x=True,
                                          measured=measured_points(measured, table, "box_ap"))
     st.plotly_chart(figure, key="sweep_plot")

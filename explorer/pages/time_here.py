@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from explorer.pages import common
+from explorer.views import loaders
 
 INPUT_SIZES = (64, 128, 320, 480, 640, 800)
 WEIGHTS = {
@@ -72,7 +72,7 @@ def _run(table: pd.DataFrame, choice: dict[str, Any]) -> None:
         bar.progress(done / total, text=text)
 
     report = run_models(specs, settings, store=MeasurementStore(), again=choice["again"], progress=progress)
-    common.measurements.clear()  # the speed pages read the new figures now, not in 10 s
+    loaders.measurements.clear()  # the speed pages read the new figures now, not in 10 s
     if not report.measured and not report.already:
         st.warning("No model was timed.")
     if report.measured:
@@ -89,12 +89,12 @@ def _run(table: pd.DataFrame, choice: dict[str, Any]) -> None:
 def _stored(machine: str) -> None:
     from explorer.benchmarks.store import latest_measurements
 
-    stored = latest_measurements(common.measurements(), device_name=machine)
+    stored = latest_measurements(loaders.measurements(), device_name=machine)
     st.subheader("Measured on this machine")
     if stored.empty:
         st.caption("Nothing yet.")
         return
-    names = common.zoo_table()["name"]
+    names = loaders.zoo_table()["name"]
     stored = stored.assign(model=stored["uid"].map(names).fillna(stored["uid"]),
                            median_ms=(stored["median_s"] * 1000).round(1), p90_ms=(stored["p90_s"] * 1000).round(1))
     st.dataframe(stored[["model", "median_ms", "p90_ms", "peak_mem_mb", "weights_kind", "input_size", "batch",
@@ -109,7 +109,7 @@ def render() -> None:
     st.title("Time on this machine")
     st.caption("Published times come from 2017–2019 datacenter GPUs. Time the models you are considering here, "
                "on this machine, with one setup; the speed pages then show these figures beside the published ones.")
-    table = common.zoo_table()
+    table = loaders.zoo_table()
     choice = _choices(table)
     if st.button("Time these models", key="time_here:run", disabled=not choice["models"], type="primary"):
         _run(table, choice)

@@ -7,8 +7,8 @@ from typing import Any, Final
 import pandas as pd
 import streamlit as st
 
-from explorer.pages import common
 from explorer.tasks import METRIC_LABELS, METRICS
+from explorer.views import loaders, selection
 from explorer.zoo.filters import filter_options, filter_rows
 
 #: Sidebar filters: column -> label. An empty multiselect means "no filter".
@@ -103,15 +103,15 @@ def render_notes(rows: pd.DataFrame, notes: dict[str, Any]) -> None:
 
 
 def render() -> None:
-    common.forward_model_link()
+    selection.forward_model_link()
     st.title("Zoo tables")
-    table = common.zoo_table()
+    table = loaders.zoo_table()
     rows = filter_rows(table, sidebar_filters(table))
     st.markdown(f"**{len(rows)} of {len(table)} models**")
-    render_notes(rows, common.zoo_notes())
+    render_notes(rows, loaders.zoo_notes())
     st.dataframe(rows.loc[:, list(SHOWN_COLUMNS)], column_config=column_config(), hide_index=True,
                  key="zoo_table_frame", height=560)
-    common.sidebar_selection(table)
+    selection.sidebar_selection(table)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,10 @@
 """The cache's promise: `ensure_weights` hands out a complete, verified file, or says exactly what to do instead.
 
 * A user-given file wins and needs no network (it may rightly be fine-tuned or converted, so no zoo checksum).
-* A cached file is re-checked (against its name's sha256 prefix, or the md5 kept beside it as ``<file>.md5sum``); one
-  that fails is moved aside to ``<file>.corrupt`` (and the caller is told), then downloaded again when the network
-  may be used.
+* A cached file is re-checked (against its name's sha256 prefix, or the md5 kept beside it as ``<file>.md5sum``, or
+  for a file published without a checksum the size and sha256 recorded at its first download, ``<file>.sha256``);
+  one that fails is moved aside to ``<file>.corrupt`` (and the caller is told), then downloaded again when the
+  network may be used (a recorded file's new copy must match the record).
 * ``offline=True`` or ``EXPLORER_OFFLINE=1`` forbids the network: a cached or user-given file still works, and a
   missing one raises :class:`WeightsUnavailableError`, whose message says which URL to save where.
 * The check-then-download runs under an inter-process lock (`cache_lock`, a `filelock` lock), so several sweep
@@ -29,6 +30,7 @@ from explorer.weights.errors import (
     WeightsError,
     WeightsUnavailableError,
 )
+from explorer.weights.recorded import Recorded, read_record, record_file, record_path
 from explorer.weights.sources import ENV_OFFLINE, WeightsSource, explorer_cache_dir, offline_forced
 from explorer.weights.transport import DEFAULT_TIMEOUT_S, ProgressCallback, download, fetch_md5_file, write_atomic
 
@@ -54,10 +56,21 @@ def _use_local(path: Path, source: WeightsSource) -> Path:
     return path
 
 
-def _cached_problem(path: Path, checksum: Checksum | None) -> str | None:
+def _cached_problem(path: Path, checksum: Checksum | None, recorded: Recorded | None = None) -> str | None:
     """Why a cached file must not be used, or None if it is good."""
     if path.stat().st_size == 0:
         return "is empty"
+    if recorded is not None:
+        checksum = recorded.checksum
+        problem = recorded.problem(path)
+        if problem:
+            return problem
+        try:
+            verify_cached(path, checksum)
+        except ChecksumError as err:
+            return (f"failed its sha256 check against the record of its first download (expected {err.expected}, "
+                    f"got {err.actual})")
+        return None
     if checksum:
         try:
             verify_cached(path, checksum)
@@ -71,8 +84,13 @@ def _check_cached(source: WeightsSource, notice: NoticeCallback) -> tuple[bool, 
     path = source.path
     if not path.is_file():
         return False, None
-    problem = _cached_problem(path, _known_checksum(source))
+    recorded = read_record(path) if source.record_digest else None
+    problem = _cached_problem(path, _known_checksum(source), recorded)
     if problem is None:
+        if source.record_digest and recorded is None:  # put in the cache by hand (as WeightsUnavailableError asks)
+            record_file(path)
+            notice(f"Recorded the size and sha256 of {path} (Detectron2 publishes no checksum); later reads are "
+                   f"checked against {record_path(path).name}.")
         return True, None
     corrupt = path.with_name(path.name + ".corrupt")
     try:
@@ -92,6 +110,9 @@ def _download_source(
     max_seconds: float | None,
     notice: NoticeCallback,
 ) -> Path:
+    if source.record_digest:
+        return _download_recorded(source, progress=progress, timeout=timeout, max_bytes=max_bytes,
+                                  max_seconds=max_seconds)
     checksum = source.checksum
     if checksum is None and source.checksum_url:
         try:
@@ -106,6 +127,30 @@ def _download_source(
     if checksum and source.checksum is None:
         with contextlib.suppress(OSError):  # only costs the offline re-check; the file itself was verified
             write_atomic(md5_sidecar(source.path), md5sum_text(checksum.value, source.filename).encode())
+    return path
+
+
+def _download_recorded(
+    source: WeightsSource,
+    *,
+    progress: ProgressCallback | None,
+    timeout: float,
+    max_bytes: int | None,
+    max_seconds: float | None,
+) -> Path:
+    """Download a file published without a checksum: verified against its record if one exists, else recorded."""
+    recorded = read_record(source.path)
+    try:
+        path = download(source.url, source.path, checksum=recorded.checksum if recorded else None,
+                        progress=progress, timeout=timeout, max_bytes=max_bytes, max_seconds=max_seconds)
+    except ChecksumError as err:
+        raise ChecksumError(
+            f"{str(err).rstrip('.')}: the expected sha256 is the one recorded at this file's first download "
+            f"({record_path(source.path)}), as its publisher gives no checksum. If the file was republished, "
+            "delete that record to accept the new one.",
+            path=err.path, expected=err.expected, actual=err.actual, algorithm=err.algorithm) from err
+    if recorded is None:
+        record_file(path)
     return path
 
 

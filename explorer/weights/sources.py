@@ -5,7 +5,8 @@
   gives them, so a file torchvision already downloaded is reused and the other way round.
 * Detectron (and other non-torchvision) files live in ``$EXPLORER_CACHE`` (default
   ``~/.cache/detectron-zoo-explorer``), as ``<zoo>/<model id>/<file name>``: every Detectron checkpoint is called
-  ``model_final.pkl``, so the model id keeps them apart.
+  ``model_final.pkl``, so the model id keeps them apart. Detectron2's ``model_final_<hash>.pkl`` go to
+  ``detectron2/<model id>/`` the same way, with the record of their first download beside them.
 * ``EXPLORER_OFFLINE=1`` forbids the network whatever a caller asks; ``EXPLORER_MAX_CHECKPOINT_MB`` bounds the size
   of a checkpoint the engine will fetch.
 """
@@ -57,6 +58,8 @@ class WeightsSource:
 
     ``checksum`` is known up front (torchvision: from the file name; Detectron: when the caller has the md5).
     ``checksum_url``, when set and ``checksum`` is None, is an md5sum file fetched before downloading.
+    ``record_digest``: nothing is published (Detectron2), so the size and sha256 of the first download are
+    recorded beside the file and every later read is checked against them (`explorer.weights.recorded`).
     """
 
     url: str
@@ -65,6 +68,7 @@ class WeightsSource:
     checksum: Checksum | None
     description: str
     checksum_url: str | None = None
+    record_digest: bool = False
 
     @property
     def path(self) -> Path:
@@ -86,12 +90,25 @@ def detectron_source(
 
     Without ``md5`` the published ``<url>.md5sum`` is fetched at download time.
     """
+    filename, cache_dir = _model_cache_place(url, zoo, model_id)
+    checksum = Checksum("md5", md5) if md5 else None
+    return WeightsSource(url, filename, cache_dir, checksum, description, checksum_url=None if md5 else md5sum_url(url))
+
+
+def _model_cache_place(url: str, zoo: str, model_id: str) -> tuple[str, Path]:
+    """(file name, folder) of a zoo checkpoint in ``$EXPLORER_CACHE/<zoo>/<model_id>/``; every part a plain name."""
     filename = unquote(os.path.basename(urlparse(url).path))
     for part in (zoo, model_id, filename):
         if not part or part in (".", "..") or "/" in part or "\\" in part:
             raise ValueError(f"unusable cache path component {part!r} for {url!r}")
-    checksum = Checksum("md5", md5) if md5 else None
-    return WeightsSource(
-        url, filename, explorer_cache_dir() / zoo / model_id, checksum, description,
-        checksum_url=None if md5 else md5sum_url(url),
-    )
+    return filename, explorer_cache_dir() / zoo / model_id
+
+
+def detectron2_source(url: str, model_id: str, description: str) -> WeightsSource:
+    """A Detectron2 checkpoint in ``$EXPLORER_CACHE/detectron2/<model_id>/``.
+
+    Detectron2 publishes no checksum, so the size and sha256 of the first download are recorded beside it
+    (``<file>.sha256``) and checked on every later read (`explorer.weights.recorded`).
+    """
+    filename, cache_dir = _model_cache_place(url, "detectron2", model_id)
+    return WeightsSource(url, filename, cache_dir, None, description, record_digest=True)

@@ -36,6 +36,8 @@ def _check_unique(rows: list[ZooRow], zoo: str) -> None:
 def build_files(reference_dir: Path) -> dict[str, str]:
     """File name -> text of every file in zoo_data/, built from the reference pages."""
     from explorer.zoo.sources.complexity import COMPLEXITY_COLUMNS, complexity_rows
+    from explorer.zoo.sources.detectron2_configs import CONFIG_COLUMNS as DETECTRON2_CONFIG_COLUMNS
+    from explorer.zoo.sources.detectron2_configs import parse_detectron2_configs
     from explorer.zoo.sources.detectron2_page import parse_detectron2_zoo
     from explorer.zoo.sources.detectron_configs import CONFIG_COLUMNS, parse_detectron_configs
     from explorer.zoo.sources.detectron_page import parse_detectron_zoo
@@ -50,6 +52,9 @@ def build_files(reference_dir: Path) -> dict[str, str]:
     )
     torchvision_rows = parse_torchvision_weights()
     configs = parse_detectron_configs(detectron_dir / "configs_12_2017_baselines")
+    # one record per config a Detectron2 row downloads (a missing config file fails the build)
+    detectron2_configs = parse_detectron2_configs([row["model_url"] for row in detectron2_rows],
+                                                  detectron2_dir / "configs")
 
     tables = {"detectron": detectron_rows, "detectron2": detectron2_rows, "torchvision": torchvision_rows}
     for zoo, rows in tables.items():
@@ -71,6 +76,7 @@ def build_files(reference_dir: Path) -> dict[str, str]:
     }
     files = {f"{zoo}.csv": csv_text(rows, ZOO_COLUMNS) for zoo, rows in tables.items()}
     files["detectron_configs.csv"] = csv_text(configs, CONFIG_COLUMNS)
+    files["detectron2_configs.csv"] = csv_text(detectron2_configs, DETECTRON2_CONFIG_COLUMNS)
     files["complexity.csv"] = csv_text(complexity_rows(detectron_rows, configs), COMPLEXITY_COLUMNS)
     files["notes.json"] = json.dumps(notes, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
     return files

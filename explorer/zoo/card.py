@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,6 +61,28 @@ CONFIG_FIELDS: tuple[str, ...] = (
 )
 
 
+#: Config facts shown on the card of a Detectron2 model (from its row's `config_facts`, detectron2_configs.csv).
+DETECTRON2_CONFIG_FIELDS: tuple[str, ...] = (
+    "config_file", "meta_architecture", "bottom_up", "resnet_depth", "resnet_num_groups", "resnet_width_per_group",
+    "resnet_stride_in_1x1", "resnet_res5_dilation", "resnet_norm", "regnet_stage_depths", "regnet_stage_widths",
+    "regnet_se_ratio", "regnet_norm", "fpn_in_features", "fpn_norm", "roi_heads_name", "box_head_num_conv",
+    "box_head_num_fc", "box_head_norm", "box_pooler_type", "mask_head_num_conv", "mask_head_norm",
+    "keypoint_num_keypoints", "num_classes", "anchor_sizes", "rpn_pre_nms_topk_test", "rpn_post_nms_topk_test",
+    "roi_score_thresh_test", "roi_nms_thresh_test", "retinanet_score_thresh_test", "retinanet_nms_thresh_test",
+    "detections_per_image", "min_size_test", "max_size_test", "input_format", "pixel_mean", "pixel_std",
+    "proposals_config", "train_crop_size",
+)
+
+
+def _detectron2_config(row: pd.Series) -> dict[str, str]:
+    """The card's Detectron2 config facts, read from the row's joined `config_facts` (JSON text; '' if none)."""
+    text = row.get("config_facts", "")
+    if not isinstance(text, str) or not text:
+        return {}
+    facts = json.loads(text)
+    return {name: str(facts[name]) for name in DETECTRON2_CONFIG_FIELDS if facts.get(name, "") != ""}
+
+
 def _shown(value: Any) -> str | None:
     if value is None or (isinstance(value, float) and pd.isna(value)) or value == "":
         return None
@@ -100,6 +123,8 @@ def build_card(table: pd.DataFrame, rows: pd.DataFrame, configs: pd.DataFrame, n
     if first["zoo"] == "detectron" and first["config"] in configs.index:
         facts_row = configs.loc[first["config"]]
         config = {name: facts_row[name] for name in CONFIG_FIELDS if name in facts_row and facts_row[name] != ""}
+    elif first["zoo"] == "detectron2":
+        config = _detectron2_config(first)
     zoo_notes = notes.get(first["zoo"], {})
     card_notes = [first["notes"]] if first["notes"] else []
     if zoo_notes.get("hardware"):

@@ -80,23 +80,45 @@ def load_zoo(zoos: Iterable[str] = ZOOS, data_dir: Traversable = ZOO_DATA) -> pd
     return add_derived_columns(table, load_notes(data_dir))
 
 
-def with_config_facts(table: pd.DataFrame, data_dir: Traversable = ZOO_DATA) -> pd.DataFrame:
-    """Add `config_facts`: a Detectron row's config row of `detectron_configs.csv` as JSON text ('' elsewhere).
+#: Per zoo, the config table whose rows `with_config_facts` joins into that zoo's rows.
+CONFIG_TABLES: dict[str, str] = {"detectron": "detectron_configs.csv", "detectron2": "detectron2_configs.csv"}
 
-    The zoo table is what callers hand the model catalog, so the Detectron family gets its architecture
-    from the row and never reads zoo_data/ itself. Text, not a dict, so the table stays hashable (Streamlit
-    caches) and comparable; rows whose config the file lacks (or a data folder without it) get '' and are
-    reported as not runnable.
+
+def with_config_facts(table: pd.DataFrame, data_dir: Traversable = ZOO_DATA) -> pd.DataFrame:
+    """Add `config_facts`: a Detectron or Detectron2 row's config-table row as JSON text ('' elsewhere).
+
+    The zoo table is what callers hand the model catalog, so the Detectron and Detectron2 families get their
+    architecture from the row and never read zoo_data/ themselves. A Detectron row names its config by its
+    `config` column; a Detectron2 row by its model URL (`<folder>/<config>`, as `detectron2_configs.csv` keys
+    it, since the stem alone is ambiguous). Text, not a dict, so the table stays hashable (Streamlit caches) and
+    comparable; rows whose config the file lacks (or a data folder without it) get '' and are reported as not
+    runnable.
     """
-    path = data_dir / "detectron_configs.csv"
-    configs = load_configs(data_dir) if path.is_file() else pd.DataFrame(columns=["config"])
-    facts = {str(config): json.dumps(row, sort_keys=True) for config, row in
-             zip(configs["config"], configs.to_dict("records"), strict=True)}
+    from explorer.zoo.sources.detectron2_configs import config_of_model_url
+
+    facts = {zoo: _facts_by_config(data_dir, name) for zoo, name in CONFIG_TABLES.items()}
+    keys = {"detectron": lambda row: str(row["config"]),
+            "detectron2": lambda row: _detectron2_key(row["model_url"], config_of_model_url)}
     table = table.copy()
-    detectron = table["zoo"] == "detectron"
-    table["config_facts"] = [facts.get(str(config), "") if is_detectron else ""
-                             for config, is_detectron in zip(table["config"], detectron, strict=True)]
+    table["config_facts"] = [facts[zoo].get(keys[zoo](row), "") if zoo in facts else ""
+                             for zoo, row in zip(table["zoo"], table.to_dict("records"), strict=True)]
     return table
+
+
+def _detectron2_key(url: object, key_of: Any) -> str:
+    try:
+        return key_of(str(url))
+    except ValueError:
+        return ""
+
+
+def _facts_by_config(data_dir: Traversable, name: str) -> dict[str, str]:
+    """{config key: that config row as sorted-key JSON} of one config table ({} if the folder lacks it)."""
+    if not (data_dir / name).is_file():
+        return {}
+    configs = load_configs(data_dir, name)
+    return {str(config): json.dumps(row, sort_keys=True)
+            for config, row in zip(configs["config"], configs.to_dict("records"), strict=True)}
 
 
 def load_complexity(data_dir: Traversable = ZOO_DATA) -> pd.DataFrame:
@@ -129,9 +151,10 @@ def with_complexity(table: pd.DataFrame, data_dir: Traversable = ZOO_DATA) -> pd
     return table
 
 
-def load_configs(data_dir: Traversable = ZOO_DATA) -> pd.DataFrame:
-    """Config facts of every Detectron model, indexed by config name (values as text)."""
-    configs = _read_csv(data_dir, "detectron_configs.csv", dtype=str, keep_default_na=False, na_filter=False)
+def load_configs(data_dir: Traversable = ZOO_DATA, name: str = "detectron_configs.csv") -> pd.DataFrame:
+    """Config facts of every Detectron model (or, with name="detectron2_configs.csv", every Detectron2 config),
+    indexed by config key (values as text)."""
+    configs = _read_csv(data_dir, name, dtype=str, keep_default_na=False, na_filter=False)
     return configs.set_index("config", drop=False)
 
 

@@ -121,7 +121,7 @@ def render_evaluation(evaluation: Evaluation, key_prefix: str) -> None:
         with tabs[3]:
             _breakdown(evaluation, key_prefix)
     if evaluation.keypoint_errors is not None:
-        from explorer.pages.keypoint_views import render_keypoint_errors
+        from explorer.views.keypoint_views import render_keypoint_errors
 
         with tabs[-1]:
             render_keypoint_errors(evaluation.keypoint_errors, key_prefix)
@@ -222,7 +222,7 @@ def render_annotations_panel(images: Sequence[uploaded.NamedImage], runs: Sequen
 def _error_sections(gt: tuple[str, bytes], results: tuple[str, bytes], kind: str, key_prefix: str, match: Match,
                     pixels: dict[int, Any]) -> None:
     """TIDE's error types, the ground truth drawn on the uploaded images and the confusion matrix, for one run."""
-    from explorer.pages import confusion_view, tide_views
+    from explorer.views import confusion_view, tide_views
 
     loaders = uploaded.loaders_of(pixels)
     tide_views.render_tide(gt, results, kind, key_prefix, image_ids=match.image_ids)
