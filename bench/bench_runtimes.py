@@ -62,7 +62,7 @@ def main() -> None:
                 runners[runtime] = export_runner(fresh(), runtime, root=Path(root))
                 exports[runtime] = time.perf_counter() - started
             times: dict[str, list[float]] = {name: [] for name in runners}
-            for name, runner in runners.items():  # warm-up
+            for runner in runners.values():  # warm-up
                 runner.predict([image])
             for _ in range(args.rounds):
                 for name, runner in runners.items():

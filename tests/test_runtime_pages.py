@@ -55,3 +55,19 @@ def test_time_here_records_the_runtime(page: AppTest) -> None:
     assert list(stored["runtime"]) == ["openvino"] and list(stored["execution_provider"]) == ["CPU"]
     shown = page.dataframe[-1].value
     assert list(shown["runtime"]) == ["openvino"]
+
+
+def test_model_card_says_what_the_export_kept_in_pytorch_and_why(page: AppTest) -> None:
+    from explorer.runtimes.records import write_record
+
+    write_record("openvino", "detectron:35858791", {
+        "version": "2026.4.1", "parts": ["body", "rpn", "box_head", "box_outputs"],
+        "kept": {"mask_head": "part 'mask_head' takes arguments that are not tensors (ResNetStage)"}, "parity": "ok"})
+    page.query_params["model"] = "35858791"
+    page.run()
+    assert not page.exception
+    text = "\n".join(str(block.value) for block in page.markdown)
+    assert "OpenVINO 2026.4.1: kept in PyTorch: mask_head: part 'mask_head' takes arguments" in text
+    page.query_params["model"] = "35861858"
+    page.run()
+    assert any("explorer export --model 35861858 --runtime openvino" in str(c.value) for c in page.caption)

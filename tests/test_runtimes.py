@@ -20,6 +20,7 @@ from explorer.runtimes.backends import backend_for
 from explorer.runtimes.cache import CHECKSUMS, export_key, is_intact
 from explorer.runtimes.errors import NotExportableError, ParityError, RuntimeUnavailableError, UnknownRuntimeError
 from explorer.runtimes.export import RuntimeRunner, export_runner
+from explorer.runtimes.records import read_records, record_lines
 from explorer.zoo.table import load_zoo
 from tests.model_factory import random_image, torchvision_spec
 from tests.runtime_factory import small_runner
@@ -129,6 +130,8 @@ def test_a_model_without_exportable_parts_says_why_in_one_line(root: Path) -> No
         export_runner(runner, "onnxruntime", images=IMAGES, root=root)
     message = str(raised.value)
     assert "\n" not in message and "names no network part" in message and "no_such_part" in message
+    [record] = [found for found in read_records(runner.spec.uid, root) if found["runtime"] == "onnxruntime"]
+    assert record_lines(record) == [f"ONNX Runtime {backend_for('onnxruntime').version}: not usable — {message}"]
 
 
 def test_a_part_that_takes_no_tensors_stays_in_pytorch_with_its_reason(root: Path) -> None:
@@ -140,6 +143,9 @@ def test_a_part_that_takes_no_tensors_stays_in_pytorch_with_its_reason(root: Pat
     assert exported.info.parts == ("backbone",)
     assert "not tensors" in exported.info.kept_in_torch["roi_heads.box_roi_pool"]
     assert any(line.startswith("kept in PyTorch: roi_heads.box_roi_pool") for line in exported.info.lines())
+    [record] = [found for found in read_records(runner.spec.uid, root) if found["runtime"] == "onnxruntime"]
+    lines = record_lines(record)  # what the model card shows
+    assert any("kept in PyTorch: roi_heads.box_roi_pool" in line and "not tensors" in line for line in lines)
 
 
 def test_a_parity_failure_is_an_error_and_leaves_pytorch_in_place(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:

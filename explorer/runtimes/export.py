@@ -19,11 +19,12 @@ import numpy as np
 from explorer.detections import Detections
 from explorer.models.catalog import ModelSpec, Runner
 from explorer.runtimes import RUNTIME_LABELS
-from explorer.runtimes.backends import backend_for
+from explorer.runtimes.backends import Backend, backend_for
 from explorer.runtimes.cache import cached_export, export_key, exports_root
 from explorer.runtimes.check_images import check_images
 from explorer.runtimes.errors import NotExportableError, ParityError
 from explorer.runtimes.parity import DEFAULT_TOLERANCES, ParityReport, Tolerances, compare
+from explorer.runtimes.records import write_record
 
 
 @dataclass
@@ -84,11 +85,26 @@ def export_runner(runner: Runner, runtime: str, *, images: list[np.ndarray] | No
     Raises RuntimeUnavailableError (package missing), NotExportableError (nothing exportable; the one-line why)
     or ParityError (the worst difference); the eager runner is left unchanged on any error.
     """
-    from explorer.runtimes import parts as part_ops
 
     backend = backend_for(runtime)
     if runner.device != "cpu":
         raise NotExportableError(f"{RUNTIME_LABELS[runtime]} runs on the CPU here; load the model on the CPU")
+    try:
+        exported = _export(runner, runtime, backend, images, tolerances, root)
+    except (NotExportableError, ParityError) as error:
+        write_record(runtime, runner.spec.uid, {"version": backend.version, "error": str(error)}, root)
+        raise
+    info = exported.info
+    write_record(runtime, runner.spec.uid, {
+        "version": info.runtime_version, "parts": list(info.parts), "kept": info.kept_in_torch,
+        "parity": info.parity.summary() if info.parity is not None else ""}, root)
+    return exported
+
+
+def _export(runner: Runner, runtime: str, backend: Backend, images: list[np.ndarray] | None,
+            tolerances: Tolerances, root: Path | None) -> RuntimeRunner:
+    from explorer.runtimes import parts as part_ops
+
     names = part_ops.part_names(runner)
     model: Any = runner.model  # type: ignore[attr-defined]  # part_names checked it
     images = images if images is not None else check_images()
