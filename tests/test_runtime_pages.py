@@ -35,8 +35,8 @@ def test_detections_run_under_onnxruntime(page: AppTest) -> None:
     assert len(runs) == 1 and runs[0].settings.runtime == "onnxruntime" and runs[0].device == "cpu"
     from explorer.views import run_resources
 
-    (key,) = [key for key in run_resources.model_cache().loaded() if key[0] == MODEL]
-    assert key[-1] == "onnxruntime"
+    runtimes = [key[-1] for key in run_resources.model_cache().loaded() if key[0] == MODEL]
+    assert "onnxruntime" in runtimes  # the server's model cache holds the exported runner apart from any eager one
 
 
 def test_time_here_records_the_runtime(page: AppTest) -> None:
