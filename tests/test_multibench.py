@@ -140,6 +140,9 @@ def test_held_thresholds_give_a_random_model_its_maximum_of_detections() -> None
 def test_zoo_plan_reports_rows_it_cannot_run_and_bad_choices() -> None:
     table = load_zoo()
     planned, left_out = plan_models(table, zoo="detectron2")
+    assert len(planned) == (table["zoo"] == "detectron2").sum() and left_out == []
+    without_facts = table.assign(config_facts=table["config_facts"].where(table["zoo"] != "detectron2", ""))
+    planned, left_out = plan_models(without_facts, zoo="detectron2")
     assert planned == [] and left_out and all("cannot be run" in line for line in left_out)
     planned, _ = plan_models(table, zoo="torchvision", table_name="torchvision detection weights")
     assert len(planned) == (table["zoo"] == "torchvision").sum()
@@ -174,12 +177,23 @@ def test_command_line_times_many_models_and_skips_them_next_time(caches, capsys)
     (["bench", "--models", "nope"], "unknown model 'nope'"),
     (["bench", "--zoo", "nope"], "unknown zoo 'nope'"),
     (["bench", "--table", "x", "--models", SSD], "--table needs --zoo"),
-    (["bench", "--zoo", "detectron2"], "no runnable model in detectron2"),
 ])
 def test_bench_choice_errors_are_one_line(caches, capsys, argv, message) -> None:
     assert main(argv) == 2
     stderr = capsys.readouterr()[1]
     assert message in stderr and len(stderr.strip().splitlines()) == 1
+
+
+def test_a_zoo_without_a_runnable_model_is_one_line(caches, capsys, monkeypatch) -> None:
+    """Every zoo runs today; a table whose Detectron2 rows lost their config facts has nothing to time."""
+    from explorer.zoo import table as zoo_table
+
+    full = zoo_table.load_zoo()
+    stripped = full.assign(config_facts=full["config_facts"].where(full["zoo"] != "detectron2", ""))
+    monkeypatch.setattr(zoo_table, "load_zoo", lambda: stripped)
+    assert main(["bench", "--zoo", "detectron2"]) == 2
+    stderr = capsys.readouterr()[1]
+    assert "no runnable model in detectron2" in stderr and len(stderr.strip().splitlines()) == 1
 
 
 def test_a_weights_file_is_recorded_by_its_content_not_as_published(caches, capsys) -> None:

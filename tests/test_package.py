@@ -154,7 +154,7 @@ def _pins(name: str) -> dict[str, Requirement]:
 
 
 def _declared(requirements: list[str]) -> dict[str, Requirement]:
-    """pyproject requirements by canonical name, the project's own extras (`dev` takes in `sweep`) left out."""
+    """pyproject requirements by canonical name, the project's own extras (`dev` takes in the others) left out."""
     parsed = [Requirement(text) for text in requirements]
     return {canonicalize_name(r.name): r for r in parsed if canonicalize_name(r.name) != canonicalize_name(
         PROJECT["name"])}
@@ -163,6 +163,7 @@ def _declared(requirements: list[str]) -> dict[str, Requirement]:
 @pytest.mark.parametrize(("lock_file", "declared"), [
     ("requirements.txt", PROJECT["dependencies"]),
     ("requirements-sweep.txt", PROJECT["optional-dependencies"]["sweep"]),
+    ("requirements-deploy.txt", PROJECT["optional-dependencies"]["deploy"]),
     ("requirements-dev.txt", PROJECT["optional-dependencies"]["dev"]),
 ])
 def test_package_metadata_declares_what_the_lock_files_pin(lock_file: str, declared: list[str]) -> None:

@@ -106,3 +106,26 @@ def test_verify_model_is_a_library_call_that_reports_skipped_images(tmp_path: Pa
     [result] = report.results
     assert result.kind == "bbox" and result.measured == pytest.approx(100.0)
     assert result.published == pytest.approx(36.7) and result.difference == pytest.approx(63.3)
+
+
+def test_verify_reports_the_ap_difference_a_runtime_makes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a generated set, a random-weight model under ONNX Runtime scores what it scores under PyTorch."""
+    import torch
+
+    from explorer.engine.runners import RANDOM_WEIGHTS, load_runner
+    from tests.model_factory import torchvision_spec
+
+    folder, gt = _dataset(tmp_path)
+    dataset = json.loads(gt.read_text())  # every COCO id a random model may predict is a category here
+    dataset["categories"] = [{"id": i, "name": f"class {i}", "supercategory": "x"} for i in range(1, 92)]
+    gt.write_text(json.dumps(dataset))
+    monkeypatch.setenv("EXPLORER_CACHE", str(tmp_path / "cache"))
+    spec = torchvision_spec("FasterRCNN_MobileNet_V3_Large_320_FPN_Weights.COCO_V1", 20).with_test(score_thresh=0.0)
+    torch.manual_seed(0)
+    small = load_runner(spec, "cpu", RANDOM_WEIGHTS)
+    monkeypatch.setattr("explorer.engine.runners.load_runner", lambda *args, **kwargs: small)
+    out = _run(["verify", "--model", "FasterRCNN_MobileNet_V3_Large_320_FPN_Weights.COCO_V1", "--images",
+                str(folder), "--annotations", str(gt), "--runtime", "onnxruntime"])
+    [line] = [line for line in out.splitlines() if "under ONNX Runtime" in line]
+    assert line.startswith("bbox") and ("difference +0.00" in line or "difference -0.00" in line)
+    assert "parity with PyTorch: passed" in out

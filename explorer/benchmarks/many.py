@@ -48,10 +48,17 @@ class BenchSettings:
     warmup: int = 2
     autocast: str | None = None
     weights: str = "auto"
+    runtime: str = "torch"  # or an export runtime (explorer.runtimes): the CPU, fp32, parity checked first
 
     def __post_init__(self) -> None:
         if self.weights not in WEIGHTS_MODES:
             raise BenchPlanError(f"unknown weights mode {self.weights!r}; one of {', '.join(WEIGHTS_MODES)}")
+        from explorer.runtimes import RUNTIMES
+
+        if self.runtime not in RUNTIMES:
+            raise BenchPlanError(f"unknown runtime {self.runtime!r}; one of {', '.join(RUNTIMES)}")
+        if self.runtime != "torch" and self.device != "cpu":
+            raise BenchPlanError(f"runtime {self.runtime} runs on the CPU here; use --device cpu")
         if self.runs < 1 or self.warmup < 0 or self.batch_size < 1 or min(self.width, self.height) < 1:
             raise BenchPlanError("runs, batch size and image size must be at least 1, warm-up at least 0")
 
@@ -121,8 +128,11 @@ def stored_setups(frame: pd.DataFrame) -> set[tuple[Any, ...]]:
     """The setups already measured, as keys `setup_key` compares with."""
     if frame.empty:
         return set()
+    from explorer.zoo.local_speeds import runtimes
+
     columns = ["model_uid", "device_name", "image_width", "image_height", "min_size", "max_size", "batch_size",
-               "autocast", "weights_kind", "weights_sha256"]
+               "autocast", "weights_kind", "weights_sha256", "runtime"]
+    frame = frame.assign(runtime=runtimes(frame))
     return {tuple(_plain(v) for v in row) for row in frame[columns].itertuples(index=False)}
 
 
@@ -130,7 +140,7 @@ def setup_key(spec: ModelSpec, settings: BenchSettings, device_name: str, weight
               ) -> tuple[Any, ...]:
     pre = spec.preprocessing
     return (spec.uid, device_name, settings.width, settings.height, pre.min_size, pre.max_size, settings.batch_size,
-            settings.autocast or "fp32", weights.kind, weights.sha256)
+            settings.autocast or "fp32", weights.kind, weights.sha256, settings.runtime)
 
 
 def _plain(value: Any) -> Any:
@@ -185,7 +195,7 @@ def _time_one(spec: ModelSpec, settings: BenchSettings, image: np.ndarray, machi
         return
     try:
         try:
-            runner = _load(loader, _held(spec, choice), settings.device, choice)
+            runner = _load(loader, _held(spec, choice), settings, choice)
         except WeightsError as error:
             if settings.weights != "auto":
                 raise
@@ -195,7 +205,7 @@ def _time_one(spec: ModelSpec, settings: BenchSettings, image: np.ndarray, machi
             if setup_key(spec, settings, machine, weights_identity(choice)) in stored:
                 report.already.append(spec.uid)
                 return
-            runner = _load(loader, _held(spec, choice), settings.device, choice)
+            runner = _load(loader, _held(spec, choice), settings, choice)
         random = choice is RANDOM_WEIGHTS
         result = benchmark_runner(runner, image, batch_size=settings.batch_size, runs=settings.runs,
                                   warmup=settings.warmup, autocast=settings.autocast,
@@ -220,10 +230,16 @@ def _held(spec: ModelSpec, choice: Any) -> ModelSpec:
     return hold_max_detections(spec) if isinstance(choice, RandomWeights) else spec
 
 
-def _load(loader: Callable[..., Any] | None, spec: ModelSpec, device: str, choice: Any) -> Any:
+def _load(loader: Callable[..., Any] | None, spec: ModelSpec, settings: BenchSettings, choice: Any) -> Any:
+    """The runner to time: eager, or exported to `settings.runtime` (parity checked; a failure skips the model)."""
     from explorer.engine.runners import load_runner
 
-    return (loader or load_runner)(spec, device, choice)
+    runner = (loader or load_runner)(spec, settings.device, choice)
+    if settings.runtime == "torch":
+        return runner
+    from explorer.runtimes.export import export_runner
+
+    return export_runner(runner, settings.runtime)
 
 
 def _release(device: str) -> None:

@@ -31,18 +31,21 @@ def benchmark_on_queue(queues: InferenceQueues, table: pd.DataFrame, settings: R
     """
     spec = sized_spec(table, settings.uid, settings.min_size)
     weights = weights_choice(settings)
-    runner = queues.cache.get(spec, resolve_device(settings.device), weights)
+    eager = settings.runtime == "torch"
+    runner = queues.cache.get(spec, resolve_device(settings.device) if eager else "cpu", weights,
+                              runtime=settings.runtime)
     with queues.queue(runner.device).hold(session, on_wait=on_wait):
         if on_hold is not None:
             on_hold()
         result = benchmark_runner(runner, image, batch_size=settings.batch_size, runs=runs,
-                                  autocast=settings.autocast, weights=weights_identity(weights))
+                                  autocast=settings.autocast if eager else None, weights=weights_identity(weights))
     (store or MeasurementStore()).add(result)
     return result
 
 
 def summary_text(result: BenchmarkResult) -> str:
     """The one-paragraph outcome a user reads: median and spread per image, and that it was stored."""
-    return (f"{result.model_name}: median {result.median_s * 1000:.0f} ms/image on {result.device_name} "
+    under = "" if result.runtime == "torch" else f" under {result.runtime} {result.runtime_version}"
+    return (f"{result.model_name}: median {result.median_s * 1000:.0f} ms/image on {result.device_name}{under} "
             f"(p10 {result.p10_s * 1000:.0f}, p90 {result.p90_s * 1000:.0f} ms; {result.runs} runs). "
             "Stored; the speed vs accuracy page can show it beside the published times.")

@@ -14,13 +14,14 @@ from pathlib import Path
 import pandas as pd
 
 from explorer.benchmarks.timing import BenchmarkResult
-from explorer.zoo.setups import newest_per_setup
+from explorer.zoo.setups import newest_per_setup, runtimes
 
 _COLUMNS = [f.name for f in fields(BenchmarkResult)]
 _NUMERIC = {"image_width", "image_height", "min_size", "batch_size", "runs", "warmup", "max_size", "detections_held"}
 _REAL = {"median_s", "p10_s", "p90_s", "mean_s", "stdev_s", "peak_mem_mb", "detections_mean"}
 #: Columns added after the first release: an older file gains them (NULL-able) when opened.
-_ADDED = ("weights_kind", "weights_sha256", "max_size", "peak_mem_mb", "detections_held", "detections_mean")
+_ADDED = ("weights_kind", "weights_sha256", "max_size", "peak_mem_mb", "detections_held", "detections_mean",
+          "runtime", "runtime_version", "execution_provider")
 #: What an older row's `weights` label says it timed (the CLI stored a file's name, the page "published").
 _LEGACY_KIND = ("CASE weights WHEN 'published' THEN 'published' WHEN 'random' THEN 'random' ELSE 'file' END")
 
@@ -65,6 +66,9 @@ class MeasurementStore:
                 db.execute(f"UPDATE measurements SET weights_kind = {_LEGACY_KIND}, weights_sha256 = ''")
             if "detections_held" in missing:
                 db.execute("UPDATE measurements SET detections_held = 0, max_size = 0")
+            if "runtime" in missing:  # everything timed before the runtimes ran eager PyTorch
+                db.execute("UPDATE measurements SET runtime = 'torch', runtime_version = torch_version, "
+                           "execution_provider = device")
             db.execute("COMMIT")
         finally:
             db.close()
@@ -103,7 +107,7 @@ class MeasurementStore:
 LATEST_COLUMNS: tuple[str, ...] = ("uid", "device", "device_name", "median_s", "p90_s", "peak_mem_mb",
                                    "weights_kind", "weights_sha256", "input_size", "max_size", "image_width",
                                    "image_height", "batch", "precision", "detections_held", "torch_version",
-                                   "measured_at")
+                                   "runtime", "runtime_version", "execution_provider", "measured_at")
 
 
 def latest_measurements(frame: pd.DataFrame, *, device_name: str | None = None, **settings: object) -> pd.DataFrame:
@@ -114,6 +118,10 @@ def latest_measurements(frame: pd.DataFrame, *, device_name: str | None = None, 
     """
     latest = newest_per_setup(frame).rename(columns={"model_uid": "uid", "min_size": "input_size",
                                                      "batch_size": "batch", "autocast": "precision"})
+    latest = latest.assign(runtime=runtimes(latest))  # a row from before the runtimes ran eager PyTorch
+    for name in ("runtime_version", "execution_provider"):
+        if name not in latest:
+            latest[name] = ""
     if device_name is not None:
         latest = latest[latest["device_name"] == device_name]
     for name, value in settings.items():

@@ -54,6 +54,10 @@ class BenchmarkResult:
     peak_mem_mb: float | None = None  # CUDA max allocated on a GPU; resident-set growth on the CPU
     detections_held: bool = False  # thresholds opened so each image yields the model's maximum (random weights)
     detections_mean: float | None = None  # detections per image the timed runs actually produced
+    # Added with the runtimes (explorer.runtimes); older rows read as eager PyTorch (see explorer.benchmarks.store).
+    runtime: str = "torch"  # "torch" (eager), "onnxruntime" or "openvino": never mixed in one ranking
+    runtime_version: str = ""  # the runtime package's version (torch's for eager)
+    execution_provider: str = ""  # where the runtime ran: ONNX Runtime's provider, OpenVINO's device, torch's device
 
     def __post_init__(self) -> None:
         # Derived, never taken on trust: `dataclasses.replace(result, weights=...)` cannot leave a stale kind.
@@ -152,8 +156,19 @@ def benchmark_runner(runner: Runner, image: np.ndarray, *, batch_size: int = 1, 
         mean_s=statistics.fmean(per_image), stdev_s=statistics.stdev(per_image) if runs > 1 else 0.0,
         autocast=autocast or "fp32", torch_version=torch.__version__, torchvision_version=torchvision.__version__,
         max_size=runner.spec.preprocessing.max_size, peak_mem_mb=memory.peak_mb, detections_held=detections_held,
-        detections_mean=_mean_detections(found), **identity.fields(),
+        detections_mean=_mean_detections(found), **identity.fields(), **runtime_fields(runner),
     )
+
+
+def runtime_fields(runner: Runner) -> dict[str, str]:
+    """What ran the network: eager torch on the runner's device, or the runtime a `RuntimeRunner` exported to."""
+    import torch
+
+    info = getattr(runner, "info", None)
+    if info is None or not hasattr(info, "runtime_version"):
+        return {"runtime": "torch", "runtime_version": torch.__version__, "execution_provider": runner.device}
+    return {"runtime": info.runtime, "runtime_version": info.runtime_version,
+            "execution_provider": info.execution_provider}
 
 
 def _mean_detections(found: list[Any]) -> float | None:

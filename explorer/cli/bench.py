@@ -67,7 +67,8 @@ def _bench_one(args: argparse.Namespace) -> str:
             f"{result.image_width}x{result.image_height}, batch {result.batch_size}: median "
             f"{result.median_s * 1000:.1f} ms/image (p10 {result.p10_s * 1000:.1f}, p90 {result.p90_s * 1000:.1f}, "
             f"{result.runs} runs after {result.warmup} warm-up{memory}); weights {_weights_words(result)}; "
-            f"torch {result.torch_version}\nstored in {store.path}\n")
+            f"torch {result.torch_version}; runtime {result.runtime} {result.runtime_version} "
+            f"({result.execution_provider})\nstored in {store.path}\n")
 
 
 def _load_one(args: argparse.Namespace) -> tuple[Any, Any]:
@@ -96,10 +97,11 @@ def _bench_many(args: argparse.Namespace) -> str:
     specs, left_out = plan_models(load_zoo(), args.models or (), zoo=args.zoo, table_name=args.table)
     if not specs:
         raise ExplorerError(f"no runnable model in {args.zoo}" + (f" / {args.table}" if args.table else ""))
-    settings = BenchSettings(device=resolve_device(args.device), width=args.width, height=args.height,
+    device = "cpu" if args.runtime != "torch" and args.device == "auto" else args.device
+    settings = BenchSettings(device=resolve_device(device), width=args.width, height=args.height,
                              min_size=args.min_size, max_size=args.max_size, batch_size=args.batch_size,
                              runs=args.runs, warmup=args.warmup, autocast=args.autocast,
-                             weights="random" if args.random_weights else "auto")
+                             weights="random" if args.random_weights else "auto", runtime=args.runtime)
     store = MeasurementStore()
     with tqdm(total=len(specs), unit="model", file=sys.stderr, dynamic_ncols=True) as bar:
         def progress(done: int, total: int, running: str) -> None:

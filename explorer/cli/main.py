@@ -13,13 +13,13 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from explorer.cli import bench, build_zoo, card, convert, evaluate, predict, rank, sweep, verify, zoo
+from explorer.cli import bench, build_zoo, card, convert, evaluate, export, predict, rank, sweep, verify, zoo
 from explorer.errors import ExplorerError
 
 EXIT_USAGE = 2
 
 #: The command modules, in the order `--help` lists them.
-COMMANDS = (zoo, rank, card, predict, bench, evaluate, convert, verify, sweep, build_zoo)
+COMMANDS = (zoo, rank, card, predict, bench, export, evaluate, convert, verify, sweep, build_zoo)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,7 +1,10 @@
 """`python -m explorer verify`: run a zoo model on annotated images and compare its COCO AP with the published one.
 
     python -m explorer verify --model 35858933 --images val2017/ --annotations instances_val2017.json \\
-        [--limit 50] [--device auto] [--weights FILE]
+        [--limit 50] [--device auto] [--weights FILE] [--runtime onnxruntime|openvino]
+
+With --runtime, the same images also run with the network exported to that runtime (the CPU, parity checked
+first), and the AP difference the export makes is printed per kind.
 
 The work is explorer.engine.verify.verify_model; this module parses the options and prints its report.
 """
@@ -11,6 +14,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 from typing import Any
+
+from explorer.cli.model_options import add_runtime_option
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -23,6 +28,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--limit", type=int, default=None, help="evaluate only the first N images (by image id)")
     parser.add_argument("--device", default="auto", help="auto (CUDA if available), cpu or cuda")
     parser.add_argument("--weights", type=Path, default=None, help="a local weights file instead of downloading")
+    add_runtime_option(parser)
     parser.set_defaults(run=run)
     return parser
 
@@ -33,12 +39,19 @@ def run(args: argparse.Namespace) -> str:
     from explorer.zoo.table import load_zoo
 
     report = verify_model(load_zoo(), args.model, args.images, args.annotations, limit=args.limit,
-                          device=args.device, weights=args.weights, progress=download_bar())
+                          device=args.device, weights=args.weights, progress=download_bar(), runtime=args.runtime)
     lines = [f"{report.model_name} on {report.images_run} of {report.images_annotated} images "
              f"({report.seconds_per_image:.2f} s/image)"]
     lines += [f"skipped: {problem}" for problem in report.skipped]
     lines += [f"{result.kind:9s} {result.measure} {result.measured:5.1f}  published {result.published:5.1f}  "
               f"difference {result.difference:+.1f}" for result in report.results]
+    if report.runtime != "torch":
+        from explorer.runtimes import RUNTIME_LABELS
+
+        label = RUNTIME_LABELS[report.runtime]
+        lines += [f"{result.kind:9s} {result.measure} under {label} {result.runtime:5.1f}  PyTorch "
+                  f"{result.measured:5.1f}  difference {result.runtime_difference:+.2f}" for result in report.results]
+        lines += report.runtime_lines
     if report.subset:
         lines.append("note: a subset's AP differs from the published (full minival) AP by chance; use all images "
                      "to compare")

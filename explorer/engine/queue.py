@@ -72,10 +72,11 @@ class InferenceJob:
     images: Sequence[np.ndarray]
     batch_size: int = 1
     autocast: str | None = None
+    runtime: str = "torch"  # or an export runtime (explorer.runtimes), the CPU only
 
     def batch_key(self) -> tuple[Any, ...]:
         """Jobs with equal keys run on the same loaded model the same way, so they may share a batch."""
-        return cache_key(self.spec, self.device, self.weights), self.batch_size, self.autocast
+        return cache_key(self.spec, self.device, self.weights, self.runtime), self.batch_size, self.autocast
 
 
 _ids = itertools.count(1)
@@ -322,7 +323,8 @@ class InferenceQueue:
         if all(request.finished for request in group):
             raise RunCancelled("every caller cancelled")
         return predict_with_fallback(self._cache, job.spec, job.device, job.weights, images,
-                                     batch_size=job.batch_size, autocast=job.autocast, progress=progress)
+                                     batch_size=job.batch_size, autocast=job.autocast, progress=progress,
+                                     runtime=job.runtime)
 
     def _settle(self, group: list[InferenceRequest], state: RequestState, **outcome: Any) -> None:
         with self._lock:

@@ -61,12 +61,20 @@ WeightsChoice = Path | RandomWeights | None  # None: the spec's published weight
 
 
 def load_runner(spec: ModelSpec, device: str = "cpu", weights: WeightsChoice = None,
-                progress: Callable[[int, int | None], None] | None = None) -> Runner:
+                progress: Callable[[int, int | None], None] | None = None, runtime: str = "torch") -> Runner:
     """Build the model of `spec` on `device` with the chosen weights (no caching: see ModelCache).
 
     Every file the spec declares (a proposal model's checkpoint too) is fetched by
     `explorer.weights.model_files.fetch_model_files`, under the checkpoint limit, each download reported to `progress`.
+    A `runtime` other than "torch" exports the loaded model to it and checks parity first
+    (`explorer.runtimes.export.export_runner`; the CPU only).
     """
+    if runtime != "torch":
+        from explorer.runtimes.backends import backend_for
+        from explorer.runtimes.export import export_runner
+
+        backend_for(runtime)  # a missing package is said before any download
+        return export_runner(load_runner(spec, device, weights, progress), runtime)
     family = family_named(spec.family)
     files: dict[str, Path] = {}
     if not isinstance(weights, RandomWeights):
@@ -76,12 +84,14 @@ def load_runner(spec: ModelSpec, device: str = "cpu", weights: WeightsChoice = N
     return family.load(spec, device, files)
 
 
-CacheKey = tuple[str, str, str, int, int]
+CacheKey = tuple[str, str, str, int, int, str]
 
 
-def cache_key(spec: ModelSpec, device: str, weights: WeightsChoice) -> CacheKey:
-    """A user's weights file counts by its bytes (sha256), not its path: a rewritten file is another model."""
-    return (spec.uid, device, weights_identity(weights), spec.preprocessing.min_size, spec.preprocessing.max_size)
+def cache_key(spec: ModelSpec, device: str, weights: WeightsChoice, runtime: str = "torch") -> CacheKey:
+    """A user's weights file counts by its bytes (sha256), not its path: a rewritten file is another model; the
+    same model under another runtime is another loaded runner."""
+    return (spec.uid, device, weights_identity(weights), spec.preprocessing.min_size, spec.preprocessing.max_size,
+            runtime)
 
 
 def weights_identity(weights: WeightsChoice) -> str:
@@ -113,8 +123,8 @@ class ModelCache:
         self.loads = 0  # how many times a model was actually built (for tests and the page)
 
     def get(self, spec: ModelSpec, device: str, weights: WeightsChoice = None,
-            progress: Callable[[int, int | None], None] | None = None) -> Runner:
-        key = cache_key(spec, device, weights)
+            progress: Callable[[int, int | None], None] | None = None, runtime: str = "torch") -> Runner:
+        key = cache_key(spec, device, weights, runtime)
         with self._lock:
             if key in self._runners:
                 self._runners.move_to_end(key)
@@ -124,7 +134,8 @@ class ModelCache:
             with self._lock:
                 if key in self._runners:
                     return self._runners[key]
-            runner = self._loader(spec, device, weights, progress)
+            runner = (self._loader(spec, device, weights, progress) if runtime == "torch"
+                      else self._loader(spec, device, weights, progress, runtime))
             with self._lock:
                 self.loads += 1
                 self._runners[key] = runner
@@ -134,10 +145,10 @@ class ModelCache:
                 self._key_locks.pop(key, None)
             return runner
 
-    def put(self, spec: ModelSpec, device: str, weights: WeightsChoice, runner: Runner) -> None:
+    def put(self, spec: ModelSpec, device: str, weights: WeightsChoice, runner: Runner, runtime: str = "torch") -> None:
         """Place an already built runner (e.g. a test's random-weight model) in the cache."""
         with self._lock:
-            key = cache_key(spec, device, weights)
+            key = cache_key(spec, device, weights, runtime)
             self._runners[key] = runner
             self._runners.move_to_end(key)
             while len(self._runners) > self.max_models:
@@ -186,7 +197,7 @@ class FallbackReport:
 
 def predict_with_fallback(cache: ModelCache, spec: ModelSpec, device: str, weights: WeightsChoice,
                           images: Sequence[np.ndarray], *, batch_size: int = 1, autocast: str | None = None,
-                          progress: Callable[[int, int], None] | None = None,
+                          progress: Callable[[int, int], None] | None = None, runtime: str = "torch",
                           ) -> tuple[list[Detections], FallbackReport]:
     """Run like `predict_images`, but when the GPU runs out of memory retry with batch 1, then on the CPU.
 
@@ -200,7 +211,7 @@ def predict_with_fallback(cache: ModelCache, spec: ModelSpec, device: str, weigh
     notes: list[str] = []
     for attempt, (where, size) in enumerate(attempts):
         try:
-            runner = cache.get(spec, where, weights)
+            runner = cache.get(spec, where, weights, runtime=runtime)
             found = predict_images(runner, images, batch_size=size, autocast=autocast if where != "cpu" else None,
                                    progress=progress)
             return found, FallbackReport(device=where, batch_size=size, notes=notes)

@@ -25,6 +25,7 @@ from explorer.engine.queue import InferenceJob, InferenceQueues, InferenceReques
 from explorer.engine.runners import RANDOM_WEIGHTS, WeightsChoice, resolve_device
 from explorer.errors import ExplorerError
 from explorer.models.catalog import ModelSpec, runnable_mask, spec_for_uid
+from explorer.runtimes import RUNTIME_LABELS
 
 #: How the weights of a run are chosen: the spec's published file, random weights, or a file the user uploads.
 WEIGHTS_SOURCES: tuple[str, ...] = ("published", "upload", "random")
@@ -55,6 +56,7 @@ class RunSettings:
     autocast: str | None = None  # None: fp32
     weights: str = "published"  # one of WEIGHTS_SOURCES
     weights_upload: WeightsUpload | None = field(default=None, compare=False)
+    runtime: str = "torch"  # eager PyTorch, or a runtime the model is exported to (explorer.runtimes; the CPU)
 
     def for_model(self, uid: str) -> RunSettings:
         """The same settings for another model (the side-by-side comparison)."""
@@ -127,11 +129,12 @@ def queue_run(queues: InferenceQueues, table: pd.DataFrame, settings: RunSetting
     what went wrong (`explain` words it for the user).
     """
     spec = sized_spec(table, settings.uid, settings.min_size)
-    device = resolve_device(settings.device)
+    device = resolve_device(settings.device) if settings.runtime == "torch" else "cpu"
     weights = weights_choice(settings)
-    queues.cache.get(spec, device, weights, downloaded)
+    queues.cache.get(spec, device, weights, downloaded, runtime=settings.runtime)
     job = InferenceJob(spec=spec, device=device, weights=weights, images=list(images),
-                       batch_size=settings.batch_size, autocast=settings.autocast)
+                       batch_size=settings.batch_size, autocast=settings.autocast if settings.runtime == "torch"
+                       else None, runtime=settings.runtime)
     request = queues.submit(job, session=session)
     return PendingRun(uid=settings.uid, name=spec.name, request=request,
                       settings=replace(settings, weights_upload=None))
@@ -176,8 +179,9 @@ def done_label(run: PendingRun) -> str:
     request = run.request
     waited = request.started_at - request.submitted_at
     queued = f", after {waited:.1f} s in the queue" if waited >= 0.5 else ""
+    under = "" if run.settings.runtime == "torch" else f" under {RUNTIME_LABELS[run.settings.runtime]}"
     return (f"{run.name}: done in {request.finished_at - request.started_at:.2f} s on {request.report.device}"
-            f"{queued}")
+            f"{under}{queued}")
 
 
 def explain(error: BaseException) -> str:

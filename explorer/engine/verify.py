@@ -36,10 +36,16 @@ class KindResult:
     measured: float
     published: float
     measure: str = "AP"  # the summary stat compared (explorer.tasks.Task.measure)
+    runtime: float = math.nan  # the same stat with the network under the report's runtime (NaN: not run)
 
     @property
     def difference(self) -> float:
         return self.measured - self.published
+
+    @property
+    def runtime_difference(self) -> float:
+        """What the export cost (or gained): the runtime's stat minus eager PyTorch's, on the same images."""
+        return self.runtime - self.measured
 
 
 @dataclass
@@ -52,6 +58,8 @@ class VerifyReport:
     seconds_per_image: float
     skipped: list[str] = field(default_factory=list)
     results: list[KindResult] = field(default_factory=list)
+    runtime: str = "torch"  # the export runtime also evaluated ("torch": none)
+    runtime_lines: list[str] = field(default_factory=list)  # what the export ran and how its parity check went
 
     @property
     def subset(self) -> bool:
@@ -61,7 +69,7 @@ class VerifyReport:
 
 def verify_model(table: pd.DataFrame, model: str, images: Path, annotations: Path, *, limit: int | None = None,
                  device: str = "auto", weights: Path | None = None,
-                 progress: Callable[[int, int], None] | None = None) -> VerifyReport:
+                 progress: Callable[[int, int], None] | None = None, runtime: str = "torch") -> VerifyReport:
     """Run `model` (a model id or a uid of `table`) over `images` and evaluate it against `annotations`.
 
     `progress` reports the weights download, as `load_runner` takes it. Raises VerifyError for a model whose
@@ -77,19 +85,35 @@ def verify_model(table: pd.DataFrame, model: str, images: Path, annotations: Pat
         raise VerifyError(f"{spec.name} outputs proposals only; verify evaluates boxes, masks and keypoints")
     ground_truth = load_ground_truth(annotations)
     todo = images_to_run(ground_truth, images, limit)
-    runner = runners.load_runner(spec, runners.resolve_device(device), weights, progress=progress)
+    device = runners.resolve_device(device if runtime == "torch" else "cpu")
+    runner = runners.load_runner(spec, device, weights, progress=progress)
     started = time.perf_counter()
     results, ids, skipped = _predict_all(runner, todo)
     if not ids:
         raise VerifyError(f"none of the {len(todo)} images could be read: {skipped[0]}")
     seconds = time.perf_counter() - started
+    exported_results, lines = _under_runtime(runner, runtime, [(i, path) for i, path in todo if i in set(ids)])
     row = table[table["uid"] == spec.uid].iloc[0]
     scores = []
     for task in tasks:
         measured = evaluate(ground_truth, results, task.iou_type, image_ids=ids).stat(task.measure) * 100
         published = float(row[task.metric]) if task.metric in row else math.nan
-        scores.append(KindResult(task.iou_type, measured, published, task.measure))
-    return VerifyReport(spec.name, len(ids), len(ground_truth.images), seconds / len(ids), skipped, scores)
+        under = math.nan if exported_results is None else evaluate(
+            ground_truth, exported_results, task.iou_type, image_ids=ids).stat(task.measure) * 100
+        scores.append(KindResult(task.iou_type, measured, published, task.measure, under))
+    return VerifyReport(spec.name, len(ids), len(ground_truth.images), seconds / len(ids), skipped, scores,
+                        runtime, lines)
+
+
+def _under_runtime(runner: Any, runtime: str, todo: list[tuple[int, Path]],
+                   ) -> tuple[list[dict[str, Any]] | None, list[str]]:
+    """The COCO results of the same images with the network exported to `runtime` (parity checked first)."""
+    if runtime == "torch":
+        return None, []
+    from explorer.runtimes.export import export_runner
+
+    exported = export_runner(runner, runtime)
+    return _predict_all(exported, todo)[0], exported.info.lines()
 
 
 def images_to_run(ground_truth: Any, folder: Path, limit: int | None) -> list[tuple[int, Path]]:

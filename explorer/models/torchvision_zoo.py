@@ -121,6 +121,13 @@ class TorchvisionFamily:
 class TorchvisionRunner:
     """A loaded torchvision detector; `predict` takes RGB uint8 arrays in their original size."""
 
+    #: The tensor-in, tensor-out submodules an export runs in a runtime (explorer.runtimes); those a model
+    #: lacks are skipped. Anchors, NMS, RoI pooling and mask paste between them stay in torchvision.
+    runtime_parts: tuple[str, ...] = (
+        "backbone", "rpn.head", "head", "roi_heads.box_head", "roi_heads.box_predictor", "roi_heads.mask_head",
+        "roi_heads.mask_predictor", "roi_heads.keypoint_head", "roi_heads.keypoint_predictor",
+    )
+
     def __init__(self, spec: ModelSpec, device: str, model: Any, categories: tuple[str, ...]) -> None:
         self.spec = spec
         self.device = device

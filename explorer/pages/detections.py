@@ -104,14 +104,24 @@ def _run_settings(table: pd.DataFrame, options: list[str]) -> tuple[RunSettings,
                                          help="The zoo's numbers use 800; smaller runs faster on a CPU")
         batch_size = cols[2].number_input("Batch size", 1, 16, 1, key="detections:batch")
         autocast = cols[3].selectbox("Precision (GPU)", ["fp32", "fp16", "bf16"], key="detections:autocast")
+        runtime = _runtime_choice()
         weights = st.radio("Weights", list(WEIGHT_CHOICES), format_func=WEIGHT_CHOICES.get, key="detections:weights")
         upload = None
         if weights == "upload":
             upload = st.file_uploader("Weights file (.pth state dict, or a Detectron .pkl)", type=["pth", "pt", "pkl"],
                                       key="detections:wfile")
     settings = RunSettings(uid=uid, device=device, min_size=int(min_size), batch_size=int(batch_size),
-                           autocast=None if autocast == "fp32" else autocast, weights=weights, weights_upload=upload)
+                           autocast=None if autocast == "fp32" else autocast, weights=weights, weights_upload=upload,
+                           runtime=runtime)
     return settings, compare
+
+
+def _runtime_choice() -> str:
+    from explorer.views.runtime_choice import runtime_choice
+
+    return runtime_choice("detections:runtime", "Eager PyTorch, or the model exported to ONNX Runtime / OpenVINO: "
+                          "the fastest path a machine without a GPU has. Device and precision are then the CPU "
+                          "and fp32.")
 
 
 def _queue_runs(table: pd.DataFrame, runs: list[RunSettings], images: list[Any]) -> None:

@@ -38,9 +38,18 @@ def _choices(table: pd.DataFrame) -> dict[str, Any]:
     warmup = cols[1].number_input("Warm-up runs", 0, 20, 1, key="time_here:warmup")
     weights = cols[2].selectbox("Weights", list(WEIGHTS), format_func=WEIGHTS.get, key="time_here:weights")
     again = cols[3].checkbox("Time again what is stored", key="time_here:again")
+    runtime = _runtime_choice()
     return {"models": models, "device": device, "size": int(size), "batch": int(batch), "runs": int(runs),
             "warmup": int(warmup), "precision": None if precision == "fp32" else precision, "weights": weights,
-            "again": again}
+            "again": again, "runtime": runtime}
+
+
+def _runtime_choice() -> str:
+    from explorer.views.runtime_choice import runtime_choice
+
+    return runtime_choice("time_here:runtime", "Eager PyTorch, or the model exported to ONNX Runtime / OpenVINO "
+                          "(the CPU, fp32), checked against PyTorch before it is timed. Each runtime is its own "
+                          "setup, never ranked together with another.")
 
 
 def _settings(choice: dict[str, Any]) -> Any:
@@ -48,9 +57,12 @@ def _settings(choice: dict[str, Any]) -> Any:
     from explorer.engine.runners import resolve_device
 
     size = choice["size"]
-    return BenchSettings(device=resolve_device(choice["device"]), width=round(size * 4 / 3), height=size,
+    runtime = choice.get("runtime", "torch")
+    device = resolve_device(choice["device"]) if runtime == "torch" else "cpu"
+    return BenchSettings(device=device, runtime=runtime, width=round(size * 4 / 3), height=size,
                          min_size=size, max_size=round(size * 4 / 3), batch_size=choice["batch"],
-                         runs=choice["runs"], warmup=choice["warmup"], autocast=choice["precision"],
+                         runs=choice["runs"], warmup=choice["warmup"],
+                         autocast=choice["precision"] if runtime == "torch" else None,
                          weights=choice["weights"])
 
 
@@ -97,8 +109,9 @@ def _stored(machine: str) -> None:
     names = loaders.zoo_table()["name"]
     stored = stored.assign(model=stored["uid"].map(names).fillna(stored["uid"]),
                            median_ms=(stored["median_s"] * 1000).round(1), p90_ms=(stored["p90_s"] * 1000).round(1))
-    st.dataframe(stored[["model", "median_ms", "p90_ms", "peak_mem_mb", "weights_kind", "input_size", "batch",
-                         "precision", "detections_held", "device", "measured_at"]], hide_index=True,
+    st.dataframe(stored[["model", "median_ms", "p90_ms", "runtime", "runtime_version", "execution_provider",
+                         "peak_mem_mb", "weights_kind", "input_size", "batch", "precision", "detections_held",
+                         "device", "measured_at"]], hide_index=True,
                  key="time_here:stored")
     st.caption("Peak memory is CUDA's max allocated on a GPU and the resident-set growth on the CPU. Random-weight "
                "timings hold each model at its maximum of detections; only published-weight timings are drawn at "

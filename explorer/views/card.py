@@ -51,7 +51,24 @@ def render_card(table: pd.DataFrame, uid: str, key_prefix: str, link_to_card_pag
     _render_config(card, row)
     if card.notes:
         st.markdown("**Notes**\n\n" + "\n".join(f"- {note}" for note in card.notes))
+    _render_runtimes(table, uid)
     _render_neighbours(table, card, key_prefix)
+
+
+def _render_runtimes(table: pd.DataFrame, uid: str) -> None:
+    """What exporting this model to ONNX Runtime / OpenVINO did on this machine (which parts, what stayed in
+    PyTorch and why), or how to try it."""
+    from explorer.runtimes.records import read_records, record_lines
+
+    if "runnable" in table and not bool(table.loc[uid, "runnable"]):
+        return
+    lines = [line for record in read_records(uid) for line in record_lines(record)]
+    st.markdown("**Under ONNX Runtime / OpenVINO**")
+    if not lines:
+        st.caption(f"Not exported on this machine yet: `python -m explorer export --model {link_id(table, uid)} "
+                   "--runtime openvino` (or the Detections page's Runtime choice).")
+        return
+    st.markdown("\n".join(f"- {line}" for line in lines))
 
 
 def _render_config(card: ModelCard, row: pd.Series) -> None:

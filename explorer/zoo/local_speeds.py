@@ -16,9 +16,11 @@ import numpy as np
 import pandas as pd
 
 from explorer.zoo.projection import project
-from explorer.zoo.setups import SETTING_COLUMNS, newest_per_setup, weights_kind
+from explorer.zoo.setups import SETTING_COLUMNS, newest_per_setup, runtimes, weights_kind
 from explorer.zoo.speeds import published_timing
 
+#: How a setting names its runtime ("torch" is eager PyTorch, what a frame without the column timed).
+RUNTIME_WORDS: dict[str, str] = {"torch": "", "onnxruntime": "under ONNX Runtime", "openvino": "under OpenVINO"}
 LOCAL_COLUMNS: tuple[str, ...] = ("measured_s", "measured_p90_s", "projected_s", "projected_lo_s",
                                   "projected_hi_s", "projection_n", "projection_scale", "projection_fit_s")
 
@@ -47,6 +49,9 @@ class Setting:
         parts.append(str(v["autocast"]) if v["autocast"] not in ("", None, "none") else "fp32")
         if v["weights_kind"] != "":
             parts.append(f"{v['weights_kind']} weights")
+        runtime = str(v.get("runtime", "torch"))
+        if RUNTIME_WORDS.get(runtime, runtime):
+            parts.append(RUNTIME_WORDS.get(runtime, f"under {runtime}"))
         if self.detailed:
             sha256 = str(v["weights_sha256"])
             parts.append(f"input {v['min_size']}/{v['max_size']}" + (f", file {sha256[:12]}" if sha256 else ""))
@@ -58,6 +63,7 @@ def latest_speeds(measurements: pd.DataFrame) -> pd.DataFrame:
     timed = measurements[measurements["median_s"].notna() & (measurements["median_s"] > 0)]
     frame = newest_per_setup(timed).copy()
     frame["weights_kind"] = weights_kind(frame)
+    frame["runtime"] = runtimes(frame)
     for column in SETTING_COLUMNS:
         if column not in frame:
             frame[column] = ""

@@ -13,7 +13,7 @@ import pandas as pd
 
 #: What makes two measurements comparable: speeds are compared within one setting, never across.
 SETTING_COLUMNS: tuple[str, ...] = ("device_name", "image_width", "image_height", "batch_size", "autocast",
-                                    "weights_kind", "min_size", "max_size", "weights_sha256")
+                                    "weights_kind", "min_size", "max_size", "weights_sha256", "runtime")
 #: What makes two measurements the same experiment: the setting, the model and the device's short name.
 SETUP_KEY: tuple[str, ...] = ("model_uid", "device", *SETTING_COLUMNS)
 
@@ -28,10 +28,19 @@ def weights_kind(frame: pd.DataFrame) -> pd.Series:
     return weights.where(weights.isin(["published", "random"]), "local file")
 
 
+def runtimes(frame: pd.DataFrame) -> pd.Series:
+    """Each measurement's runtime; rows from before the runtimes (or a sweep's frame) ran eager PyTorch."""
+    if "runtime" not in frame:
+        return pd.Series("torch", index=frame.index)
+    return frame["runtime"].fillna("torch").astype(str).replace("", "torch")
+
+
 def setup_of(frame: pd.DataFrame) -> pd.DataFrame:
     """The SETUP_KEY columns of every measurement; a column the frame lacks (or a missing value) counts as ''."""
     keys = pd.DataFrame({column: frame.get(column, "") for column in SETUP_KEY}, index=frame.index)
     keys["weights_kind"] = weights_kind(frame)
+    if "runtime" in keys:  # a frame from before the runtimes timed eager PyTorch
+        keys["runtime"] = runtimes(frame)
     return keys.astype(object).where(keys.notna(), "")
 
 

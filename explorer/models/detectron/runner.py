@@ -46,6 +46,11 @@ class _Clock:
 class DetectronRunner:
     """`predict` as the catalog's Runner protocol; `pipeline` exposes Detectron's steps for tests and tools."""
 
+    #: The tensor-in, tensor-out submodules of `model` an export runs in a runtime (explorer.runtimes); those a
+    #: config lacks are skipped. A C4 mask head (it calls the box head's res5) stays in PyTorch.
+    runtime_parts: tuple[str, ...] = ("body", "fpn", "rpn", "box_head", "box_outputs", "mask_head",
+                                      "keypoint_head", "retinanet")
+
     def __init__(self, spec: ModelSpec, device: str, pipeline: Pipeline,
                  proposal_runner: DetectronRunner | None = None) -> None:
         self.spec = spec

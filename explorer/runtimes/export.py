@@ -1,0 +1,180 @@
+"""Export a loaded runner's network parts to a runtime, check parity, and hand back a runner that uses them.
+
+`load_runtime_runner(spec, runtime, weights)` is the library call behind `explorer export`, `predict --runtime`,
+`bench --runtime` and the Detections page's runtime choice. Runtimes run on the CPU in fp32 here (TensorRT,
+for CUDA GPUs, is not built: this project has had no GPU to check it on).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from explorer.detections import Detections
+from explorer.models.catalog import ModelSpec, Runner
+from explorer.runtimes import RUNTIME_LABELS
+from explorer.runtimes.backends import Backend, backend_for
+from explorer.runtimes.cache import cached_export, export_key, exports_root
+from explorer.runtimes.check_images import check_images
+from explorer.runtimes.errors import NotExportableError, ParityError
+from explorer.runtimes.parity import DEFAULT_TOLERANCES, ParityReport, Tolerances, compare
+from explorer.runtimes.records import write_record
+
+
+@dataclass
+class ExportInfo:
+    """What was exported and how it checked out; shown by the CLI and the pages, stored with measurements."""
+
+    runtime: str
+    runtime_version: str
+    execution_provider: str
+    parts: tuple[str, ...]  # run by the runtime
+    kept_in_torch: dict[str, str] = field(default_factory=dict)  # part -> one-line reason it stays eager
+    built: tuple[str, ...] = ()  # parts exported now (the rest came from the cache)
+    export_s: float = 0.0  # seconds spent exporting and converting now (0 when all came from the cache)
+    folders: tuple[Path, ...] = ()
+    parity: ParityReport | None = None
+    tolerances: Tolerances = field(default_factory=Tolerances)
+
+    @property
+    def label(self) -> str:
+        return f"{RUNTIME_LABELS[self.runtime]} {self.runtime_version} ({self.execution_provider})"
+
+    def lines(self) -> list[str]:
+        """A few plain lines for the command line and the pages."""
+        lines = [f"runtime: {self.label}", f"in the runtime: {', '.join(self.parts)}"]
+        lines += [f"kept in PyTorch: {name}: {why}" for name, why in self.kept_in_torch.items()]
+        lines.append("always in PyTorch: pre-processing, anchors, NMS, RoI pooling, mask paste, keypoint decoding "
+                     "(data-dependent steps, the family's own code)")
+        lines.append(f"exported now: {', '.join(self.built)} in {self.export_s:.1f} s" if self.built
+                     else "export: from the cache")
+        if self.parity is not None:
+            lines.append(f"parity with PyTorch: passed ({self.parity.summary()}; tolerances: "
+                         f"{self.tolerances.describe()})")
+        return lines
+
+
+class RuntimeRunner:
+    """The catalog's Runner protocol over an eager runner whose network parts run in a runtime."""
+
+    def __init__(self, runner: Runner, info: ExportInfo) -> None:
+        self.inner = runner
+        self.spec: ModelSpec = runner.spec
+        self.device = runner.device
+        self.categories = runner.categories
+        self.runtime = info.runtime
+        self.info = info
+
+    def predict(self, images: list[Any], *, autocast: str | None = None) -> list[Detections]:
+        if autocast is not None:
+            raise NotExportableError(f"{RUNTIME_LABELS[self.runtime]} runs this model in fp32 on the CPU; "
+                                     "autocast (fp16/bf16) is for eager PyTorch on a GPU")
+        return self.inner.predict(images)
+
+
+def export_runner(runner: Runner, runtime: str, *, images: list[np.ndarray] | None = None,
+                  tolerances: Tolerances = DEFAULT_TOLERANCES, root: Path | None = None) -> RuntimeRunner:
+    """Export `runner`'s parts (or take them from the cache), check parity on fixed images, return the runner.
+
+    Raises RuntimeUnavailableError (package missing), NotExportableError (nothing exportable; the one-line why)
+    or ParityError (the worst difference); the eager runner is left unchanged on any error.
+    """
+
+    backend = backend_for(runtime)
+    if runner.device != "cpu":
+        raise NotExportableError(f"{RUNTIME_LABELS[runtime]} runs on the CPU here; load the model on the CPU")
+    try:
+        exported = _export(runner, runtime, backend, images, tolerances, root)
+    except (NotExportableError, ParityError) as error:
+        write_record(runtime, runner.spec.uid, {"version": backend.version, "error": str(error)}, root)
+        raise
+    info = exported.info
+    write_record(runtime, runner.spec.uid, {
+        "version": info.runtime_version, "parts": list(info.parts), "kept": info.kept_in_torch,
+        "parity": info.parity.summary() if info.parity is not None else ""}, root)
+    return exported
+
+
+def _export(runner: Runner, runtime: str, backend: Backend, images: list[np.ndarray] | None,
+            tolerances: Tolerances, root: Path | None) -> RuntimeRunner:
+    from explorer.runtimes import parts as part_ops
+
+    names = part_ops.part_names(runner)
+    model: Any = runner.model  # type: ignore[attr-defined]  # part_names checked it
+    images = images if images is not None else check_images()
+    with part_ops.recording(model, names) as recorded:
+        eager = runner.predict(images)
+    info = ExportInfo(runtime, backend.version, backend.execution_provider, parts=())
+    runtime_parts: dict[str, part_ops.RuntimePart] = {}
+    built, folders, started = [], [], time.perf_counter()
+    for name in names:
+        if name not in recorded:
+            info.kept_in_torch[name] = "not called on the check images (no detection reached it)"
+            continue
+        try:
+            folder, now = cached_export(
+                (root or exports_root()) / runtime, _key(runner, name, runtime, backend.version, model),
+                backend.artifact_names, _builder(model, name, recorded[name], backend.build))
+        except NotExportableError as error:
+            info.kept_in_torch[name] = str(error)
+            continue
+        built += [name] if now else []
+        folders.append(folder)
+        runtime_parts[name] = part_ops.RuntimePart(name, backend.open(folder), recorded[name].out_spec)
+    if not runtime_parts:
+        reasons = "; ".join(f"{name}: {why}" for name, why in info.kept_in_torch.items())
+        raise NotExportableError(f"{runner.spec.name} cannot run under {RUNTIME_LABELS[runtime]}: {reasons}")
+    info.parts, info.built, info.folders = tuple(runtime_parts), tuple(built), tuple(folders)
+    info.export_s = time.perf_counter() - started if built else 0.0
+    originals = part_ops.swap_parts(model, runtime_parts)
+    try:
+        report = compare(eager, runner.predict(images), tolerances)
+        report.check_parts({name: part_ops.output_difference(part, recorded[name])
+                            for name, part in runtime_parts.items()}, tolerances)
+    except BaseException:
+        part_ops.restore(model, originals)
+        raise
+    info.parity, info.tolerances = report, tolerances
+    if not report.passed:
+        part_ops.restore(model, originals)
+        raise ParityError(f"{runner.spec.name} under {info.label} differs from PyTorch: {report.failures[0]} "
+                          f"({len(report.failures)} difference(s) beyond tolerance; {report.summary()})")
+    return RuntimeRunner(runner, info)
+
+
+def _key(runner: Runner, name: str, runtime: str, version: str, model: Any) -> str:
+    import torch
+
+    from explorer.runtimes.parts import OPSET, state_digest
+
+    digest = hashlib.sha256()
+    state_digest(model, name, digest.update)
+    spec = runner.spec
+    return export_key({"uid": spec.uid, "part": name, "weights": digest.hexdigest(), "runtime_version": version,
+                       "torch": torch.__version__, "opset": OPSET, "preprocessing": spec.preprocessing,
+                       "test": spec.test, "runtime": runtime, "runner": type(runner).__name__})
+
+
+def _builder(model: Any, name: str, recorded: Any, build: Callable[[bytes, Path], None]) -> Callable[[Path], None]:
+    from explorer.runtimes.parts import export_onnx
+
+    def run(folder: Path) -> None:
+        build(export_onnx(model, name, recorded), folder)
+
+    return run
+
+
+def load_runtime_runner(spec: ModelSpec, runtime: str, weights: Any = None,
+                        progress: Callable[[int, int | None], None] | None = None, *,
+                        tolerances: Tolerances = DEFAULT_TOLERANCES) -> RuntimeRunner:
+    """Load `spec` on the CPU (published weights, a file, or RANDOM_WEIGHTS) and run it under `runtime`."""
+    from explorer.engine.runners import load_runner
+
+    backend_for(runtime)  # a missing package is said before any weights are fetched
+    return export_runner(load_runner(spec, "cpu", weights, progress), runtime, tolerances=tolerances)
