@@ -25,7 +25,6 @@ so there is nothing to confuse; they are refused with a clear message.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -35,8 +34,8 @@ import pandas as pd
 
 from explorer.evaluation.errors import EvaluationInputError, check_iou_type
 from explorer.evaluation.inputs.ground_truth import GroundTruth, load_ground_truth
-from explorer.evaluation.inputs.loading import DEFAULT_MAX_BYTES, JsonSource, read_json
-from explorer.evaluation.inputs.result_checks import check_results
+from explorer.evaluation.inputs.loading import DEFAULT_MAX_BYTES, JsonSource
+from explorer.evaluation.inputs.result_columns import ResultColumns, read_result_columns
 from explorer.evaluation.masks import boxes as mask_boxes
 from explorer.evaluation.masks import coco_iou
 from explorer.tasks import IouType
@@ -95,14 +94,172 @@ def confusion_matrix(ground_truth: JsonSource | GroundTruth, results: JsonSource
     Inputs as for `evaluate` (paths, bytes, parsed JSON; the ground truth also a GroundTruth). Raises
     EvaluationInputError for bad input or thresholds outside 0..1.
     """
-    kind = check_options(iou_type, iou, score)
+    check_options(iou_type, iou, score)
+    overlaps = confusion_overlaps(ground_truth, results, iou_type, max_bytes=max_bytes, results_name=results_name,
+                                  ground_truth_name=ground_truth_name, image_ids=image_ids)
+    return overlaps.matrix(iou, score)
+
+
+def confusion_overlaps(ground_truth: JsonSource | GroundTruth, results: JsonSource, iou_type: IouType | str = "bbox",
+                       *, max_bytes: int = DEFAULT_MAX_BYTES, results_name: str | None = None,
+                       ground_truth_name: str | None = None,
+                       image_ids: Sequence[int] | None = None) -> ConfusionOverlaps:
+    """What every threshold's matrix shares (ConfusionOverlaps): read and check the inputs once and compute each
+    image's IoUs once; `.matrix(iou, score)` then only matches. The page keeps one per file while the sliders
+    move."""
+    kind = check_options(iou_type, DEFAULT_IOU, DEFAULT_SCORE)
     gt = load_ground_truth(ground_truth, name=ground_truth_name, max_bytes=max_bytes)
     if image_ids is not None:
         gt = gt.restricted_to(image_ids)
     truth = gt.prepare(kind)
     label = results_name or "results"
-    checked = check_results(read_json(results, what=label, max_bytes=max_bytes), truth, what=label)
-    return _count(gt, checked, kind, float(iou), float(score))
+    columns = read_result_columns(results, truth, what=label, max_bytes=max_bytes)
+    return ConfusionOverlaps.compute(gt, columns, kind)
+
+
+@dataclass(frozen=True, eq=False)
+class _Image:
+    """One image's detections (all of them, highest score first, file order on ties) and objects, with the IoU
+    of every pair."""
+
+    image_id: int
+    dets: np.ndarray  # indices into the results
+    det_scores: np.ndarray
+    det_labels: np.ndarray  # category index of each detection
+    anns: np.ndarray  # indices into gt.annotations
+    ann_labels: np.ndarray
+    crowd: np.ndarray
+    ious: np.ndarray  # [len(dets), len(anns)]
+
+
+@dataclass(frozen=True, eq=False)
+class ConfusionOverlaps:
+    """The thresholds-independent part of a confusion matrix: checked detections as typed columns and each
+    image's IoU between every detection and every object. Detections under a score threshold are a prefix cut
+    of each image's score order and an IoU does not depend on the other detections, so every (iou, score) matrix
+    is a matching over these arrays, with no file reading and no IoU computed again."""
+
+    gt: GroundTruth
+    kind: IouType
+    columns: ResultColumns
+    category_ids: tuple[int, ...]
+    images: tuple[_Image, ...]
+    gt_boxes: np.ndarray  # [annotations, 4]: the box drawn for each object (the mask's tight box for segm)
+
+    @classmethod
+    def compute(cls, gt: GroundTruth, columns: ResultColumns, kind: IouType) -> ConfusionOverlaps:
+        category_ids = tuple(gt.category_ids(kind))
+        index = {c: k for k, c in enumerate(category_ids)}
+        rles = gt.mask_rles() if kind == "segm" else {}
+        anns = gt.annotations
+        ann_image = np.fromiter((a["image_id"] for a in anns), np.int64, len(anns))
+        ann_label = np.fromiter((index[a["category_id"]] for a in anns), np.int64, len(anns))
+        ann_crowd = np.fromiter((a["iscrowd"] == 1 for a in anns), bool, len(anns))
+        if kind == "bbox":
+            gt_boxes = np.asarray([a["bbox"] for a in anns], dtype=float).reshape(-1, 4)
+        else:
+            gt_boxes = mask_boxes([rles[a["id"]] for a in anns]).reshape(-1, 4)
+        det_label = np.searchsorted(np.asarray(category_ids), columns.category_id)
+        # by image, then score descending, then file order
+        order = np.lexsort((np.arange(len(columns)), -columns.score, columns.image_id))
+        det_image = columns.image_id[order]
+        ann_order = np.argsort(ann_image, kind="stable")
+        images = []
+        for image_id in sorted(set(ann_image.tolist()) | set(np.unique(det_image).tolist())):
+            lo, hi = np.searchsorted(det_image, [image_id, image_id + 1])
+            dets = order[lo:hi]
+            alo, ahi = np.searchsorted(ann_image[ann_order], [image_id, image_id + 1])
+            objects = ann_order[alo:ahi]
+            if kind == "bbox":
+                d: list[Any] = columns.geometry[dets].tolist()
+                g: list[Any] = gt_boxes[objects].tolist()
+            else:
+                d = [columns.rle(int(i)) for i in dets]
+                g = [rles[anns[int(a)]["id"]] for a in objects]
+            ious = coco_iou(d, g, ann_crowd[objects].astype(int).tolist(), kind)
+            images.append(_Image(image_id=int(image_id), dets=dets, det_scores=columns.score[dets],
+                                 det_labels=det_label[dets], anns=objects, ann_labels=ann_label[objects],
+                                 crowd=ann_crowd[objects], ious=ious))
+        return cls(gt=gt, kind=kind, columns=columns, category_ids=category_ids, images=tuple(images),
+                   gt_boxes=gt_boxes)
+
+    def matrix(self, iou: float = DEFAULT_IOU, score: float = DEFAULT_SCORE) -> ConfusionMatrix:
+        """The matrix at these thresholds (see the module docstring for the rule)."""
+        check_options(self.kind, iou, score)
+        iou, score = float(iou), float(score)
+        labels = (*(self.gt.category_names[c] for c in self.category_ids), BACKGROUND)
+        background = len(self.category_ids)
+        # each counted item: (row, column, image id, detection, annotation, iou)
+        rows: list[int] = []
+        columns: list[int] = []
+        image_ids: list[int] = []
+        dets: list[int] = []
+        anns: list[int] = []
+        values: list[float] = []
+
+        def add(row: int, column: int, image_id: int, d: int, a: int, value: float) -> None:
+            rows.append(row)
+            columns.append(column)
+            image_ids.append(image_id)
+            dets.append(d)
+            anns.append(a)
+            values.append(value)
+
+        nan = float("nan")
+        for image in self.images:
+            kept = int(np.count_nonzero(image.det_scores >= score))  # a prefix: scores are in descending order
+            taken = image.crowd.copy()  # crowd regions are never matched one-to-one, nor missed
+            if kept and image.anns.size:
+                ious = image.ious[:kept]
+                above = ious >= iou
+                own = image.det_labels[:kept, None] == image.ann_labels[None, :]
+                crowd_hit = (above & image.crowd[None, :]).any(axis=1)
+                for i in range(kept):
+                    candidates = above[i] & ~taken
+                    j = _best(ious[i], candidates & own[i]) if candidates.any() else None
+                    if j is None and candidates.any():
+                        j = _best(ious[i], candidates)
+                    if j is not None:
+                        taken[j] = True
+                        add(int(image.ann_labels[j]), int(image.det_labels[i]), image.image_id, int(image.dets[i]),
+                            int(image.anns[j]), float(ious[i, j]))
+                    elif not crowd_hit[i]:
+                        add(background, int(image.det_labels[i]), image.image_id, int(image.dets[i]), -1, nan)
+            else:
+                for i in range(kept):
+                    add(background, int(image.det_labels[i]), image.image_id, int(image.dets[i]), -1, nan)
+            for j in np.flatnonzero(~taken).tolist():
+                add(int(image.ann_labels[j]), background, image.image_id, -1, int(image.anns[j]), nan)
+        return self._matrix(iou, score, labels, rows, columns, image_ids, dets, anns, values)
+
+    def _matrix(self, iou: float, score: float, labels: tuple[str, ...], rows: list[int], columns: list[int],
+                image_ids: list[int], dets: list[int], anns: list[int], values: list[float]) -> ConfusionMatrix:
+        n = len(labels)
+        row, column = np.asarray(rows, dtype=np.int64), np.asarray(columns, dtype=np.int64)
+        counts = np.bincount(row * n + column, minlength=n * n).reshape(n, n).astype(np.int64)
+        d, a = np.asarray(dets, dtype=np.int64), np.asarray(anns, dtype=np.int64)
+        has_det, has_ann = d >= 0, a >= 0
+        scores = np.where(has_det, self.columns.score[np.maximum(d, 0)], np.nan) if d.size else np.zeros(0)
+        dt_boxes: list[Any] = [None] * d.size
+        for k, box in zip(np.flatnonzero(has_det).tolist(), self._det_boxes(d[has_det]), strict=True):
+            dt_boxes[k] = box
+        gt_boxes: list[Any] = [None] * a.size
+        for k, box in zip(np.flatnonzero(has_ann).tolist(), self.gt_boxes[a[has_ann]].tolist(), strict=True):
+            gt_boxes[k] = box
+        file_names = {image["id"]: str(image.get("file_name", "")) for image in self.gt.images}
+        label_array = np.asarray(labels, dtype=object)
+        entries = pd.DataFrame({
+            "ground_truth": label_array[row] if row.size else [], "predicted": label_array[column] if row.size else [],
+            "image_id": image_ids, "file_name": [file_names.get(i, "") for i in image_ids], "detection": dets,
+            "annotation": anns, "score": scores.tolist(), "iou": values, "dt_box": dt_boxes, "gt_box": gt_boxes},
+            columns=list(ENTRY_COLUMNS))
+        return ConfusionMatrix(iou_type=self.kind, iou_threshold=iou, score_threshold=score,
+                               category_ids=self.category_ids, labels=labels, counts=counts, entries=entries)
+
+    def _det_boxes(self, dets: np.ndarray) -> list[list[float]]:
+        if self.kind == "bbox":
+            return self.columns.geometry[dets].tolist()
+        return mask_boxes([self.columns.rle(int(i)) for i in dets]).tolist()
 
 
 def check_options(iou_type: IouType | str, iou: float, score: float) -> IouType:
@@ -118,80 +275,8 @@ def check_options(iou_type: IouType | str, iou: float, score: float) -> IouType:
     return kind
 
 
-def _count(gt: GroundTruth, results: list[dict[str, Any]], kind: IouType, iou: float, score: float
-           ) -> ConfusionMatrix:
-    category_ids = tuple(gt.category_ids(kind))
-    labels = (*(gt.category_names[c] for c in category_ids), BACKGROUND)
-    index = {c: k for k, c in enumerate(category_ids)}
-    background = len(category_ids)
-    counts = np.zeros((len(labels), len(labels)), dtype=np.int64)
-    objects: dict[int, list[int]] = defaultdict(list)
-    for a, ann in enumerate(gt.annotations):
-        objects[ann["image_id"]].append(a)
-    detections: dict[int, list[int]] = defaultdict(list)
-    for d, det in enumerate(results):
-        if det["score"] >= score:
-            detections[det["image_id"]].append(d)
-    rles = gt.mask_rles() if kind == "segm" else {}
-    file_names = {image["id"]: str(image.get("file_name", "")) for image in gt.images}
-    entries: list[tuple[Any, ...]] = []
-
-    def entry(row: int, column: int, image_id: int, d: int, a: int, iou_value: float) -> None:
-        counts[row, column] += 1
-        entries.append((labels[row], labels[column], image_id, file_names.get(image_id, ""), d, a,
-                        results[d]["score"] if d >= 0 else float("nan"), iou_value,
-                        _box(results[d], kind) if d >= 0 else None,
-                        _box(gt.annotations[a], kind, rles) if a >= 0 else None))
-
-    for image_id in sorted(set(objects) | set(detections)):
-        dets = sorted(detections.get(image_id, []), key=lambda d: -results[d]["score"])
-        anns = objects.get(image_id, [])
-        crowd = np.array([gt.annotations[a]["iscrowd"] == 1 for a in anns], dtype=bool)
-        ious = _ious(gt, results, dets, anns, kind, rles)
-        taken = crowd.copy()  # crowd regions are never matched one-to-one, nor missed
-        for i, d in enumerate(dets):
-            own = np.array([gt.annotations[a]["category_id"] == results[d]["category_id"] for a in anns], dtype=bool)
-            j = _best(ious[i], ~taken & own, iou)
-            if j is None:
-                j = _best(ious[i], ~taken, iou)
-            if j is not None:
-                taken[j] = True
-                entry(index[gt.annotations[anns[j]]["category_id"]], index[results[d]["category_id"]], image_id, d,
-                      anns[j], float(ious[i, j]))
-            elif _best(ious[i], crowd, iou) is None:
-                entry(background, index[results[d]["category_id"]], image_id, d, -1, float("nan"))
-        for j, a in enumerate(anns):
-            if not taken[j]:
-                entry(index[gt.annotations[a]["category_id"]], background, image_id, -1, a, float("nan"))
-    return ConfusionMatrix(iou_type=kind, iou_threshold=iou, score_threshold=score, category_ids=category_ids,
-                           labels=labels, counts=counts,
-                           entries=pd.DataFrame(entries, columns=list(ENTRY_COLUMNS)))
-
-
-def _best(row: np.ndarray, allowed: np.ndarray, threshold: float) -> int | None:
-    """Index of the highest IoU >= threshold among `allowed` (first on ties), or None."""
+def _best(row: np.ndarray, allowed: np.ndarray) -> int | None:
+    """Index of the highest IoU among `allowed` (first on ties; all allowed are over the threshold), or None."""
     if not allowed.any():
         return None
-    masked = np.where(allowed, row, -1.0)
-    j = int(np.argmax(masked))
-    return j if masked[j] >= threshold else None
-
-
-def _ious(gt: GroundTruth, results: list[dict[str, Any]], dets: list[int], anns: list[int], kind: IouType,
-          rles: dict[int, Any]) -> np.ndarray:
-    """[len(dets), len(anns)] COCO IoU; against crowd regions, intersection over the detection's area."""
-    crowd = [int(gt.annotations[a]["iscrowd"]) for a in anns]
-    if kind == "bbox":
-        d = [list(map(float, results[i]["bbox"])) for i in dets]
-        g = [list(map(float, gt.annotations[a]["bbox"])) for a in anns]
-    else:
-        d = [results[i]["segmentation"] for i in dets]
-        g = [rles[gt.annotations[a]["id"]] for a in anns]
-    return coco_iou(d, g, crowd, kind)
-
-
-def _box(item: dict[str, Any], kind: IouType, rles: dict[int, Any] | None = None) -> list[float]:
-    if kind == "bbox":
-        return [float(v) for v in item["bbox"]]
-    mask = rles[item["id"]] if rles is not None else item["segmentation"]
-    return [float(v) for v in mask_boxes([mask])[0]]
+    return int(np.argmax(np.where(allowed, row, -1.0)))
