@@ -118,18 +118,19 @@ def confusion_overlaps(ground_truth: JsonSource | GroundTruth, results: JsonSour
 
 
 @dataclass(frozen=True, eq=False)
-class _Image:
-    """One image's detections (all of them, highest score first, file order on ties) and objects, with the IoU
-    of every pair."""
+class _Group:
+    """The images with the same number of objects, stacked: their detections (all of them, highest score first,
+    file order on ties; padded with -1 and a score of -inf) and objects, with the IoU of every pair. Stacking
+    lets the greedy matching take rank i of every image of the group in one numpy step."""
 
-    image_id: int
-    dets: np.ndarray  # indices into the results
-    det_scores: np.ndarray
-    det_labels: np.ndarray  # category index of each detection
-    anns: np.ndarray  # indices into gt.annotations
-    ann_labels: np.ndarray
-    crowd: np.ndarray
-    ious: np.ndarray  # [len(dets), len(anns)]
+    image_ids: np.ndarray  # [G]
+    dets: np.ndarray  # [G, D] indices into the results, -1 for padding
+    det_scores: np.ndarray  # [G, D]
+    det_labels: np.ndarray  # [G, D] category index of each detection
+    anns: np.ndarray  # [G, N] indices into gt.annotations
+    ann_labels: np.ndarray  # [G, N]
+    crowd: np.ndarray  # [G, N]
+    ious: np.ndarray  # [G, D, N]
 
 
 @dataclass(frozen=True, eq=False)
@@ -143,7 +144,7 @@ class ConfusionOverlaps:
     kind: IouType
     columns: ResultColumns
     category_ids: tuple[int, ...]
-    images: tuple[_Image, ...]
+    groups: tuple[_Group, ...]
     gt_boxes: np.ndarray  # [annotations, 4]: the box drawn for each object (the mask's tight box for segm)
 
     @classmethod
@@ -164,11 +165,12 @@ class ConfusionOverlaps:
         order = np.lexsort((np.arange(len(columns)), -columns.score, columns.image_id))
         det_image = columns.image_id[order]
         ann_order = np.argsort(ann_image, kind="stable")
-        images = []
+        sorted_ann_image = ann_image[ann_order]
+        by_size: dict[int, list[tuple[int, np.ndarray, np.ndarray, np.ndarray]]] = {}
         for image_id in sorted(set(ann_image.tolist()) | set(np.unique(det_image).tolist())):
             lo, hi = np.searchsorted(det_image, [image_id, image_id + 1])
             dets = order[lo:hi]
-            alo, ahi = np.searchsorted(ann_image[ann_order], [image_id, image_id + 1])
+            alo, ahi = np.searchsorted(sorted_ann_image, [image_id, image_id + 1])
             objects = ann_order[alo:ahi]
             if kind == "bbox":
                 d: list[Any] = columns.geometry[dets].tolist()
@@ -177,60 +179,25 @@ class ConfusionOverlaps:
                 d = [columns.rle(int(i)) for i in dets]
                 g = [rles[anns[int(a)]["id"]] for a in objects]
             ious = coco_iou(d, g, ann_crowd[objects].astype(int).tolist(), kind)
-            images.append(_Image(image_id=int(image_id), dets=dets, det_scores=columns.score[dets],
-                                 det_labels=det_label[dets], anns=objects, ann_labels=ann_label[objects],
-                                 crowd=ann_crowd[objects], ious=ious))
-        return cls(gt=gt, kind=kind, columns=columns, category_ids=category_ids, images=tuple(images),
-                   gt_boxes=gt_boxes)
+            by_size.setdefault(objects.size, []).append((image_id, dets, objects, ious))
+        groups = tuple(_stack(images, columns.score, det_label, ann_label, ann_crowd)
+                       for _, images in sorted(by_size.items()))
+        return cls(gt=gt, kind=kind, columns=columns, category_ids=category_ids, groups=groups, gt_boxes=gt_boxes)
 
     def matrix(self, iou: float = DEFAULT_IOU, score: float = DEFAULT_SCORE) -> ConfusionMatrix:
         """The matrix at these thresholds (see the module docstring for the rule)."""
         check_options(self.kind, iou, score)
         iou, score = float(iou), float(score)
         labels = (*(self.gt.category_names[c] for c in self.category_ids), BACKGROUND)
-        background = len(self.category_ids)
-        # each counted item: (row, column, image id, detection, annotation, iou)
-        rows: list[int] = []
-        columns: list[int] = []
-        image_ids: list[int] = []
-        dets: list[int] = []
-        anns: list[int] = []
-        values: list[float] = []
-
-        def add(row: int, column: int, image_id: int, d: int, a: int, value: float) -> None:
-            rows.append(row)
-            columns.append(column)
-            image_ids.append(image_id)
-            dets.append(d)
-            anns.append(a)
-            values.append(value)
-
-        nan = float("nan")
-        for image in self.images:
-            kept = int(np.count_nonzero(image.det_scores >= score))  # a prefix: scores are in descending order
-            taken = image.crowd.copy()  # crowd regions are never matched one-to-one, nor missed
-            if kept and image.anns.size:
-                ious = image.ious[:kept]
-                above = ious >= iou
-                own = image.det_labels[:kept, None] == image.ann_labels[None, :]
-                crowd_hit = (above & image.crowd[None, :]).any(axis=1)
-                for i in range(kept):
-                    candidates = above[i] & ~taken
-                    j = _best(ious[i], candidates & own[i]) if candidates.any() else None
-                    if j is None and candidates.any():
-                        j = _best(ious[i], candidates)
-                    if j is not None:
-                        taken[j] = True
-                        add(int(image.ann_labels[j]), int(image.det_labels[i]), image.image_id, int(image.dets[i]),
-                            int(image.anns[j]), float(ious[i, j]))
-                    elif not crowd_hit[i]:
-                        add(background, int(image.det_labels[i]), image.image_id, int(image.dets[i]), -1, nan)
-            else:
-                for i in range(kept):
-                    add(background, int(image.det_labels[i]), image.image_id, int(image.dets[i]), -1, nan)
-            for j in np.flatnonzero(~taken).tolist():
-                add(int(image.ann_labels[j]), background, image.image_id, -1, int(image.anns[j]), nan)
-        return self._matrix(iou, score, labels, rows, columns, image_ids, dets, anns, values)
+        parts = [_match(group, iou, score, len(self.category_ids)) for group in self.groups]
+        image_id, phase, position, row, column, dets, anns = (
+            np.concatenate([p[k] for p in parts]) if parts else np.zeros(0, np.int64) for k in range(7))
+        values = np.concatenate([p[7] for p in parts]) if parts else np.zeros(0)
+        # entries in the order of the rule: by image, its detections by score, then its missed objects
+        order = np.lexsort((position, phase, image_id))
+        image_id, row, column, dets, anns, values = (v[order] for v in (image_id, row, column, dets, anns, values))
+        return self._matrix(iou, score, labels, row.tolist(), column.tolist(), image_id.tolist(), dets.tolist(),
+                            anns.tolist(), values.tolist())
 
     def _matrix(self, iou: float, score: float, labels: tuple[str, ...], rows: list[int], columns: list[int],
                 image_ids: list[int], dets: list[int], anns: list[int], values: list[float]) -> ConfusionMatrix:
@@ -275,8 +242,65 @@ def check_options(iou_type: IouType | str, iou: float, score: float) -> IouType:
     return kind
 
 
-def _best(row: np.ndarray, allowed: np.ndarray) -> int | None:
-    """Index of the highest IoU among `allowed` (first on ties; all allowed are over the threshold), or None."""
-    if not allowed.any():
-        return None
-    return int(np.argmax(np.where(allowed, row, -1.0)))
+def _stack(images: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]], scores: np.ndarray, det_label: np.ndarray,
+           ann_label: np.ndarray, ann_crowd: np.ndarray) -> _Group:
+    """One _Group of images with the same number of objects (padding the detections to the most of them)."""
+    g, n = len(images), images[0][2].size
+    width = max(dets.size for _, dets, _, _ in images)
+    dets = np.full((g, width), -1, dtype=np.int64)
+    ious = np.zeros((g, width, n))
+    anns = np.zeros((g, n), dtype=np.int64)
+    for k, (_, d, a, iou) in enumerate(images):
+        dets[k, : d.size] = d
+        anns[k] = a
+        ious[k, : d.size] = iou.reshape(d.size, n)
+    padded = dets < 0
+    return _Group(image_ids=np.asarray([i for i, _, _, _ in images], dtype=np.int64), dets=dets,
+                  det_scores=np.where(padded, -np.inf, scores[dets]), det_labels=np.where(padded, -1, det_label[dets]),
+                  anns=anns, ann_labels=ann_label[anns], crowd=ann_crowd[anns], ious=ious)
+
+
+def _match(group: _Group, iou: float, score: float, background: int) -> list[np.ndarray]:
+    """The rule (module docstring) on every image of `group` at once, rank by rank: each image's i-th detection
+    takes its best free object of its own class, else of any class. The counted items as arrays: image id,
+    phase (0 detection, 1 missed object), position in the image, row, column, detection, annotation, IoU."""
+    g, n = group.anns.shape
+    kept = group.det_scores >= score  # a prefix of each row: scores are in descending order
+    depth = int(kept.sum(axis=1).max(initial=0))
+    taken = group.crowd.copy()  # crowd regions are never matched one-to-one, nor missed
+    match = np.full((g, depth), -1, dtype=np.int64)
+    rows_g = np.arange(g)
+    if n:
+        above = group.ious[:, :depth] >= iou
+        own = group.det_labels[:, :depth, None] == group.ann_labels[:, None, :]
+        for i in range(depth):
+            free = above[:, i] & ~taken
+            mine = free & own[:, i]
+            row = group.ious[:, i]
+            j = np.where(mine.any(axis=1), np.argmax(np.where(mine, row, -1.0), axis=1),
+                         np.argmax(np.where(free, row, -1.0), axis=1))
+            hit = free.any(axis=1) & kept[:, i]
+            match[hit, i] = j[hit]
+            taken[rows_g[hit], j[hit]] = True
+        crowd_hit = (above & group.crowd[:, None, :]).any(axis=2)
+    else:
+        crowd_hit = np.zeros((g, depth), dtype=bool)
+    kept = kept[:, :depth]
+    matched_g, matched_i = np.nonzero(match >= 0)
+    matched_j = match[matched_g, matched_i]
+    false_g, false_i = np.nonzero(kept & (match < 0) & ~crowd_hit)
+    missed_g, missed_j = np.nonzero(~taken)
+    det_g = np.concatenate([matched_g, false_g])
+    det_i = np.concatenate([matched_i, false_i])
+    nan = np.full(false_g.size, np.nan)
+    return [
+        group.image_ids[np.concatenate([det_g, missed_g])],
+        np.concatenate([np.zeros(det_g.size, np.int64), np.ones(missed_g.size, np.int64)]),
+        np.concatenate([det_i, missed_j]),
+        np.concatenate([group.ann_labels[matched_g, matched_j], np.full(false_g.size, background),
+                        group.ann_labels[missed_g, missed_j]]),
+        np.concatenate([group.det_labels[det_g, det_i], np.full(missed_g.size, background)]),
+        np.concatenate([group.dets[det_g, det_i], np.full(missed_g.size, -1)]),
+        np.concatenate([group.anns[matched_g, matched_j], np.full(false_g.size, -1), group.anns[missed_g, missed_j]]),
+        np.concatenate([group.ious[matched_g, matched_i, matched_j], nan, np.full(missed_g.size, np.nan)]),
+    ]
