@@ -125,6 +125,8 @@ def run_request(request: EvaluationRequest, progress: ProgressCallback | None = 
         # lazily: the analysis runs after the main numbers, as its own stage
         pending = iter_runs(engine, kind, truth.dataset, checked, truth.category_ids, runs, truth.kpt_sigmas,
                             on_accumulate=lambda: stages.enter("accumulate"))
+        n_detections = len(checked)
+        del checked  # the evaluator's index holds the detections from here on (see iter_runs)
         arrays = next(pending)
 
     stages.enter("per-category")
@@ -149,7 +151,7 @@ def run_request(request: EvaluationRequest, progress: ProgressCallback | None = 
     return Evaluation(
         iou_type=kind, backend=engine.name,
         ground_truth_name=_label_of(request.ground_truth, options.ground_truth_name),
-        results_name=label, n_images=len(gt.images), n_ground_truth=sum(n_gt.values()), n_detections=len(checked),
+        results_name=label, n_images=len(gt.images), n_ground_truth=sum(n_gt.values()), n_detections=n_detections,
         stats=stats,
         summary=tuple(SummaryStat(name=n, value=float("nan") if v == -1 else float(v), line=line)
                       for n, v, line in zip(stat_names(kind), stats, lines, strict=True)),
