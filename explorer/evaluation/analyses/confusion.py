@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Final
 
 import numpy as np
@@ -50,12 +51,45 @@ ENTRY_COLUMNS: Final[tuple[str, ...]] = ("ground_truth", "predicted", "image_id"
 
 
 @dataclass(frozen=True, eq=False)
+class _Items:
+    """The counted items as columns, index for index: row and column (label indices), image id, detection and
+    annotation index (-1 for none), score and IoU (NaN for none), and both boxes ([M, 4], NaN rows for none)."""
+
+    row: np.ndarray
+    column: np.ndarray
+    image_id: np.ndarray
+    detection: np.ndarray
+    annotation: np.ndarray
+    score: np.ndarray
+    iou: np.ndarray
+    dt_box: np.ndarray
+    gt_box: np.ndarray
+    file_names: dict[int, str]
+
+    def frame(self, labels: tuple[str, ...], chosen: np.ndarray) -> pd.DataFrame:
+        """The chosen items as ENTRY_COLUMNS (boxes as lists of 4 floats, None where there is none)."""
+        names = np.asarray(labels, dtype=object)
+        image_ids = self.image_id[chosen].tolist()
+        detection, annotation = self.detection[chosen], self.annotation[chosen]
+        return pd.DataFrame({
+            "ground_truth": names[self.row[chosen]].tolist(), "predicted": names[self.column[chosen]].tolist(),
+            "image_id": image_ids, "file_name": [self.file_names.get(i, "") for i in image_ids],
+            "detection": detection.tolist(), "annotation": annotation.tolist(), "score": self.score[chosen].tolist(),
+            "iou": self.iou[chosen].tolist(),
+            "dt_box": [b if d >= 0 else None for b, d in zip(self.dt_box[chosen].tolist(), detection, strict=True)],
+            "gt_box": [b if a >= 0 else None for b, a in zip(self.gt_box[chosen].tolist(), annotation, strict=True)]},
+            columns=list(ENTRY_COLUMNS))
+
+
+@dataclass(frozen=True, eq=False)
 class ConfusionMatrix:
     """counts[i, j]: objects of labels[i] detected as labels[j]; the last label is "background" on both axes.
 
     `entries` has one row per counted item (ENTRY_COLUMNS): `detection` its index in the results file (-1 for a
     missed object), `annotation` the object's index in the ground truth's annotations (-1 for a background
-    detection), boxes as [x, y, w, h] (for masks the mask's tight box), for listing and drawing a cell.
+    detection), boxes as [x, y, w, h] (for masks the mask's tight box), for listing and drawing a cell. The items
+    are kept as arrays (`items`) and made into that frame only when asked for: at 500,000 detections the frame of
+    Python lists took longer than the matching, and the page only ever lists one cell (`cell`).
     """
 
     iou_type: IouType
@@ -64,7 +98,12 @@ class ConfusionMatrix:
     category_ids: tuple[int, ...]
     labels: tuple[str, ...]
     counts: np.ndarray
-    entries: pd.DataFrame = field(repr=False)
+    items: _Items = field(repr=False)
+
+    @cached_property
+    def entries(self) -> pd.DataFrame:
+        """Every counted item, in the rule's order (by image; its detections by score, then its missed objects)."""
+        return self.items.frame(self.labels, np.ones(self.items.row.size, dtype=bool))
 
     def normalised(self) -> np.ndarray:
         """Each row divided by its total (0 where a row has none): where class X's objects went."""
@@ -81,7 +120,11 @@ class ConfusionMatrix:
 
     def cell(self, ground_truth: str, predicted: str) -> pd.DataFrame:
         """The entries behind one cell, highest score first (missed objects have no score and come last)."""
-        rows = self.entries[(self.entries["ground_truth"] == ground_truth) & (self.entries["predicted"] == predicted)]
+        labels = list(self.labels)
+        if ground_truth not in labels or predicted not in labels:
+            return self.items.frame(self.labels, np.zeros(self.items.row.size, dtype=bool))
+        chosen = (self.items.row == labels.index(ground_truth)) & (self.items.column == labels.index(predicted))
+        rows = self.items.frame(self.labels, chosen)
         return rows.sort_values("score", ascending=False, na_position="last", kind="stable").reset_index(drop=True)
 
 
@@ -146,6 +189,8 @@ class ConfusionOverlaps:
     category_ids: tuple[int, ...]
     groups: tuple[_Group, ...]
     gt_boxes: np.ndarray  # [annotations, 4]: the box drawn for each object (the mask's tight box for segm)
+    det_boxes: np.ndarray  # [detections, 4]: the same for each detection
+    file_names: dict[int, str]
 
     @classmethod
     def compute(cls, gt: GroundTruth, columns: ResultColumns, kind: IouType) -> ConfusionOverlaps:
@@ -182,7 +227,11 @@ class ConfusionOverlaps:
             by_size.setdefault(objects.size, []).append((image_id, dets, objects, ious))
         groups = tuple(_stack(images, columns.score, det_label, ann_label, ann_crowd)
                        for _, images in sorted(by_size.items()))
-        return cls(gt=gt, kind=kind, columns=columns, category_ids=category_ids, groups=groups, gt_boxes=gt_boxes)
+        det_boxes = (np.asarray(columns.geometry, dtype=float).reshape(-1, 4) if kind == "bbox"
+                     else mask_boxes([columns.rle(i) for i in range(len(columns))]).reshape(-1, 4))
+        return cls(gt=gt, kind=kind, columns=columns, category_ids=category_ids, groups=groups, gt_boxes=gt_boxes,
+                   det_boxes=det_boxes,
+                   file_names={image["id"]: str(image.get("file_name", "")) for image in gt.images})
 
     def matrix(self, iou: float = DEFAULT_IOU, score: float = DEFAULT_SCORE) -> ConfusionMatrix:
         """The matrix at these thresholds (see the module docstring for the rule)."""
@@ -196,37 +245,18 @@ class ConfusionOverlaps:
         # entries in the order of the rule: by image, its detections by score, then its missed objects
         order = np.lexsort((position, phase, image_id))
         image_id, row, column, dets, anns, values = (v[order] for v in (image_id, row, column, dets, anns, values))
-        return self._matrix(iou, score, labels, row.tolist(), column.tolist(), image_id.tolist(), dets.tolist(),
-                            anns.tolist(), values.tolist())
-
-    def _matrix(self, iou: float, score: float, labels: tuple[str, ...], rows: list[int], columns: list[int],
-                image_ids: list[int], dets: list[int], anns: list[int], values: list[float]) -> ConfusionMatrix:
         n = len(labels)
-        row, column = np.asarray(rows, dtype=np.int64), np.asarray(columns, dtype=np.int64)
         counts = np.bincount(row * n + column, minlength=n * n).reshape(n, n).astype(np.int64)
-        d, a = np.asarray(dets, dtype=np.int64), np.asarray(anns, dtype=np.int64)
-        has_det, has_ann = d >= 0, a >= 0
-        scores = np.where(has_det, self.columns.score[np.maximum(d, 0)], np.nan) if d.size else np.zeros(0)
-        dt_boxes: list[Any] = [None] * d.size
-        for k, box in zip(np.flatnonzero(has_det).tolist(), self._det_boxes(d[has_det]), strict=True):
-            dt_boxes[k] = box
-        gt_boxes: list[Any] = [None] * a.size
-        for k, box in zip(np.flatnonzero(has_ann).tolist(), self.gt_boxes[a[has_ann]].tolist(), strict=True):
-            gt_boxes[k] = box
-        file_names = {image["id"]: str(image.get("file_name", "")) for image in self.gt.images}
-        label_array = np.asarray(labels, dtype=object)
-        entries = pd.DataFrame({
-            "ground_truth": label_array[row] if row.size else [], "predicted": label_array[column] if row.size else [],
-            "image_id": image_ids, "file_name": [file_names.get(i, "") for i in image_ids], "detection": dets,
-            "annotation": anns, "score": scores.tolist(), "iou": values, "dt_box": dt_boxes, "gt_box": gt_boxes},
-            columns=list(ENTRY_COLUMNS))
+        has_det, has_ann = dets >= 0, anns >= 0
+        items = _Items(row=row, column=column, image_id=image_id, detection=dets, annotation=anns,
+                       score=np.where(has_det, self.columns.score[np.maximum(dets, 0)], np.nan), iou=values,
+                       dt_box=np.where(has_det[:, None], self.det_boxes[np.maximum(dets, 0)], np.nan)
+                       if dets.size else np.zeros((0, 4)),
+                       gt_box=np.where(has_ann[:, None], self.gt_boxes[np.maximum(anns, 0)], np.nan)
+                       if anns.size else np.zeros((0, 4)),
+                       file_names=self.file_names)
         return ConfusionMatrix(iou_type=self.kind, iou_threshold=iou, score_threshold=score,
-                               category_ids=self.category_ids, labels=labels, counts=counts, entries=entries)
-
-    def _det_boxes(self, dets: np.ndarray) -> list[list[float]]:
-        if self.kind == "bbox":
-            return self.columns.geometry[dets].tolist()
-        return mask_boxes([self.columns.rle(int(i)) for i in dets]).tolist()
+                               category_ids=self.category_ids, labels=labels, counts=counts, items=items)
 
 
 def check_options(iou_type: IouType | str, iou: float, score: float) -> IouType:
