@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 from explorer.cli.main import main
-from explorer.evaluation.analyses.confusion import BACKGROUND, confusion_matrix
+from explorer.evaluation.analyses.confusion import BACKGROUND, confusion_matrix, confusion_overlaps
 from explorer.evaluation.errors import EvaluationInputError
 from tests.coco_factory import make_ground_truth, octagon, perfect_results
 
@@ -117,6 +117,26 @@ def test_segm_uses_mask_iou() -> None:
     matrix = confusion_matrix(GT, results, "segm")
     assert matrix.counts.tolist() == confusion_matrix(GT, RESULTS, "bbox").counts.tolist()
     assert matrix.cell("dog", "dog")["iou"].iloc[0] < 1.0
+
+
+@pytest.mark.parametrize("iou_type", ["bbox", "segm"])
+def test_one_set_of_overlaps_gives_every_threshold_s_matrix(iou_type: str) -> None:
+    """The page computes the IoUs once per file (read from its bytes as typed columns) and re-matches per slider
+    position: each matrix is the one computed from scratch on the parsed JSON, entries included."""
+    results = RESULTS if iou_type == "bbox" else [
+        {**{k: v for k, v in r.items() if k != "bbox"}, "segmentation": [octagon(r["bbox"])]} for r in RESULTS]
+    if iou_type == "segm":  # compressed RLE, as engines write masks: the typed reader's common case
+        from explorer.evaluation.masks import to_rle
+
+        results = [{**r, "segmentation": to_rle(r["segmentation"], 200, 200)} for r in results]
+        for r in results:
+            r["segmentation"]["counts"] = r["segmentation"]["counts"].decode() \
+                if isinstance(r["segmentation"]["counts"], bytes) else r["segmentation"]["counts"]
+    overlaps = confusion_overlaps(GT, json.dumps(results).encode(), iou_type)
+    for iou, score in [(0.5, 0.5), (0.7, 0.5), (0.5, 0.1), (0.3, 0.85), (0.05, 0.0)]:
+        cached, fresh = overlaps.matrix(iou, score), confusion_matrix(GT, results, iou_type, iou=iou, score=score)
+        assert cached.counts.tolist() == fresh.counts.tolist()
+        assert cached.entries.fillna(-1).to_dict("records") == fresh.entries.fillna(-1).to_dict("records")
 
 
 def test_perfect_results_are_diagonal() -> None:

@@ -102,3 +102,25 @@ def test_broken_json_and_objects(gt: Any, tmp_path: Any) -> None:
         read_result_columns(path, gt.prepare("bbox"))
     with pytest.raises(EvaluationInputError, match="got an object"):
         read_result_columns(b'{"annotations": []}', gt.prepare("bbox"))
+
+
+@pytest.mark.parametrize("iou_type", ["bbox", "segm"])
+def test_evaluate_reads_a_common_file_as_columns_with_the_same_numbers(gt: Any, iou_type: str,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """evaluate() on a file's bytes takes the typed path (no json.loads: the memory of a 50,000-image set) and
+    gives every array and count that the parsed JSON gives."""
+    from explorer.evaluation.coco import pipeline
+
+    data = results(gt.dataset("segm"))
+    for k, entry in enumerate(data):  # scores that rank, as a detector's do
+        entry["score"] = 1.0 - k / (2 * len(data))
+    parsed = pipeline.evaluate(gt, data, iou_type)
+
+    def no_json(*_: Any) -> Any:
+        raise AssertionError("json.loads on a common-case results file")
+
+    monkeypatch.setattr(pipeline, "parse_json", no_json)
+    typed = pipeline.evaluate(gt, json.dumps(data).encode(), iou_type)
+    assert typed.stats == parsed.stats and typed.n_detections == parsed.n_detections == len(data)
+    assert [c.n_dt for c in typed.categories] == [c.n_dt for c in parsed.categories]
+    assert repr(typed.categories) == repr(parsed.categories)  # every per-category number (NaN prints as nan)

@@ -300,3 +300,17 @@ def confusion_outcome(ground_truth: Source, results: Source, iou_type: str, iou:
                                 image_ids=list(image_ids) if image_ids is not None else None), None
     except EvaluationInputError as error:
         return None, str(error)
+
+
+def confusion_overlaps_outcome(ground_truth: Source, results: Source, iou_type: str,
+                               image_ids: Sequence[int] | None = None) -> Any:
+    """(ConfusionOverlaps, None): what every threshold's confusion matrix shares, read and computed once; or
+    (None, the input error's message)."""
+    from explorer.evaluation.analyses.confusion import confusion_overlaps
+
+    try:
+        return confusion_overlaps(ground_truth[1], results[1], iou_type, results_name=results[0],
+                                  ground_truth_name=ground_truth[0],
+                                  image_ids=list(image_ids) if image_ids is not None else None), None
+    except EvaluationInputError as error:
+        return None, str(error)

@@ -1,7 +1,9 @@
 """The confusion-matrix section shared by the Evaluation page and the Detections page's evaluation.
 
-The matrix is computed once per (files, iou type, thresholds) by `confusion_cached` (st.cache_data); the
-normalise toggle and the cell choice only redraw. A cell is chosen by clicking it in the heatmap or with the two
+What every threshold shares (the files read as typed columns, each image's IoUs) is computed once per (files,
+iou type, images) by `overlaps_cached` (st.cache_resource: held, not copied); each slider position then only
+matches, once per (files, iou type, thresholds) by `confusion_cached` (st.cache_data); the normalise toggle and
+the cell choice only redraw. A cell is chosen by clicking it in the heatmap or with the two
 selectboxes under it (the click fills them in); its detections are listed and, where the images are at hand,
 drawn on them. The Evaluation page has no images of its own, so the section takes an optional upload of them,
 matched to the annotation file's `images` by file name; uploads that do not match (name or size) are reported,
@@ -19,7 +21,14 @@ import streamlit as st
 from explorer.drawing.confusion import draw_cell_items
 from explorer.evaluation import report
 from explorer.evaluation import uploaded_images as uploaded
-from explorer.evaluation.analyses.confusion import BACKGROUND, DEFAULT_IOU, DEFAULT_SCORE, ConfusionMatrix
+from explorer.evaluation.analyses.confusion import (
+    BACKGROUND,
+    DEFAULT_IOU,
+    DEFAULT_SCORE,
+    ConfusionMatrix,
+    ConfusionOverlaps,
+)
+from explorer.evaluation.errors import EvaluationInputError
 from explorer.figures import evaluation as eval_plots
 
 #: Columns of the cell's list, in order.
@@ -35,8 +44,21 @@ def confusion_cached(ground_truth: bytes, ground_truth_name: str, results: bytes
                      iou: float, score: float, image_ids: tuple[int, ...] | None = None
                      ) -> tuple[ConfusionMatrix | None, str | None]:
     """The matrix, or the input error's message (st.cache_data does not cache exceptions)."""
-    return report.confusion_outcome((ground_truth_name, ground_truth), (results_name, results), iou_type, iou, score,
-                                    image_ids)
+    overlaps, problem = overlaps_cached(ground_truth, ground_truth_name, results, results_name, iou_type, image_ids)
+    if overlaps is None:
+        return None, problem
+    try:
+        return overlaps.matrix(iou, score), None
+    except EvaluationInputError as error:
+        return None, str(error)
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def overlaps_cached(ground_truth: bytes, ground_truth_name: str, results: bytes, results_name: str, iou_type: str,
+                    image_ids: tuple[int, ...] | None = None) -> tuple[ConfusionOverlaps | None, str | None]:
+    """The thresholds-independent part (never written into after it is made), or the input error's message."""
+    return report.confusion_overlaps_outcome((ground_truth_name, ground_truth), (results_name, results), iou_type,
+                                             image_ids)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)

@@ -25,9 +25,9 @@ so there is nothing to confuse; they are refused with a clear message.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Final
 
 import numpy as np
@@ -35,8 +35,8 @@ import pandas as pd
 
 from explorer.evaluation.errors import EvaluationInputError, check_iou_type
 from explorer.evaluation.inputs.ground_truth import GroundTruth, load_ground_truth
-from explorer.evaluation.inputs.loading import DEFAULT_MAX_BYTES, JsonSource, read_json
-from explorer.evaluation.inputs.result_checks import check_results
+from explorer.evaluation.inputs.loading import DEFAULT_MAX_BYTES, JsonSource
+from explorer.evaluation.inputs.result_columns import ResultColumns, read_result_columns
 from explorer.evaluation.masks import boxes as mask_boxes
 from explorer.evaluation.masks import coco_iou
 from explorer.tasks import IouType
@@ -51,12 +51,45 @@ ENTRY_COLUMNS: Final[tuple[str, ...]] = ("ground_truth", "predicted", "image_id"
 
 
 @dataclass(frozen=True, eq=False)
+class _Items:
+    """The counted items as columns, index for index: row and column (label indices), image id, detection and
+    annotation index (-1 for none), score and IoU (NaN for none), and both boxes ([M, 4], NaN rows for none)."""
+
+    row: np.ndarray
+    column: np.ndarray
+    image_id: np.ndarray
+    detection: np.ndarray
+    annotation: np.ndarray
+    score: np.ndarray
+    iou: np.ndarray
+    dt_box: np.ndarray
+    gt_box: np.ndarray
+    file_names: dict[int, str]
+
+    def frame(self, labels: tuple[str, ...], chosen: np.ndarray) -> pd.DataFrame:
+        """The chosen items as ENTRY_COLUMNS (boxes as lists of 4 floats, None where there is none)."""
+        names = np.asarray(labels, dtype=object)
+        image_ids = self.image_id[chosen].tolist()
+        detection, annotation = self.detection[chosen], self.annotation[chosen]
+        return pd.DataFrame({
+            "ground_truth": names[self.row[chosen]].tolist(), "predicted": names[self.column[chosen]].tolist(),
+            "image_id": image_ids, "file_name": [self.file_names.get(i, "") for i in image_ids],
+            "detection": detection.tolist(), "annotation": annotation.tolist(), "score": self.score[chosen].tolist(),
+            "iou": self.iou[chosen].tolist(),
+            "dt_box": [b if d >= 0 else None for b, d in zip(self.dt_box[chosen].tolist(), detection, strict=True)],
+            "gt_box": [b if a >= 0 else None for b, a in zip(self.gt_box[chosen].tolist(), annotation, strict=True)]},
+            columns=list(ENTRY_COLUMNS))
+
+
+@dataclass(frozen=True, eq=False)
 class ConfusionMatrix:
     """counts[i, j]: objects of labels[i] detected as labels[j]; the last label is "background" on both axes.
 
     `entries` has one row per counted item (ENTRY_COLUMNS): `detection` its index in the results file (-1 for a
     missed object), `annotation` the object's index in the ground truth's annotations (-1 for a background
-    detection), boxes as [x, y, w, h] (for masks the mask's tight box), for listing and drawing a cell.
+    detection), boxes as [x, y, w, h] (for masks the mask's tight box), for listing and drawing a cell. The items
+    are kept as arrays (`items`) and made into that frame only when asked for: at 500,000 detections the frame of
+    Python lists took longer than the matching, and the page only ever lists one cell (`cell`).
     """
 
     iou_type: IouType
@@ -65,7 +98,12 @@ class ConfusionMatrix:
     category_ids: tuple[int, ...]
     labels: tuple[str, ...]
     counts: np.ndarray
-    entries: pd.DataFrame = field(repr=False)
+    items: _Items = field(repr=False)
+
+    @cached_property
+    def entries(self) -> pd.DataFrame:
+        """Every counted item, in the rule's order (by image; its detections by score, then its missed objects)."""
+        return self.items.frame(self.labels, np.ones(self.items.row.size, dtype=bool))
 
     def normalised(self) -> np.ndarray:
         """Each row divided by its total (0 where a row has none): where class X's objects went."""
@@ -82,7 +120,11 @@ class ConfusionMatrix:
 
     def cell(self, ground_truth: str, predicted: str) -> pd.DataFrame:
         """The entries behind one cell, highest score first (missed objects have no score and come last)."""
-        rows = self.entries[(self.entries["ground_truth"] == ground_truth) & (self.entries["predicted"] == predicted)]
+        labels = list(self.labels)
+        if ground_truth not in labels or predicted not in labels:
+            return self.items.frame(self.labels, np.zeros(self.items.row.size, dtype=bool))
+        chosen = (self.items.row == labels.index(ground_truth)) & (self.items.column == labels.index(predicted))
+        rows = self.items.frame(self.labels, chosen)
         return rows.sort_values("score", ascending=False, na_position="last", kind="stable").reset_index(drop=True)
 
 
@@ -95,14 +137,126 @@ def confusion_matrix(ground_truth: JsonSource | GroundTruth, results: JsonSource
     Inputs as for `evaluate` (paths, bytes, parsed JSON; the ground truth also a GroundTruth). Raises
     EvaluationInputError for bad input or thresholds outside 0..1.
     """
-    kind = check_options(iou_type, iou, score)
+    check_options(iou_type, iou, score)
+    overlaps = confusion_overlaps(ground_truth, results, iou_type, max_bytes=max_bytes, results_name=results_name,
+                                  ground_truth_name=ground_truth_name, image_ids=image_ids)
+    return overlaps.matrix(iou, score)
+
+
+def confusion_overlaps(ground_truth: JsonSource | GroundTruth, results: JsonSource, iou_type: IouType | str = "bbox",
+                       *, max_bytes: int = DEFAULT_MAX_BYTES, results_name: str | None = None,
+                       ground_truth_name: str | None = None,
+                       image_ids: Sequence[int] | None = None) -> ConfusionOverlaps:
+    """What every threshold's matrix shares (ConfusionOverlaps): read and check the inputs once and compute each
+    image's IoUs once; `.matrix(iou, score)` then only matches. The page keeps one per file while the sliders
+    move."""
+    kind = check_options(iou_type, DEFAULT_IOU, DEFAULT_SCORE)
     gt = load_ground_truth(ground_truth, name=ground_truth_name, max_bytes=max_bytes)
     if image_ids is not None:
         gt = gt.restricted_to(image_ids)
     truth = gt.prepare(kind)
     label = results_name or "results"
-    checked = check_results(read_json(results, what=label, max_bytes=max_bytes), truth, what=label)
-    return _count(gt, checked, kind, float(iou), float(score))
+    columns = read_result_columns(results, truth, what=label, max_bytes=max_bytes)
+    return ConfusionOverlaps.compute(gt, columns, kind)
+
+
+@dataclass(frozen=True, eq=False)
+class _Group:
+    """The images with the same number of objects, stacked: their detections (all of them, highest score first,
+    file order on ties; padded with -1 and a score of -inf) and objects, with the IoU of every pair. Stacking
+    lets the greedy matching take rank i of every image of the group in one numpy step."""
+
+    image_ids: np.ndarray  # [G]
+    dets: np.ndarray  # [G, D] indices into the results, -1 for padding
+    det_scores: np.ndarray  # [G, D]
+    det_labels: np.ndarray  # [G, D] category index of each detection
+    anns: np.ndarray  # [G, N] indices into gt.annotations
+    ann_labels: np.ndarray  # [G, N]
+    crowd: np.ndarray  # [G, N]
+    ious: np.ndarray  # [G, D, N]
+
+
+@dataclass(frozen=True, eq=False)
+class ConfusionOverlaps:
+    """The thresholds-independent part of a confusion matrix: checked detections as typed columns and each
+    image's IoU between every detection and every object. Detections under a score threshold are a prefix cut
+    of each image's score order and an IoU does not depend on the other detections, so every (iou, score) matrix
+    is a matching over these arrays, with no file reading and no IoU computed again."""
+
+    gt: GroundTruth
+    kind: IouType
+    columns: ResultColumns
+    category_ids: tuple[int, ...]
+    groups: tuple[_Group, ...]
+    gt_boxes: np.ndarray  # [annotations, 4]: the box drawn for each object (the mask's tight box for segm)
+    det_boxes: np.ndarray  # [detections, 4]: the same for each detection
+    file_names: dict[int, str]
+
+    @classmethod
+    def compute(cls, gt: GroundTruth, columns: ResultColumns, kind: IouType) -> ConfusionOverlaps:
+        category_ids = tuple(gt.category_ids(kind))
+        index = {c: k for k, c in enumerate(category_ids)}
+        rles = gt.mask_rles() if kind == "segm" else {}
+        anns = gt.annotations
+        ann_image = np.fromiter((a["image_id"] for a in anns), np.int64, len(anns))
+        ann_label = np.fromiter((index[a["category_id"]] for a in anns), np.int64, len(anns))
+        ann_crowd = np.fromiter((a["iscrowd"] == 1 for a in anns), bool, len(anns))
+        if kind == "bbox":
+            gt_boxes = np.asarray([a["bbox"] for a in anns], dtype=float).reshape(-1, 4)
+        else:
+            gt_boxes = mask_boxes([rles[a["id"]] for a in anns]).reshape(-1, 4)
+        det_label = np.searchsorted(np.asarray(category_ids), columns.category_id)
+        # by image, then score descending, then file order
+        order = np.lexsort((np.arange(len(columns)), -columns.score, columns.image_id))
+        det_image = columns.image_id[order]
+        ann_order = np.argsort(ann_image, kind="stable")
+        sorted_ann_image = ann_image[ann_order]
+        by_size: dict[int, list[tuple[int, np.ndarray, np.ndarray, np.ndarray]]] = {}
+        for image_id in sorted(set(ann_image.tolist()) | set(np.unique(det_image).tolist())):
+            lo, hi = np.searchsorted(det_image, [image_id, image_id + 1])
+            dets = order[lo:hi]
+            alo, ahi = np.searchsorted(sorted_ann_image, [image_id, image_id + 1])
+            objects = ann_order[alo:ahi]
+            if kind == "bbox":
+                d: list[Any] = columns.geometry[dets].tolist()
+                g: list[Any] = gt_boxes[objects].tolist()
+            else:
+                d = [columns.rle(int(i)) for i in dets]
+                g = [rles[anns[int(a)]["id"]] for a in objects]
+            ious = coco_iou(d, g, ann_crowd[objects].astype(int).tolist(), kind)
+            by_size.setdefault(objects.size, []).append((image_id, dets, objects, ious))
+        groups = tuple(_stack(images, columns.score, det_label, ann_label, ann_crowd)
+                       for _, images in sorted(by_size.items()))
+        det_boxes = (np.asarray(columns.geometry, dtype=float).reshape(-1, 4) if kind == "bbox"
+                     else mask_boxes([columns.rle(i) for i in range(len(columns))]).reshape(-1, 4))
+        return cls(gt=gt, kind=kind, columns=columns, category_ids=category_ids, groups=groups, gt_boxes=gt_boxes,
+                   det_boxes=det_boxes,
+                   file_names={image["id"]: str(image.get("file_name", "")) for image in gt.images})
+
+    def matrix(self, iou: float = DEFAULT_IOU, score: float = DEFAULT_SCORE) -> ConfusionMatrix:
+        """The matrix at these thresholds (see the module docstring for the rule)."""
+        check_options(self.kind, iou, score)
+        iou, score = float(iou), float(score)
+        labels = (*(self.gt.category_names[c] for c in self.category_ids), BACKGROUND)
+        parts = [_match(group, iou, score, len(self.category_ids)) for group in self.groups]
+        image_id, phase, position, row, column, dets, anns = (
+            np.concatenate([p[k] for p in parts]) if parts else np.zeros(0, np.int64) for k in range(7))
+        values = np.concatenate([p[7] for p in parts]) if parts else np.zeros(0)
+        # entries in the order of the rule: by image, its detections by score, then its missed objects
+        order = np.lexsort((position, phase, image_id))
+        image_id, row, column, dets, anns, values = (v[order] for v in (image_id, row, column, dets, anns, values))
+        n = len(labels)
+        counts = np.bincount(row * n + column, minlength=n * n).reshape(n, n).astype(np.int64)
+        has_det, has_ann = dets >= 0, anns >= 0
+        items = _Items(row=row, column=column, image_id=image_id, detection=dets, annotation=anns,
+                       score=np.where(has_det, self.columns.score[np.maximum(dets, 0)], np.nan), iou=values,
+                       dt_box=np.where(has_det[:, None], self.det_boxes[np.maximum(dets, 0)], np.nan)
+                       if dets.size else np.zeros((0, 4)),
+                       gt_box=np.where(has_ann[:, None], self.gt_boxes[np.maximum(anns, 0)], np.nan)
+                       if anns.size else np.zeros((0, 4)),
+                       file_names=self.file_names)
+        return ConfusionMatrix(iou_type=self.kind, iou_threshold=iou, score_threshold=score,
+                               category_ids=self.category_ids, labels=labels, counts=counts, items=items)
 
 
 def check_options(iou_type: IouType | str, iou: float, score: float) -> IouType:
@@ -118,80 +272,65 @@ def check_options(iou_type: IouType | str, iou: float, score: float) -> IouType:
     return kind
 
 
-def _count(gt: GroundTruth, results: list[dict[str, Any]], kind: IouType, iou: float, score: float
-           ) -> ConfusionMatrix:
-    category_ids = tuple(gt.category_ids(kind))
-    labels = (*(gt.category_names[c] for c in category_ids), BACKGROUND)
-    index = {c: k for k, c in enumerate(category_ids)}
-    background = len(category_ids)
-    counts = np.zeros((len(labels), len(labels)), dtype=np.int64)
-    objects: dict[int, list[int]] = defaultdict(list)
-    for a, ann in enumerate(gt.annotations):
-        objects[ann["image_id"]].append(a)
-    detections: dict[int, list[int]] = defaultdict(list)
-    for d, det in enumerate(results):
-        if det["score"] >= score:
-            detections[det["image_id"]].append(d)
-    rles = gt.mask_rles() if kind == "segm" else {}
-    file_names = {image["id"]: str(image.get("file_name", "")) for image in gt.images}
-    entries: list[tuple[Any, ...]] = []
-
-    def entry(row: int, column: int, image_id: int, d: int, a: int, iou_value: float) -> None:
-        counts[row, column] += 1
-        entries.append((labels[row], labels[column], image_id, file_names.get(image_id, ""), d, a,
-                        results[d]["score"] if d >= 0 else float("nan"), iou_value,
-                        _box(results[d], kind) if d >= 0 else None,
-                        _box(gt.annotations[a], kind, rles) if a >= 0 else None))
-
-    for image_id in sorted(set(objects) | set(detections)):
-        dets = sorted(detections.get(image_id, []), key=lambda d: -results[d]["score"])
-        anns = objects.get(image_id, [])
-        crowd = np.array([gt.annotations[a]["iscrowd"] == 1 for a in anns], dtype=bool)
-        ious = _ious(gt, results, dets, anns, kind, rles)
-        taken = crowd.copy()  # crowd regions are never matched one-to-one, nor missed
-        for i, d in enumerate(dets):
-            own = np.array([gt.annotations[a]["category_id"] == results[d]["category_id"] for a in anns], dtype=bool)
-            j = _best(ious[i], ~taken & own, iou)
-            if j is None:
-                j = _best(ious[i], ~taken, iou)
-            if j is not None:
-                taken[j] = True
-                entry(index[gt.annotations[anns[j]]["category_id"]], index[results[d]["category_id"]], image_id, d,
-                      anns[j], float(ious[i, j]))
-            elif _best(ious[i], crowd, iou) is None:
-                entry(background, index[results[d]["category_id"]], image_id, d, -1, float("nan"))
-        for j, a in enumerate(anns):
-            if not taken[j]:
-                entry(index[gt.annotations[a]["category_id"]], background, image_id, -1, a, float("nan"))
-    return ConfusionMatrix(iou_type=kind, iou_threshold=iou, score_threshold=score, category_ids=category_ids,
-                           labels=labels, counts=counts,
-                           entries=pd.DataFrame(entries, columns=list(ENTRY_COLUMNS)))
+def _stack(images: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]], scores: np.ndarray, det_label: np.ndarray,
+           ann_label: np.ndarray, ann_crowd: np.ndarray) -> _Group:
+    """One _Group of images with the same number of objects (padding the detections to the most of them)."""
+    g, n = len(images), images[0][2].size
+    width = max(dets.size for _, dets, _, _ in images)
+    dets = np.full((g, width), -1, dtype=np.int64)
+    ious = np.zeros((g, width, n))
+    anns = np.zeros((g, n), dtype=np.int64)
+    for k, (_, d, a, iou) in enumerate(images):
+        dets[k, : d.size] = d
+        anns[k] = a
+        ious[k, : d.size] = iou.reshape(d.size, n)
+    padded = dets < 0
+    return _Group(image_ids=np.asarray([i for i, _, _, _ in images], dtype=np.int64), dets=dets,
+                  det_scores=np.where(padded, -np.inf, scores[dets]), det_labels=np.where(padded, -1, det_label[dets]),
+                  anns=anns, ann_labels=ann_label[anns], crowd=ann_crowd[anns], ious=ious)
 
 
-def _best(row: np.ndarray, allowed: np.ndarray, threshold: float) -> int | None:
-    """Index of the highest IoU >= threshold among `allowed` (first on ties), or None."""
-    if not allowed.any():
-        return None
-    masked = np.where(allowed, row, -1.0)
-    j = int(np.argmax(masked))
-    return j if masked[j] >= threshold else None
-
-
-def _ious(gt: GroundTruth, results: list[dict[str, Any]], dets: list[int], anns: list[int], kind: IouType,
-          rles: dict[int, Any]) -> np.ndarray:
-    """[len(dets), len(anns)] COCO IoU; against crowd regions, intersection over the detection's area."""
-    crowd = [int(gt.annotations[a]["iscrowd"]) for a in anns]
-    if kind == "bbox":
-        d = [list(map(float, results[i]["bbox"])) for i in dets]
-        g = [list(map(float, gt.annotations[a]["bbox"])) for a in anns]
+def _match(group: _Group, iou: float, score: float, background: int) -> list[np.ndarray]:
+    """The rule (module docstring) on every image of `group` at once, rank by rank: each image's i-th detection
+    takes its best free object of its own class, else of any class. The counted items as arrays: image id,
+    phase (0 detection, 1 missed object), position in the image, row, column, detection, annotation, IoU."""
+    g, n = group.anns.shape
+    kept = group.det_scores >= score  # a prefix of each row: scores are in descending order
+    depth = int(kept.sum(axis=1).max(initial=0))
+    taken = group.crowd.copy()  # crowd regions are never matched one-to-one, nor missed
+    match = np.full((g, depth), -1, dtype=np.int64)
+    rows_g = np.arange(g)
+    if n:
+        above = group.ious[:, :depth] >= iou
+        own = group.det_labels[:, :depth, None] == group.ann_labels[:, None, :]
+        for i in range(depth):
+            free = above[:, i] & ~taken
+            mine = free & own[:, i]
+            row = group.ious[:, i]
+            j = np.where(mine.any(axis=1), np.argmax(np.where(mine, row, -1.0), axis=1),
+                         np.argmax(np.where(free, row, -1.0), axis=1))
+            hit = free.any(axis=1) & kept[:, i]
+            match[hit, i] = j[hit]
+            taken[rows_g[hit], j[hit]] = True
+        crowd_hit = (above & group.crowd[:, None, :]).any(axis=2)
     else:
-        d = [results[i]["segmentation"] for i in dets]
-        g = [rles[gt.annotations[a]["id"]] for a in anns]
-    return coco_iou(d, g, crowd, kind)
-
-
-def _box(item: dict[str, Any], kind: IouType, rles: dict[int, Any] | None = None) -> list[float]:
-    if kind == "bbox":
-        return [float(v) for v in item["bbox"]]
-    mask = rles[item["id"]] if rles is not None else item["segmentation"]
-    return [float(v) for v in mask_boxes([mask])[0]]
+        crowd_hit = np.zeros((g, depth), dtype=bool)
+    kept = kept[:, :depth]
+    matched_g, matched_i = np.nonzero(match >= 0)
+    matched_j = match[matched_g, matched_i]
+    false_g, false_i = np.nonzero(kept & (match < 0) & ~crowd_hit)
+    missed_g, missed_j = np.nonzero(~taken)
+    det_g = np.concatenate([matched_g, false_g])
+    det_i = np.concatenate([matched_i, false_i])
+    nan = np.full(false_g.size, np.nan)
+    return [
+        group.image_ids[np.concatenate([det_g, missed_g])],
+        np.concatenate([np.zeros(det_g.size, np.int64), np.ones(missed_g.size, np.int64)]),
+        np.concatenate([det_i, missed_j]),
+        np.concatenate([group.ann_labels[matched_g, matched_j], np.full(false_g.size, background),
+                        group.ann_labels[missed_g, missed_j]]),
+        np.concatenate([group.det_labels[det_g, det_i], np.full(missed_g.size, background)]),
+        np.concatenate([group.dets[det_g, det_i], np.full(missed_g.size, -1)]),
+        np.concatenate([group.anns[matched_g, matched_j], np.full(false_g.size, -1), group.anns[missed_g, missed_j]]),
+        np.concatenate([group.ious[matched_g, matched_i, matched_j], nan, np.full(missed_g.size, np.nan)]),
+    ]

@@ -12,20 +12,29 @@ the stage name and the overall fraction done (0..1).
 from __future__ import annotations
 
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 from explorer.evaluation.coco.backends import Run, get_backend, iter_runs
 from explorer.evaluation.coco.breakdown import error_breakdown, relaxed_runs
 from explorer.evaluation.coco.metrics import per_category, precision_curves, stat_names, summary
 from explorer.evaluation.coco.results import CategoryMetrics, Evaluation, SummaryStat
 from explorer.evaluation.errors import EvaluationInputError, check_iou_type
-from explorer.evaluation.inputs.ground_truth import GroundTruth, load_ground_truth
-from explorer.evaluation.inputs.loading import DEFAULT_MAX_BYTES, JsonSource, read_json, source_name
-from explorer.evaluation.inputs.result_checks import check_result_columns, check_rle_strings
+from explorer.evaluation.inputs.ground_truth import GroundTruth, PreparedGroundTruth, load_ground_truth
+from explorer.evaluation.inputs.loading import (
+    DEFAULT_MAX_BYTES,
+    JsonSource,
+    parse_json,
+    read_bytes,
+    read_json,
+    source_name,
+)
+from explorer.evaluation.inputs.result_checks import CheckedResults, check_result_columns, check_rle_strings
+from explorer.evaluation.inputs.result_columns import typed_columns
 from explorer.tasks import IouType
 
 ProgressCallback = Callable[[str, float], None]
@@ -105,18 +114,19 @@ def run_request(request: EvaluationRequest, progress: ProgressCallback | None = 
         gt = gt.restricted_to(options.image_ids)
     truth = gt.prepare(kind, options.kpt_sigmas)
     label = options.results_name or source_name(request.results, "results")
-    data = read_json(request.results, what=options.results_name or "results", max_bytes=options.max_bytes)
-    checked = check_result_columns(data, truth, what=label)
+    checked = _read_results(request.results, truth, options, label)
     if kind == "segm" and engine.name == "pycocotools":  # its C decoder would loop on a malformed string
         check_rle_strings(checked, gt.image_sizes, label)
     n_gt = truth.n_gt
-    n_dt = Counter(checked.category_ids)
+    n_dt = dict(zip(*(v.tolist() for v in np.unique(checked.category_ids, return_counts=True)), strict=True))
     runs = [Run()] + (relaxed_runs(truth, checked.records()) if options.analysis else [])
     stages.enter("evaluate")
     with _malformed_rle_is_input_error(label):
         # lazily: the analysis runs after the main numbers, as its own stage
         pending = iter_runs(engine, kind, truth.dataset, checked, truth.category_ids, runs, truth.kpt_sigmas,
                             on_accumulate=lambda: stages.enter("accumulate"))
+        n_detections = len(checked)
+        del checked  # the evaluator's index holds the detections from here on (see iter_runs)
         arrays = next(pending)
 
     stages.enter("per-category")
@@ -124,7 +134,7 @@ def run_request(request: EvaluationRequest, progress: ProgressCallback | None = 
     table = per_category(arrays)
     categories = tuple(
         CategoryMetrics(category_id=c, category=gt.category_names[c], supercategory=gt.supercategories[c],
-                        n_gt=n_gt[c], n_dt=n_dt[c], **{name: float(values[k]) for name, values in table.items()})
+                        n_gt=n_gt[c], n_dt=n_dt.get(c, 0), **{name: float(values[k]) for name, values in table.items()})
         for k, c in enumerate(arrays.category_ids))
 
     breakdown = None
@@ -141,13 +151,35 @@ def run_request(request: EvaluationRequest, progress: ProgressCallback | None = 
     return Evaluation(
         iou_type=kind, backend=engine.name,
         ground_truth_name=_label_of(request.ground_truth, options.ground_truth_name),
-        results_name=label, n_images=len(gt.images), n_ground_truth=sum(n_gt.values()), n_detections=len(checked),
+        results_name=label, n_images=len(gt.images), n_ground_truth=sum(n_gt.values()), n_detections=n_detections,
         stats=stats,
         summary=tuple(SummaryStat(name=n, value=float("nan") if v == -1 else float(v), line=line)
                       for n, v, line in zip(stat_names(kind), stats, lines, strict=True)),
         categories=categories, iou_thresholds=tuple(float(t) for t in arrays.iou_thresholds),
         recall_thresholds=tuple(float(r) for r in arrays.recall_thresholds), area_labels=arrays.area_labels,
         max_dets=arrays.max_dets[-1], curves=precision_curves(arrays), breakdown=breakdown, seconds=stages.seconds)
+
+
+def _read_results(source: JsonSource, truth: PreparedGroundTruth, options: EvaluationOptions,
+                  label: str) -> CheckedResults:
+    """The checked detections of `source`. Boxes and masks from a file or bytes are decoded straight into typed
+    columns (msgspec; explorer.evaluation.inputs.result_columns) when the file is all common-case records: the
+    whole file as Python dicts, masks included even for bbox, was ~1 KB a detection and most of the memory of a
+    50,000-image evaluation. Anything else (or a file that fails a check) goes through json.loads and the
+    checks, which give the usual messages."""
+    what = options.results_name or "results"
+    if truth.iou_type in ("bbox", "segm") and not isinstance(source, list | dict):
+        data, named = read_bytes(source, what=what, max_bytes=options.max_bytes)
+        columns = typed_columns(data, truth)
+        if columns is not None:
+            del data
+            return CheckedResults.from_columns(truth.iou_type, columns.image_id, columns.category_id, columns.score,
+                                               columns.geometry, columns.mask_size)
+        parsed = parse_json(data, named)
+        del data
+    else:
+        parsed = read_json(source, what=what, max_bytes=options.max_bytes)
+    return check_result_columns(parsed, truth, what=label)
 
 
 @contextmanager

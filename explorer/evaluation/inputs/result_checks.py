@@ -52,11 +52,24 @@ class CheckedResults:
     input's own values (a mask dict may be the caller's): read them, never write into them."""
 
     iou_type: IouType
-    image_ids: list[int]
-    category_ids: list[int]
-    scores: list[float]
-    values: list[Any]
+    image_ids: list[int] | np.ndarray
+    category_ids: list[int] | np.ndarray
+    scores: list[float] | np.ndarray
+    values: list[Any] | None
     boxes: np.ndarray | None = None  # bbox: the values as [N, 4] float64, made once by the check
+
+    @classmethod
+    def from_columns(cls, iou_type: IouType, image_ids: np.ndarray, category_ids: np.ndarray, scores: np.ndarray,
+                     geometry: Any, mask_size: dict[int, list[int]] | None) -> CheckedResults:
+        """Detections already checked and read as columns (explorer.evaluation.inputs.result_columns), kept as
+        arrays: 24 bytes a detection instead of three Python objects. bbox keeps only the [N, 4] array (values
+        are made from it when asked for); segm makes each mask's RLE dict here, sharing its image's size list."""
+        values = None
+        if iou_type == "segm":
+            assert mask_size is not None
+            values = [{"size": mask_size[i], "counts": c} for i, c in zip(image_ids.tolist(), geometry, strict=True)]
+        return cls(iou_type, image_ids, category_ids, scores, values,
+                   np.asarray(geometry, dtype=float) if iou_type == "bbox" else None)
 
     def __len__(self) -> int:
         return len(self.scores)
@@ -65,7 +78,15 @@ class CheckedResults:
         """One fresh dict per detection, as COCO results files hold them (what loadRes may write into)."""
         field = task_of_iou_type(self.iou_type).result_field
         return [{"image_id": i, "category_id": c, "score": s, field: v}
-                for i, c, s, v in zip(self.image_ids, self.category_ids, self.scores, self.values, strict=True)]
+                for i, c, s, v in zip(_plain(self.image_ids), _plain(self.category_ids), _plain(self.scores),
+                                      self.value_list(), strict=True)]
+
+    def value_list(self) -> list[Any]:
+        """Each detection's prediction (a box as a list of 4 floats for bbox)."""
+        if self.values is None:
+            assert self.boxes is not None
+            return self.boxes.tolist()
+        return self.values
 
     def table(self, boxes: np.ndarray | None = None) -> np.ndarray:
         """[N, 7] float64: image_id, x, y, w, h, score, category_id (pycocotools' loadNumpyAnnotations layout);
@@ -78,6 +99,11 @@ class CheckedResults:
         table[:, 5] = self.scores
         table[:, 6] = self.category_ids
         return table
+
+
+def _plain(column: list[Any] | np.ndarray) -> list[Any]:
+    """A column as Python numbers (ints stay ints), as a file's dicts would hold them."""
+    return column.tolist() if isinstance(column, np.ndarray) else column
 
 
 def check_results(data: Any, truth: PreparedGroundTruth, what: str = "results") -> list[dict[str, Any]]:
@@ -271,7 +297,8 @@ def rle_counts(text: str) -> list[int] | None:
 
 def check_rle_strings(results: CheckedResults, sizes: dict[int, tuple[int, int]], what: str) -> None:
     """Every compressed-RLE segmentation decodes to non-negative runs covering its image exactly."""
-    for index, (segmentation, image_id) in enumerate(zip(results.values, results.image_ids, strict=True)):
+    for index, (segmentation, image_id) in enumerate(zip(results.value_list(), _plain(results.image_ids),
+                                                          strict=True)):
         if not isinstance(segmentation, dict) or not isinstance(segmentation.get("counts"), str):
             continue
         height, width = sizes[image_id]

@@ -110,14 +110,16 @@ def read_result_columns(source: Any, truth: PreparedGroundTruth, *, what: str = 
     if isinstance(source, list | dict):
         return ResultColumns.from_records(check_results(source, truth, what=what), field)
     data, label = read_bytes(source, what=what, max_bytes=max_bytes)
-    columns = _typed(data, truth, field)
+    columns = typed_columns(data, truth)
     if columns is None:
         columns = ResultColumns.from_records(check_results(parse_json(data, label), truth, what=what), field)
     return columns
 
 
-def _typed(data: bytes, truth: PreparedGroundTruth, field: str) -> ResultColumns | None:
-    """The columns if the file is all common-case records that pass every check, else None."""
+def typed_columns(data: bytes, truth: PreparedGroundTruth) -> ResultColumns | None:
+    """The columns of a bbox or segm results file's bytes if it is all common-case records that pass every
+    check, else None (then json.loads and check_results give the file's message or accept it)."""
+    field = task_of_iou_type(truth.iou_type).result_field
     try:
         records = _DECODERS[truth.iou_type].decode(data)
     except (msgspec.DecodeError, KeyError):
