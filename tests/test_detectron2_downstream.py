@@ -78,7 +78,9 @@ def test_predict_refuses_a_checkpoint_of_another_architecture(small_model: Path,
     images = _images(tmp_path / "images", {1: (60, 80)})
     code = main(["predict", "--model", MODEL_ID, "--weights", str(other), "--images", str(images),
                  "--out", str(tmp_path / "out"), "--device", "cpu"])
-    assert code != 0 and "fpn" in capsys.readouterr().err.lower()
+    err = capsys.readouterr().err
+    assert code != 0 and "backbone.fpn_lateral2.weight is (8, 32, 1, 1), expected (16, 32, 1, 1)" in err
+    assert not (tmp_path / "out" / "results.json").exists()
 
 
 def test_verify_runs_a_detectron2_model_against_its_published_ap(small_model: Path, tmp_path: Path,
