@@ -13,7 +13,7 @@ from explorer.models.detectron.family import arch_for_row
 from explorer.zoo.card import build_card
 from explorer.zoo.paths import ZOO_DATA_DIR
 from explorer.zoo.table import find_model, load_configs, load_notes, load_zoo, load_zoo_text
-from explorer.zoo_build.complexity import COMPLEXITY_COLUMNS, complexity_rows
+from explorer.zoo_build.complexity import COMPLEXITY_COLUMNS, complexity_rows, detectron2_complexity_rows
 from explorer.zoo_build.counting import detectron_complexity, torchvision_complexity
 
 #: Stated tolerances: GFLOPs within 0.1 %; parameters within 0.2 % (a weight-less torchvision build uses trainable
@@ -66,7 +66,7 @@ SUBSET = ["35998355", "35857197", "35858933", "37697547", "36768636", "36225401"
 def test_complexity_csv_has_every_detectron_row_and_regenerates_exactly() -> None:
     rows = committed()
     detectron = load_zoo_text(["detectron"])
-    assert list(rows) == list(detectron.index)  # every row, in the zoo's order
+    assert list(rows)[:len(detectron)] == list(detectron.index)  # every row, in the zoo's order
     assert list(next(iter(rows.values()))) == list(COMPLEXITY_COLUMNS)
     configs = load_configs().to_dict("records")
     chosen = [row for row in detectron.to_dict("records") if row["model_id"] in SUBSET and row["tta"] == "false"]
@@ -107,3 +107,53 @@ def test_zoo_table_offers_them_as_an_axis_and_on_the_card() -> None:
     card = build_card(table, find_model(table, "35858933"), load_configs(), load_notes())
     assert any("GFLOPs and parameters are not published: computed here" in note for note in card.notes)
     assert card.rows[0]["GFLOPs"] == "131.379"
+
+
+# ---- Detectron2 ------------------------------------------------------------------------------------------------
+
+#: One Detectron2 row of each kind: Faster C4, Mask FPN, RetinaNet, Fast R-CNN on proposals, Keypoint, LSJ RegNetY.
+DETECTRON2_SUBSET = ["137257644", "137849600", "190397829", "137635226", "137849621", "42073830"]
+
+
+def test_complexity_csv_has_every_detectron2_row_and_regenerates_exactly() -> None:
+    rows = committed()
+    detectron2 = load_zoo_text(["detectron2"])
+    assert [uid for uid in rows if uid.startswith("detectron2:")] == list(detectron2.index)
+    configs = load_configs(name="detectron2_configs.csv").to_dict("records")
+    chosen = [row for row in detectron2.to_dict("records") if row["model_id"] in DETECTRON2_SUBSET]
+    assert len(chosen) == len(DETECTRON2_SUBSET)
+    for record in detectron2_complexity_rows(chosen, configs):
+        assert record == rows[record["uid"]]
+
+
+def test_detectron2_counts_follow_the_architecture() -> None:
+    rows = {uid.removeprefix("detectron2:"): row for uid, row in committed().items() if uid.startswith("detectron2:")}
+    faster, mask = rows["137849458"], rows["137849600"]  # Faster / Mask R-50-FPN 3x
+    assert faster["gflops"] == mask["gflops"] and faster["detection_heads_gflops"] == ""
+    assert float(mask["detection_heads_gflops"]) > 0 and float(mask["params_m"]) > float(faster["params_m"])
+    c4 = rows["137849525"]  # Mask R-50-C4 3x: res5 runs on the 1000 RoIs
+    assert float(c4["gflops"]) > 5 * float(mask["gflops"]) and c4["rois"] == "1000"
+    assert rows["137635226"]["rois"] == "1000" and float(rows["137635226"]["params_m"]) < float(mask["params_m"])
+    retina = rows["190397829"]
+    assert retina["rois"] == "" and retina["detection_heads_gflops"] == ""
+    x, y = rows["42047771"], rows["42047784"]  # RegNetX-4GF and RegNetY-4GF LSJ: both "4GF" backbones
+    assert abs(float(x["gflops"]) - float(y["gflops"])) < 0.05 * float(x["gflops"])
+    assert rows["42047764"]["gflops"] == rows["42047638"]["gflops"] == rows["42019571"]["gflops"]  # 100/200/400ep
+
+
+def test_zoo_table_shows_detectron2_counts_as_computed_here() -> None:
+    table = load_zoo()
+    detectron2 = table[table["zoo"] == "detectron2"]
+    assert len(detectron2) == 45
+    assert detectron2["gflops"].notna().all() and detectron2["params_m"].notna().all()
+    assert set(detectron2["gflops_source"]) == {"computed here"}
+    assert set(detectron2["params_m_source"]) == {"computed here"}
+    row = table.loc["detectron2:137849600"]
+    assert row["gflops"] == pytest.approx(float(committed()["detectron2:137849600"]["gflops"]))
+    assert "GFLOPs and parameters are not published: computed here" in row["notes"]
+    fig = plots.speed_accuracy_figure(table, "gflops", "box_ap")
+    placed = {point[0] for trace in fig.data if trace.meta and trace.meta.get("role") == "models"
+              for point in trace.customdata}
+    assert "detectron2:137849600" in placed
+    card = build_card(table, find_model(table, "137849600"), load_configs(), load_notes())
+    assert card.rows[0]["GFLOPs"] == committed()["detectron2:137849600"]["gflops"]

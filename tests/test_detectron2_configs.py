@@ -218,6 +218,36 @@ def test_lsj_regnety_facts(records) -> None:
     assert (heads.mask.num_conv, heads.mask.conv_dim, heads.mask.norm) == (4, 256, "BN")
 
 
+def _built_stages(net) -> tuple[list[int], list[int], list[int]]:
+    """Depths, widths and group widths per stage of a RegNet as our network builds it (on the meta device)."""
+    import torch
+
+    from explorer.models.detectron2.network.regnet import RegNet
+
+    with torch.device("meta"):
+        regnet = RegNet(net.regnet)
+    depths, widths, groups = [], [], []
+    for name in regnet.stage_names:
+        blocks = list(getattr(regnet, name).children())
+        depths.append(len(blocks))
+        widths.append(blocks[-1].f.c.out_channels)
+        groups.append(blocks[-1].f.b.in_channels // blocks[-1].f.b.groups)
+    return depths, widths, groups
+
+
+def test_regnet_stage_widths_in_the_table_are_the_ones_the_network_builds(records) -> None:
+    """The table states each RegNet's stages (from w_a, w_0, w_m); the network derives them again itself."""
+    from explorer.models.detectron2.netconfig import adapt
+
+    regnets = {key: row for key, row in records.items() if row["bottom_up"] == "RegNet"}
+    assert len(regnets) == 6  # RegNetX-4GF and RegNetY-4GF, 100/200/400 epochs
+    for key, row in regnets.items():
+        built = _built_stages(adapt(arch(records, key)))
+        stated = tuple([int(v) for v in row[f"regnet_stage_{part}"].split(";")]
+                       for part in ("depths", "widths", "group_widths"))
+        assert built == stated, key
+
+
 def test_lsj_resnet_facts(records) -> None:
     lsj = arch(records, "new_baselines/mask_rcnn_R_101_FPN_200ep_LSJ")
     assert isinstance(lsj.backbone, ResNetSpec) and lsj.backbone.depth == 101

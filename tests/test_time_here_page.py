@@ -62,3 +62,41 @@ def test_cuda_without_a_gpu_is_one_clear_error(app: AppTest) -> None:
     assert not app.exception
     assert "CUDA was requested but no GPU" in app.error[0].value
     assert MeasurementStore().frame().empty
+
+
+def test_page_times_a_detectron2_model(monkeypatch, tmp_path) -> None:
+    """A Detectron2 row (narrowed to test size by its config facts) is chosen, timed and stored like any other."""
+    import json
+
+    import streamlit as st
+
+    from explorer.models.catalog import runnable_mask
+    from explorer.views import loaders
+    from explorer.zoo.table import load_zoo
+    from tests.test_detectron2_downstream import SMALL_FACTS, UID
+
+    def table():
+        zoo = load_zoo()
+        zoo.loc[zoo.index == UID, "config_facts"] = json.dumps(SMALL_FACTS)
+        zoo["runnable"] = runnable_mask(zoo)
+        return zoo
+
+    monkeypatch.setenv("EXPLORER_CACHE", str(tmp_path))
+    monkeypatch.setattr(loaders, "zoo_table", table)
+    st.cache_data.clear()
+    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=180)
+    at.switch_page(PAGE)
+    at.run()
+    at.selectbox(key="time_here:zoo").set_value("detectron2").run()
+    at.multiselect(key="time_here:models").set_value([UID])
+    at.select_slider(key="time_here:size").set_value(64)
+    at.selectbox(key="time_here:device").set_value("cpu")
+    at.selectbox(key="time_here:weights").set_value("random")
+    at.number_input(key="time_here:runs").set_value(1)
+    at.number_input(key="time_here:warmup").set_value(0).run()
+    at.button(key="time_here:run").click().run()
+    st.cache_data.clear()
+    assert not at.exception and not at.error
+    stored = MeasurementStore().frame()
+    assert list(stored["model_uid"]) == [UID] and (stored["weights_kind"] == "random").all()
+    assert list(at.dataframe[0].value["uid"]) == [UID]

@@ -1,9 +1,12 @@
-"""`zoo_data/complexity.csv`: GFLOPs and parameters of every Detectron row, counted with our own build of it.
+"""`zoo_data/complexity.csv`: GFLOPs and parameters of every Detectron and Detectron2 row, counted with our own
+build of it.
 
-Detectron publishes neither. Each row's architecture (its config, with TTA for the TTA row) is built on the
+Neither zoo publishes them. Each row's architecture (its config, with TTA for the TTA row) is built on the
 meta device and counted part by part (`explorer.zoo_build.counting`, where the convention is stated); the
-build writes the result beside the zoo tables and `explorer.zoo.table` fills the Detectron rows' empty
-`gflops` and `params_m` from it. Counting is exact integer arithmetic on shapes, so the file is the same on
+build writes the result beside the zoo tables and `explorer.zoo.table` fills the rows' empty `gflops` and
+`params_m` from it. A Detectron2 row is counted from its config's facts (`detectron2_configs.csv`, keyed by
+`<folder>/<stem>` of its model URL) through the network the Detectron2 family builds, by `detectron2_complexity`
+under the same convention. Counting is exact integer arithmetic on shapes, so the file is the same on
 every machine; rows whose test-time architecture is the same (1x and 2x schedules) are counted once.
 """
 
@@ -44,6 +47,36 @@ def complexity_rows(zoo_rows: Iterable[Mapping[str, str]], config_rows: Iterable
             "detections": str(found.detections) if found.detections else "",
             "params_m": f"{found.params_m:.3f}",
             "input": INPUT_WORDS.format(side=found.input_size) + (", every TTA transform summed" if arch.tta else ""),
+            "rois": str(found.rois) if found.rois else "",
+            "convention": CONVENTION,
+        })
+    return records
+
+
+def detectron2_complexity_rows(zoo_rows: Iterable[Mapping[str, str]], config_rows: Iterable[Mapping[str, str]],
+                               ) -> list[dict[str, str]]:
+    """One text record per Detectron2 zoo row (in the zoo table's order), counted from its config's facts."""
+    from explorer.models.detectron2.arch import arch_from_config
+    from explorer.models.detectron2.netconfig import adapt
+    from explorer.zoo.table import config_of_model_url
+    from explorer.zoo_build.counting import CONVENTION, detectron2_complexity
+
+    configs = {row["config"]: row for row in config_rows}
+    records = []
+    for row in zoo_rows:
+        net = adapt(arch_from_config(configs[config_of_model_url(row["model_url"])]))
+        key = ("detectron2", dataclasses.replace(net, config=""))  # the schedule does not change the count
+        if key not in _COUNTED:
+            _COUNTED[key] = detectron2_complexity(net)
+        found = _COUNTED[key]
+        records.append({
+            "uid": f"{row['zoo']}:{row['model_id']}{':tta' if row['tta'] == 'true' else ''}",
+            "zoo": row["zoo"], "model_id": row["model_id"], "tta": row["tta"],
+            "gflops": f"{found.gflops:.3f}",
+            "detection_heads_gflops": f"{found.detection_heads_gflops:.3f}" if found.detections else "",
+            "detections": str(found.detections) if found.detections else "",
+            "params_m": f"{found.params_m:.3f}",
+            "input": INPUT_WORDS.format(side=found.input_size),
             "rois": str(found.rois) if found.rois else "",
             "convention": CONVENTION,
         })

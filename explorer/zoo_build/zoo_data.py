@@ -35,7 +35,7 @@ def _check_unique(rows: list[ZooRow], zoo: str) -> None:
 
 def build_files(reference_dir: Path) -> dict[str, str]:
     """File name -> text of every file in zoo_data/, built from the reference pages."""
-    from explorer.zoo_build.complexity import COMPLEXITY_COLUMNS, complexity_rows
+    from explorer.zoo_build.complexity import COMPLEXITY_COLUMNS, complexity_rows, detectron2_complexity_rows
     from explorer.zoo_build.sources.detectron2_configs import CONFIG_COLUMNS as DETECTRON2_CONFIG_COLUMNS
     from explorer.zoo_build.sources.detectron2_configs import parse_detectron2_configs
     from explorer.zoo_build.sources.detectron2_page import parse_detectron2_zoo
@@ -77,7 +77,8 @@ def build_files(reference_dir: Path) -> dict[str, str]:
     files = {f"{zoo}.csv": csv_text(rows, ZOO_COLUMNS) for zoo, rows in tables.items()}
     files["detectron_configs.csv"] = csv_text(configs, CONFIG_COLUMNS)
     files["detectron2_configs.csv"] = csv_text(detectron2_configs, DETECTRON2_CONFIG_COLUMNS)
-    files["complexity.csv"] = csv_text(complexity_rows(detectron_rows, configs), COMPLEXITY_COLUMNS)
+    counted = complexity_rows(detectron_rows, configs) + detectron2_complexity_rows(detectron2_rows, detectron2_configs)
+    files["complexity.csv"] = csv_text(counted, COMPLEXITY_COLUMNS)
     files["notes.json"] = json.dumps(notes, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
     return files
 
