@@ -119,6 +119,13 @@ def read_result_columns(source: Any, truth: PreparedGroundTruth, *, what: str = 
 def typed_columns(data: bytes, truth: PreparedGroundTruth) -> ResultColumns | None:
     """The columns of a bbox or segm results file's bytes if it is all common-case records that pass every
     check, else None (then json.loads and check_results give the file's message or accept it)."""
+    try:
+        return _typed_columns(data, truth)
+    except OverflowError:  # an integer past int64 somewhere: the slow path names the entry
+        return None
+
+
+def _typed_columns(data: bytes, truth: PreparedGroundTruth) -> ResultColumns | None:
     field = task_of_iou_type(truth.iou_type).result_field
     try:
         records = _DECODERS[truth.iou_type].decode(data)
