@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from contextlib import nullcontext
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 AUTOCAST_CHOICES: tuple[str, ...] = ("fp16", "bf16")
@@ -30,3 +31,19 @@ def synchronized_clock(device: str) -> float:
 
         torch.cuda.synchronize(device)
     return time.perf_counter()
+
+
+class StageClock:
+    """Seconds per stage of one prediction (CUDA synchronised, so queued GPU work is counted where it ran)."""
+
+    def __init__(self, device: str) -> None:
+        self.device = device
+        self.seconds: dict[str, float] = {"preprocess": 0.0, "model": 0.0, "postprocess": 0.0}
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] += synchronized_clock(self.device) - started

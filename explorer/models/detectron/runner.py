@@ -9,10 +9,6 @@ own COCO results encode (width = x2 - x1 + 1).
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import numpy as np
 import torch
 
@@ -24,23 +20,7 @@ from explorer.models.detectron.inference import tta
 from explorer.models.detectron.inference.pipeline import Pipeline, prepare_proposals
 from explorer.models.detectron.inference.postprocess import BoxResults, heatmaps_to_keypoints, paste_masks
 from explorer.models.detectron.inference.preprocess import to_tensor
-from explorer.models.runtime import autocast_context, synchronized_clock
-
-
-class _Clock:
-    """Seconds per stage (CUDA synchronised, so queued GPU work is counted where it ran)."""
-
-    def __init__(self, device: str) -> None:
-        self.device = device
-        self.seconds: dict[str, float] = {"preprocess": 0.0, "model": 0.0, "postprocess": 0.0}
-
-    @contextmanager
-    def stage(self, name: str) -> Iterator[None]:
-        started = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.seconds[name] += synchronized_clock(self.device) - started
+from explorer.models.runtime import StageClock, autocast_context
 
 
 class DetectronRunner:
@@ -65,7 +45,7 @@ class DetectronRunner:
     def predict(self, images: list[np.ndarray], *, autocast: str | None = None) -> list[Detections]:
         results = []
         for image in images:
-            clock = _Clock(self.device)
+            clock = StageClock(self.device)
             with torch.inference_mode(), autocast_context(self.device, autocast):
                 detections = self._detect(np.asarray(image), clock)
             detections.timings.update(clock.seconds)
@@ -74,7 +54,7 @@ class DetectronRunner:
 
     # ------------------------------------------------------------------ per kind
 
-    def _detect(self, image: np.ndarray, clock: _Clock) -> Detections:
+    def _detect(self, image: np.ndarray, clock: StageClock) -> Detections:
         with clock.stage("preprocess"):
             bgr = to_tensor(image, self.device)
         kind = self.arch.kind
@@ -93,7 +73,7 @@ class DetectronRunner:
         """RPN-only: Detectron's proposals (inclusive boxes in original pixels) and objectness."""
         return self.pipeline.proposals(bgr)
 
-    def _proposals_for(self, image: np.ndarray, bgr: torch.Tensor, clock: _Clock) -> torch.Tensor:
+    def _proposals_for(self, image: np.ndarray, bgr: torch.Tensor, clock: StageClock) -> torch.Tensor:
         if self.proposal_runner is None:
             raise RuntimeError(f"{self.spec.name} runs on precomputed proposals but has no proposal model")
         with clock.stage("model"):
@@ -102,7 +82,7 @@ class DetectronRunner:
             return prepare_proposals(boxes, image.shape[0], image.shape[1], self.arch.proposal_limit)
 
     def _detect_rcnn(self, image: np.ndarray, bgr: torch.Tensor, proposals: torch.Tensor | None,
-                     clock: _Clock) -> Detections:
+                     clock: StageClock) -> Detections:
         pipe, arch = self.pipeline, self.arch
         with clock.stage("model"):
             if arch.tta:

@@ -10,10 +10,6 @@ time of both is counted.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import numpy as np
 import torch
 
@@ -22,25 +18,9 @@ from explorer.models.catalog import ModelSpec
 from explorer.models.detectron.coco import COCO_CATEGORY_IDS, COCO_NAMES, PROPOSAL_NAME
 from explorer.models.detectron2.inference.pipeline import Pipeline
 from explorer.models.detectron2.inference.postprocess import Instances
-from explorer.models.runtime import autocast_context, synchronized_clock
+from explorer.models.runtime import StageClock, autocast_context
 
 KEYPOINT_INDEX_OFFSET = 0.5  # COCOEvaluator instances_to_coco_json: keypoints[:, :2] -= 0.5
-
-
-class _Clock:
-    """Seconds per stage (CUDA synchronised, so queued GPU work is counted where it ran)."""
-
-    def __init__(self, device: str) -> None:
-        self.device = device
-        self.seconds: dict[str, float] = {"preprocess": 0.0, "model": 0.0, "postprocess": 0.0}
-
-    @contextmanager
-    def stage(self, name: str) -> Iterator[None]:
-        started = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.seconds[name] += synchronized_clock(self.device) - started
 
 
 def class_table(num_classes: int) -> tuple[tuple[int, ...], tuple[str, ...]]:
@@ -71,21 +51,21 @@ class Detectron2Runner:
     def predict(self, images: list[np.ndarray], *, autocast: str | None = None) -> list[Detections]:
         results = []
         for image in images:
-            clock = _Clock(self.device)
+            clock = StageClock(self.device)
             with torch.inference_mode(), autocast_context(self.device, autocast):
                 detections = self._detect(np.asarray(image), clock)
             detections.timings.update(clock.seconds)
             results.append(detections)
         return results
 
-    def raw_proposals(self, image: np.ndarray, clock: _Clock) -> tuple[torch.Tensor, torch.Tensor]:
+    def raw_proposals(self, image: np.ndarray, clock: StageClock) -> tuple[torch.Tensor, torch.Tensor]:
         """RPN-only: proposals in original pixels and their objectness logits, best first."""
         with clock.stage("preprocess"):
             batch = self.pipeline.prepare(image, self.device)
         with clock.stage("model"):
             return self.pipeline.rpn_only(batch)
 
-    def _detect(self, image: np.ndarray, clock: _Clock) -> Detections:
+    def _detect(self, image: np.ndarray, clock: StageClock) -> Detections:
         meta = self.config.meta
         if meta == "rpn":
             boxes, logits = self.raw_proposals(image, clock)
