@@ -39,17 +39,7 @@ def complexity_rows(zoo_rows: Iterable[Mapping[str, str]], config_rows: Iterable
         if key not in counted:
             counted[key] = detectron_complexity(arch)
         found = counted[key]
-        records.append({
-            "uid": f"{row['zoo']}:{row['model_id']}{':tta' if row['tta'] == 'true' else ''}",
-            "zoo": row["zoo"], "model_id": row["model_id"], "tta": row["tta"],
-            "gflops": f"{found.gflops:.3f}",
-            "detection_heads_gflops": f"{found.detection_heads_gflops:.3f}" if found.detections else "",
-            "detections": str(found.detections) if found.detections else "",
-            "params_m": f"{found.params_m:.3f}",
-            "input": INPUT_WORDS.format(side=found.input_size) + (", every TTA transform summed" if arch.tta else ""),
-            "rois": str(found.rois) if found.rois else "",
-            "convention": CONVENTION,
-        })
+        records.append(_record(row, found, CONVENTION, ", every TTA transform summed" if arch.tta else ""))
     return records
 
 
@@ -69,15 +59,20 @@ def detectron2_complexity_rows(zoo_rows: Iterable[Mapping[str, str]], config_row
         if key not in _COUNTED:
             _COUNTED[key] = detectron2_complexity(net)
         found = _COUNTED[key]
-        records.append({
-            "uid": f"{row['zoo']}:{row['model_id']}{':tta' if row['tta'] == 'true' else ''}",
-            "zoo": row["zoo"], "model_id": row["model_id"], "tta": row["tta"],
-            "gflops": f"{found.gflops:.3f}",
-            "detection_heads_gflops": f"{found.detection_heads_gflops:.3f}" if found.detections else "",
-            "detections": str(found.detections) if found.detections else "",
-            "params_m": f"{found.params_m:.3f}",
-            "input": INPUT_WORDS.format(side=found.input_size),
-            "rois": str(found.rois) if found.rois else "",
-            "convention": CONVENTION,
-        })
+        records.append(_record(row, found, CONVENTION))
     return records
+
+
+def _record(row: Mapping[str, str], found: Any, convention: str, input_note: str = "") -> dict[str, str]:
+    """The text record of one zoo row's count (both families write the same columns the same way)."""
+    return {
+        "uid": f"{row['zoo']}:{row['model_id']}{':tta' if row['tta'] == 'true' else ''}",
+        "zoo": row["zoo"], "model_id": row["model_id"], "tta": row["tta"],
+        "gflops": f"{found.gflops:.3f}",
+        "detection_heads_gflops": f"{found.detection_heads_gflops:.3f}" if found.detections else "",
+        "detections": str(found.detections) if found.detections else "",
+        "params_m": f"{found.params_m:.3f}",
+        "input": INPUT_WORDS.format(side=found.input_size) + input_note,
+        "rois": str(found.rois) if found.rois else "",
+        "convention": convention,
+    }
