@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from typing import Any
 
@@ -47,3 +47,20 @@ class StageClock:
             yield
         finally:
             self.seconds[name] += synchronized_clock(self.device) - started
+
+
+def predict_each(images: Sequence[Any], device: str, autocast: str | None,
+                 detect: Callable[[Any, StageClock], Any]) -> list[Any]:
+    """Run `detect` on each image in inference mode (and autocast), its stage timings added to its detections:
+    the per-image loop of the Detectron and Detectron2 runners."""
+    import numpy as np
+    import torch
+
+    results = []
+    for image in images:
+        clock = StageClock(device)
+        with torch.inference_mode(), autocast_context(device, autocast):
+            detections = detect(np.asarray(image), clock)
+        detections.timings.update(clock.seconds)
+        results.append(detections)
+    return results

@@ -20,7 +20,7 @@ from explorer.models.detectron.inference import tta
 from explorer.models.detectron.inference.pipeline import Pipeline, prepare_proposals
 from explorer.models.detectron.inference.postprocess import BoxResults, heatmaps_to_keypoints, paste_masks
 from explorer.models.detectron.inference.preprocess import to_tensor
-from explorer.models.runtime import StageClock, autocast_context
+from explorer.models.runtime import StageClock, predict_each
 
 
 class DetectronRunner:
@@ -43,14 +43,7 @@ class DetectronRunner:
             else ((0,), (PROPOSAL_NAME,))
 
     def predict(self, images: list[np.ndarray], *, autocast: str | None = None) -> list[Detections]:
-        results = []
-        for image in images:
-            clock = StageClock(self.device)
-            with torch.inference_mode(), autocast_context(self.device, autocast):
-                detections = self._detect(np.asarray(image), clock)
-            detections.timings.update(clock.seconds)
-            results.append(detections)
-        return results
+        return predict_each(images, self.device, autocast, self._detect)
 
     # ------------------------------------------------------------------ per kind
 

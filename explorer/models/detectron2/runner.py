@@ -18,7 +18,7 @@ from explorer.models.catalog import ModelSpec
 from explorer.models.detectron.coco import COCO_CATEGORY_IDS, COCO_NAMES, PROPOSAL_NAME
 from explorer.models.detectron2.inference.pipeline import Pipeline
 from explorer.models.detectron2.inference.postprocess import Instances
-from explorer.models.runtime import StageClock, autocast_context
+from explorer.models.runtime import StageClock, predict_each
 
 KEYPOINT_INDEX_OFFSET = 0.5  # COCOEvaluator instances_to_coco_json: keypoints[:, :2] -= 0.5
 
@@ -49,14 +49,7 @@ class Detectron2Runner:
             self.category_ids, self.categories = class_table(self.config.num_classes)
 
     def predict(self, images: list[np.ndarray], *, autocast: str | None = None) -> list[Detections]:
-        results = []
-        for image in images:
-            clock = StageClock(self.device)
-            with torch.inference_mode(), autocast_context(self.device, autocast):
-                detections = self._detect(np.asarray(image), clock)
-            detections.timings.update(clock.seconds)
-            results.append(detections)
-        return results
+        return predict_each(images, self.device, autocast, self._detect)
 
     def raw_proposals(self, image: np.ndarray, clock: StageClock) -> tuple[torch.Tensor, torch.Tensor]:
         """RPN-only: proposals in original pixels and their objectness logits, best first."""
