@@ -24,6 +24,7 @@ from pycocotools import mask as mask_utils
 
 from explorer.evaluation.coco.backends import HotcocoBackend, PycocotoolsBackend, Run, iter_runs, matches
 from explorer.evaluation.coco.pipeline import evaluate
+from explorer.evaluation.errors import EvaluationInputError
 from explorer.evaluation.inputs.ground_truth import load_ground_truth
 from explorer.evaluation.inputs.result_checks import check_result_columns, check_results
 from tests.coco_factory import ABSENT_CATEGORY_ID, ANNOTATED_CATEGORY_IDS, make_ground_truth, perfect_results
@@ -247,3 +248,39 @@ def test_segm_results_without_a_box_give_the_same_numbers(instances) -> None:
     with_box, without_box = evaluate(instances, both, "segm"), evaluate(instances, mask_only, "segm")
     assert with_box.stats == without_box.stats
     np.testing.assert_array_equal(with_box.curves, without_box.curves)
+
+
+def test_one_ground_truth_index_serves_bbox_and_segm(instances, monkeypatch) -> None:
+    """hotcoco's ground-truth index is built once per GroundTruth and shared by its bbox and segm evaluations (and
+    by every later one), and sharing it changes no number: each Evaluation equals pycocotools' on a fresh index,
+    whichever type comes first; an evaluation of part of the images gets its own index."""
+    builds: list[int] = []
+    real = HotcocoBackend.coco
+    monkeypatch.setattr(HotcocoBackend, "coco", lambda self, dataset: builds.append(1) or real(self, dataset))
+    results = {kind: detection_results(instances, kind) for kind in ("bbox", "segm")}
+    expected = {kind: evaluate(instances, results[kind], kind, backend="pycocotools") for kind in results}
+    for order in (("bbox", "segm", "bbox"), ("segm", "bbox", "segm")):
+        truth, builds[:] = load_ground_truth(instances), []
+        for kind in order:
+            got = evaluate(truth, results[kind], kind)
+            assert got.stats == expected[kind].stats and got.to_frame().equals(expected[kind].to_frame())
+            np.testing.assert_array_equal(got.curves, expected[kind].curves)
+        assert len(builds) == 1
+    ids = sorted(image["id"] for image in instances["images"])[:5]
+    on_part = [r for r in results["bbox"] if r["image_id"] in ids]
+    part = evaluate(truth, on_part, "bbox", image_ids=ids)
+    assert len(builds) == 2 and part.n_images == 5
+    assert part.stats == evaluate(instances, on_part, "bbox", image_ids=ids, backend="pycocotools").stats
+
+
+def test_bbox_evaluates_a_ground_truth_whose_masks_do_not(instances) -> None:
+    """The shared index holds the masks only when they pass the segm checks: with a broken mask bbox still
+    evaluates (on a boxes-only index, remembered), segm says what is wrong."""
+    gt = copy.deepcopy(instances)
+    gt["annotations"][3]["segmentation"] = {"size": [1, 1], "counts": "0"}
+    truth = load_ground_truth(gt)
+    results = noisy_results(gt, "bbox", seed=3)
+    for _ in range(2):
+        assert evaluate(truth, results, "bbox").stats == evaluate(gt, results, "bbox", backend="pycocotools").stats
+    with pytest.raises(EvaluationInputError, match="annotations\\[3\\]"):
+        evaluate(truth, results, "segm")

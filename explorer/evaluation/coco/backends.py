@@ -28,6 +28,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from explorer.evaluation.errors import EvaluationInputError
+from explorer.evaluation.inputs.ground_truth import PreparedGroundTruth
 from explorer.evaluation.inputs.result_checks import CheckedResults
 from explorer.tasks import IouType
 
@@ -214,13 +215,37 @@ def run(backend: Backend, gt: Any, dt: Any, iou_type: IouType, *, category_ids: 
     return _arrays(evaluator)
 
 
+def ground_truth_index(backend: Backend, truth: PreparedGroundTruth) -> Any:
+    """The backend's COCO index over the ground truth `truth` was prepared from, for its IoU type.
+
+    hotcoco's index is native and no evaluation writes into it, so it is built once per GroundTruth and shared
+    (GroundTruth.shared_index), as Detectron2 builds one COCO object for all its IoU types: bbox and segm read
+    the same index, holding the masks, when the file's masks pass the segm checks (a bbox evaluation reads the
+    boxes and areas only); a file whose masks do not gets a boxes-only index for bbox. pycocotools' COCOeval
+    writes into the annotations it is given, so that backend gets a fresh index over fresh dicts every time."""
+    if backend.name != "hotcoco":
+        return backend.coco(truth.dataset)
+    gt, kind = truth.gt, truth.iou_type
+    if kind == "bbox":
+        if ("hotcoco", "bbox") in gt.index_cache:
+            return gt.index_cache[("hotcoco", "bbox")]
+        try:
+            gt.check_for("segm")
+        except EvaluationInputError:  # no usable masks: an index of boxes, remembered as the bbox one
+            return gt.shared_index(("hotcoco", "bbox"), lambda: backend.coco(truth.dataset))
+        kind = "segm"
+    return gt.shared_index(("hotcoco", kind),
+                           lambda: backend.coco(truth.dataset if kind == truth.iou_type else gt.dataset(kind)))
+
+
 def iter_runs(backend: Backend, iou_type: IouType, dataset: dict[str, Any], results: Results,
               category_ids: Sequence[int], runs: Sequence[Run], kpt_sigmas: np.ndarray | None, *,
-              on_accumulate: Callable[[], None] | None = None) -> Iterator[EvalArrays]:
+              on_accumulate: Callable[[], None] | None = None, index: Any = None) -> Iterator[EvalArrays]:
     """Each run's arrays, computed as they are asked for, with one detection index for all runs and one
-    ground-truth index per distinct ground truth (the main one built once). `results` may be written into (ids,
-    areas) as loadRes does; it is not held once the first run has started."""
-    main_index = backend.coco(dataset)
+    ground-truth index per distinct ground truth (the main one built once, or `index`, one already built over
+    `dataset`). `results` may be written into (ids, areas) as loadRes does; it is not held once the first run has
+    started. `dataset` is read only without `index` or for runs with extra annotations."""
+    main_index = backend.coco(dataset) if index is None else index
     dt_index = backend.load_results(main_index, results)
     # The index has its own copy: a caller that lets go of `results` too gets their memory back before the
     # evaluation's own (at 50,000 images the segm count strings and their dicts are ~3 GB).

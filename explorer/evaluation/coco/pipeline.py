@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from explorer.evaluation.coco.backends import Run, get_backend, iter_runs
+from explorer.evaluation.coco.backends import Run, get_backend, ground_truth_index, iter_runs
 from explorer.evaluation.coco.breakdown import error_breakdown, relaxed_runs
 from explorer.evaluation.coco.metrics import per_category, precision_curves, stat_names, summary
 from explorer.evaluation.coco.results import CategoryMetrics, Evaluation, SummaryStat
@@ -123,8 +123,9 @@ def run_request(request: EvaluationRequest, progress: ProgressCallback | None = 
     stages.enter("evaluate")
     with _malformed_rle_is_input_error(label):
         # lazily: the analysis runs after the main numbers, as its own stage
-        pending = iter_runs(engine, kind, truth.dataset, checked, truth.category_ids, runs, truth.kpt_sigmas,
-                            on_accumulate=lambda: stages.enter("accumulate"))
+        index = ground_truth_index(engine, truth)
+        pending = iter_runs(engine, kind, truth.dataset if options.analysis else {}, checked, truth.category_ids,
+                            runs, truth.kpt_sigmas, on_accumulate=lambda: stages.enter("accumulate"), index=index)
         n_detections = len(checked)
         del checked  # the evaluator's index holds the detections from here on (see iter_runs)
         arrays = next(pending)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
@@ -59,6 +59,8 @@ class GroundTruth:
     name: str = "ground truth"
     passed: set[str] = field(default_factory=set, repr=False, compare=False)  # iou types check_for accepted
     rle_cache: dict[int, dict[str, Any]] = field(default_factory=dict, repr=False, compare=False)
+    #: Evaluator indexes over this ground truth (explorer.evaluation.coco.backends.ground_truth_index), by key.
+    index_cache: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def category_ids(self, iou_type: IouType) -> list[int]:
         """The categories evaluated: all of them, or for keypoints those that name keypoints (sorted, as
@@ -77,7 +79,18 @@ class GroundTruth:
         return replace(self, images=[image for image in self.images if image["id"] in wanted],
                        annotations=[ann for ann in self.annotations if ann["image_id"] in wanted],
                        image_sizes={i: size for i, size in self.image_sizes.items() if i in wanted},
-                       image_ids=frozenset(wanted))
+                       image_ids=frozenset(wanted), passed=set(), index_cache={})  # its own checks and indexes
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled (a cache, a worker process) without its evaluator indexes: native objects, rebuilt on need."""
+        return dict(self.__dict__, index_cache={})
+
+    def shared_index(self, key: Any, build: Callable[[], Any]) -> Any:
+        """The evaluator index cached under `key`, built by `build()` the first time: an index over this ground
+        truth is read, never written, by a native evaluator, so every evaluation of it can share one."""
+        if key not in self.index_cache:
+            self.index_cache[key] = build()
+        return self.index_cache[key]
 
     def mask_rles(self) -> dict[int, dict[str, Any]]:
         """Annotation id -> its mask as compressed RLE, converted once (as pycocotools' annToRLE converts it) and
