@@ -37,19 +37,19 @@ def gt() -> dict[str, Any]:
 
 @pytest.fixture
 def calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Every pipeline.evaluate call (by results name), with the evaluation caches emptied first."""
+    """Every evaluation run (pipeline.run_request, by results name), with the evaluation caches emptied first."""
     seen: list[str] = []
-    real = pipeline.evaluate
+    real = pipeline.run_request
 
-    def counting(*args: Any, **kwargs: Any) -> Any:
-        seen.append(kwargs.get("results_name") or "?")
-        return real(*args, **kwargs)
+    def counting(request: Any, progress: Any = None) -> Any:
+        seen.append(request.options.results_name or "?")
+        return real(request, progress)
 
     from explorer.views import eval_views
 
     st.cache_data.clear()
     eval_views.evaluation_task.clear()  # evaluations are kept (as tasks) in st.cache_resource
-    monkeypatch.setattr(pipeline, "evaluate", counting)
+    monkeypatch.setattr(pipeline, "run_request", counting)
     return seen
 
 

@@ -63,10 +63,11 @@ def box_detections(width: int = 640, height: int = 480, **extra: Any) -> Detecti
 # ---- evaluating -------------------------------------------------------------------------------------------------
 
 def test_evaluate_uploads_gives_the_evaluation_or_the_input_error(files) -> None:
-    (gt_name, gt_bytes), (name, data) = files
-    evaluation, problem, _ = report.evaluate_uploads(gt_bytes, gt_name, data, name, "bbox")
+    (gt_name, gt_bytes), _ = files
+    evaluation, problem, _ = report.evaluate_uploads(report.upload_request(*files, "bbox"))
     assert problem is None and evaluation.stat("AP") == pytest.approx(1.0)
-    evaluation, problem, _ = report.evaluate_uploads(gt_bytes, gt_name, b"not json", "bad.json", "bbox")
+    bad = report.upload_request((gt_name, gt_bytes), ("bad.json", b"not json"), "bbox")
+    evaluation, problem, _ = report.evaluate_uploads(bad)
     assert evaluation is None and "bad.json" in problem
 
 
@@ -74,27 +75,27 @@ def test_evaluate_uploads_on_some_images_only(gt, files) -> None:
     (gt_name, gt_bytes), (name, _) = files
     first = gt["images"][0]["id"]
     only_first = [r for r in perfect_results(gt) if r["image_id"] == first]
-    evaluation, problem, _ = report.evaluate_uploads(gt_bytes, gt_name, dumps(only_first), name, "bbox",
-                                                  image_ids=[first])
+    request = report.upload_request((gt_name, gt_bytes), (name, dumps(only_first)), "bbox", image_ids=[first])
+    evaluation, problem, _ = report.evaluate_uploads(request)
     assert problem is None and evaluation.n_images == 1 and evaluation.stat("AP") == pytest.approx(1.0)
 
 
 def test_an_evaluation_task_reports_progress_and_its_outcome(files) -> None:
     stages: list[str] = []
     gate = threading.Event()
-    real = pipeline.evaluate
+    real = pipeline.run_request
 
-    def slow(*args: Any, progress: Any = None, **kwargs: Any) -> Any:
+    def slow(request: Any, progress: Any = None) -> Any:
         def relay(stage: str, fraction: float) -> None:
             stages.append(stage)
             progress(stage, fraction)
 
         gate.wait(30)
-        return real(*args, progress=relay, **kwargs)
+        return real(request, relay)
 
     with ThreadPoolExecutor(1) as executor, pytest.MonkeyPatch.context() as patch:
-        patch.setattr(pipeline, "evaluate", slow)
-        task = report.start_evaluation(executor, *files, "bbox")
+        patch.setattr(pipeline, "run_request", slow)
+        task = report.start_evaluation(executor, report.upload_request(*files, "bbox"))
         assert not task.done() and task.progress.latest == ("starting", 0.0)  # returned at once
         gate.set()
         evaluation, problem, _ = task.outcome(timeout=HANG_S)
@@ -107,8 +108,8 @@ def test_a_task_that_crashed_says_so(files) -> None:
         raise RuntimeError("bug")
 
     with ThreadPoolExecutor(1) as executor, pytest.MonkeyPatch.context() as patch:
-        patch.setattr(pipeline, "evaluate", crash)
-        task = report.start_evaluation(executor, *files, "bbox")
+        patch.setattr(pipeline, "run_request", crash)
+        task = report.start_evaluation(executor, report.upload_request(*files, "bbox"))
         with pytest.raises(RuntimeError, match="bug"):
             task.outcome(timeout=HANG_S)
     assert task.failed()
@@ -142,8 +143,7 @@ def test_sorted_ids() -> None:
 # ---- one evaluation, as shown -----------------------------------------------------------------------------------
 
 def test_summary_numbers_and_names(files) -> None:
-    (gt_name, gt_bytes), (name, data) = files
-    evaluation, *_ = report.evaluate_uploads(gt_bytes, gt_name, data, name, "bbox", analysis=True)
+    evaluation, *_ = report.evaluate_uploads(report.upload_request(*files, "bbox", analysis=True))
     assert [n for n, _ in report.key_numbers(evaluation)] == list(report.KEY_STATS)
     assert dict(report.key_numbers(evaluation))["AP"] == "100.0"
     caption = report.summary_caption(evaluation)
@@ -154,8 +154,7 @@ def test_summary_numbers_and_names(files) -> None:
 
 
 def test_breakdown_table_needs_the_breakdown(files) -> None:
-    (gt_name, gt_bytes), (name, data) = files
-    evaluation, *_ = report.evaluate_uploads(gt_bytes, gt_name, data, name, "bbox")
+    evaluation, *_ = report.evaluate_uploads(report.upload_request(*files, "bbox"))
     with pytest.raises(ValueError, match="without the error breakdown"):
         report.breakdown_table(evaluation, "all")
 
@@ -179,8 +178,8 @@ def test_keypoint_options_parse_or_raise() -> None:
 def test_keypoint_tables() -> None:
     people = make_ground_truth(3, seed=2, keypoints=True)
     results = perfect_results(people, "keypoints")
-    evaluation, problem, errors = report.evaluate_uploads(dumps(people), "people.json", dumps(results), "kp.json",
-                                                          "keypoints", keypoint_errors=True)
+    request = report.upload_request(("people.json", dumps(people)), ("kp.json", dumps(results)), "keypoints")
+    evaluation, problem, errors = report.evaluate_uploads(request, keypoint_errors=True)
     assert problem is None and evaluation is not None and errors is not None
     assert "good" in report.keypoint_counts(errors).index
     ap = report.keypoint_ap_table(errors)

@@ -157,3 +157,17 @@ def test_one_request_travels_the_evaluation_path() -> None:
     assert pipeline.EvaluationRequest.__dataclass_params__.frozen
     assert pipeline.EvaluationOptions.__dataclass_params__.frozen
     assert {"ground_truth", "results", "iou_type", "options"} == set(pipeline.EvaluationRequest.__dataclass_fields__)
+
+
+def test_the_pages_hand_the_request_on_whole() -> None:
+    """The pages' path (views -> report.start_evaluation -> evaluate_uploads -> run_request) carries one
+    EvaluationRequest: neither report function takes the evaluation's inputs or options as loose parameters again
+    (only what is not the evaluation's own: the keypoint analysis, the executor, the progress log)."""
+    import inspect
+
+    from explorer.evaluation import report
+
+    assert list(inspect.signature(report.evaluate_uploads).parameters) == [
+        "request", "keypoint_errors", "flip_pairs", "progress"]
+    assert list(inspect.signature(report.start_evaluation).parameters) == [
+        "executor", "request", "keypoint_errors", "flip_pairs"]

@@ -58,28 +58,34 @@ def sorted_ids(image_ids: Sequence[int] | None) -> tuple[int, ...] | None:
 
 # ---- evaluating -------------------------------------------------------------------------------------------------
 
-def evaluate_uploads(ground_truth: bytes, ground_truth_name: str, results: bytes, results_name: str, iou_type: str,
-                     analysis: bool = False, image_ids: Sequence[int] | None = None, keypoint_errors: bool = False,
-                     kpt_sigmas: Sequence[float] | None = None, flip_pairs: Sequence[tuple[str, str]] | None = None,
-                     progress: Any = None) -> Outcome:
-    """Evaluate uploaded bytes; an input error comes back as the message.
+def upload_request(ground_truth: Source, results: Source, iou_type: str, *, analysis: bool = False,
+                   image_ids: Sequence[int] | None = None,
+                   kpt_sigmas: Sequence[float] | None = None) -> pipeline.EvaluationRequest:
+    """The one EvaluationRequest for an uploaded ground truth and results file, each (name, bytes): the names
+    label the messages, `kpt_sigmas` count for keypoints only. EvaluationInputError for an unknown IoU type."""
+    return pipeline.make_request(ground_truth[1], results[1], iou_type, analysis=analysis, image_ids=image_ids,
+                                 results_name=results[0], ground_truth_name=ground_truth[0],
+                                 kpt_sigmas=kpt_sigmas if kpt_sigmas and iou_type == "keypoints" else None)
 
-    `keypoint_errors` adds the keypoint error analysis to a keypoints evaluation; if only that analysis fails,
-    the evaluation comes back with the message. `kpt_sigmas` / `flip_pairs`: for keypoints other than COCO's.
-    `progress(stage, fraction)` hears the evaluation's stages.
+
+def evaluate_uploads(request: pipeline.EvaluationRequest, *, keypoint_errors: bool = False,
+                     flip_pairs: Sequence[tuple[str, str]] | None = None, progress: Any = None) -> Outcome:
+    """Run `request` (see upload_request); an input error comes back as the message.
+
+    `keypoint_errors` adds the keypoint error analysis to a keypoints evaluation, on the request's inputs and
+    options; if only that analysis fails, the evaluation comes back with the message. `flip_pairs`: for keypoints
+    other than COCO's. `progress(stage, fraction)` hears the evaluation's stages.
     """
-    ids = list(image_ids) if image_ids is not None else None
-    sigmas = list(kpt_sigmas) if kpt_sigmas else None
     try:
-        evaluation = pipeline.evaluate(ground_truth, results, iou_type, analysis=analysis, progress=progress,
-                                       results_name=results_name, ground_truth_name=ground_truth_name,
-                                       image_ids=ids, kpt_sigmas=sigmas if iou_type == "keypoints" else None)
+        evaluation = pipeline.run_request(request, progress)
     except EvaluationInputError as error:
         return Outcome(None, str(error))
-    if keypoint_errors and iou_type == "keypoints":
+    if keypoint_errors and request.iou_type == "keypoints":
+        options = request.options
         try:
-            errors = keypoint_errors_of(evaluation, ground_truth, results, image_ids=ids, results_name=results_name,
-                                        kpt_sigmas=sigmas,
+            errors = keypoint_errors_of(evaluation, request.ground_truth, request.results,
+                                        image_ids=options.image_ids, results_name=options.results_name,
+                                        kpt_sigmas=options.kpt_sigmas, max_bytes=options.max_bytes,
                                         flip_pairs=[tuple(pair) for pair in flip_pairs] if flip_pairs else None)
         except EvaluationInputError as error:
             return Outcome(evaluation, f"keypoint errors: {error}")
@@ -123,14 +129,12 @@ class EvaluationTask:
         return self.future.result(timeout)
 
 
-def start_evaluation(executor: Executor, ground_truth: Source, results: Source, iou_type: str, *,
-                     analysis: bool = False, image_ids: Sequence[int] | None = None, keypoint_errors: bool = False,
-                     kpt_sigmas: Sequence[float] | None = None,
+def start_evaluation(executor: Executor, request: pipeline.EvaluationRequest, *, keypoint_errors: bool = False,
                      flip_pairs: Sequence[tuple[str, str]] | None = None) -> EvaluationTask:
-    """Start `evaluate_uploads` on `executor` and return at once."""
+    """Start `evaluate_uploads(request, ...)` on `executor` and return at once."""
     progress = ProgressLog()
-    future = executor.submit(evaluate_uploads, ground_truth[1], ground_truth[0], results[1], results[0], iou_type,
-                             analysis, image_ids, keypoint_errors, kpt_sigmas, flip_pairs, progress)
+    future = executor.submit(evaluate_uploads, request, keypoint_errors=keypoint_errors, flip_pairs=flip_pairs,
+                             progress=progress)
     return EvaluationTask(future=future, progress=progress)
 
 

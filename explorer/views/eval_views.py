@@ -46,9 +46,10 @@ def evaluation_task(ground_truth: bytes, ground_truth_name: str, results: bytes,
                     kpt_sigmas: tuple[float, ...] | None = None,
                     flip_pairs: tuple[tuple[str, str], ...] | None = None) -> EvaluationTask:
     """One evaluation per (files, options), started once; a task that crashed is started afresh next time."""
-    return report.start_evaluation(_evaluation_threads(), (ground_truth_name, ground_truth),
-                                   (results_name, results), iou_type, analysis=analysis, image_ids=image_ids,
-                                   keypoint_errors=keypoint_errors, kpt_sigmas=kpt_sigmas, flip_pairs=flip_pairs)
+    request = report.upload_request((ground_truth_name, ground_truth), (results_name, results), iou_type,
+                                    analysis=analysis, image_ids=image_ids, kpt_sigmas=kpt_sigmas)
+    return report.start_evaluation(_evaluation_threads(), request, keypoint_errors=keypoint_errors,
+                                   flip_pairs=flip_pairs)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
