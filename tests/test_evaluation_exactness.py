@@ -251,22 +251,23 @@ def test_segm_results_without_a_box_give_the_same_numbers(instances) -> None:
     np.testing.assert_array_equal(with_box.curves, without_box.curves)
 
 
-def test_one_ground_truth_index_serves_bbox_and_segm(instances, monkeypatch) -> None:
-    """hotcoco's ground-truth index is built once per GroundTruth and shared by its bbox and segm evaluations (and
-    by every later one), and sharing it changes no number: each Evaluation equals pycocotools' on a fresh index,
-    whichever type comes first; an evaluation of part of the images gets its own index."""
+def test_one_ground_truth_index_per_type_shared(instances, monkeypatch) -> None:
+    """hotcoco's ground-truth index is built once per GroundTruth and IoU type and shared by every later
+    evaluation (bbox also reads a segm index already built), and sharing it changes no number: each Evaluation
+    equals pycocotools' on a fresh index, whichever type comes first; an evaluation of part of the images gets
+    its own index."""
     builds: list[int] = []
     real = HotcocoBackend.coco
     monkeypatch.setattr(HotcocoBackend, "coco", lambda self, dataset: builds.append(1) or real(self, dataset))
     results = {kind: detection_results(instances, kind) for kind in ("bbox", "segm")}
     expected = {kind: evaluate(instances, results[kind], kind, backend="pycocotools") for kind in results}
-    for order in (("bbox", "segm", "bbox"), ("segm", "bbox", "segm")):
+    for order, n_builds in ((("bbox", "segm", "bbox", "segm"), 2), (("segm", "bbox", "segm", "bbox"), 1)):
         truth, builds[:] = load_ground_truth(instances), []
         for kind in order:
             got = evaluate(truth, results[kind], kind)
             assert got.stats == expected[kind].stats and got.to_frame().equals(expected[kind].to_frame())
             np.testing.assert_array_equal(got.curves, expected[kind].curves)
-        assert len(builds) == 1
+        assert len(builds) == n_builds
     ids = sorted(image["id"] for image in instances["images"])[:5]
     copied = pickle.loads(pickle.dumps(truth))  # a cache or a worker process: no native index travels along
     assert truth.index_cache and not copied.index_cache
@@ -279,13 +280,12 @@ def test_one_ground_truth_index_serves_bbox_and_segm(instances, monkeypatch) -> 
 
 
 def test_bbox_evaluates_a_ground_truth_whose_masks_do_not(instances) -> None:
-    """The shared index holds the masks only when they pass the segm checks: with a broken mask bbox still
-    evaluates (on a boxes-only index, remembered), segm says what is wrong."""
+    """A broken mask stops segm (with the annotation named), never bbox, also on one shared GroundTruth."""
     gt = copy.deepcopy(instances)
     gt["annotations"][3]["segmentation"] = {"size": [1, 1], "counts": "0"}
     truth = load_ground_truth(gt)
     results = noisy_results(gt, "bbox", seed=3)
     for _ in range(2):
         assert evaluate(truth, results, "bbox").stats == evaluate(gt, results, "bbox", backend="pycocotools").stats
-    with pytest.raises(EvaluationInputError, match="annotations\\[3\\]"):
-        evaluate(truth, results, "segm")
+        with pytest.raises(EvaluationInputError, match="annotations\\[3\\]"):
+            evaluate(truth, results, "segm")

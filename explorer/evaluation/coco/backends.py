@@ -218,24 +218,18 @@ def run(backend: Backend, gt: Any, dt: Any, iou_type: IouType, *, category_ids: 
 def ground_truth_index(backend: Backend, truth: PreparedGroundTruth) -> Any:
     """The backend's COCO index over the ground truth `truth` was prepared from, for its IoU type.
 
-    hotcoco's index is native and no evaluation writes into it, so it is built once per GroundTruth and shared
-    (GroundTruth.shared_index), as Detectron2 builds one COCO object for all its IoU types: bbox and segm read
-    the same index, holding the masks, when the file's masks pass the segm checks (a bbox evaluation reads the
-    boxes and areas only); a file whose masks do not gets a boxes-only index for bbox. pycocotools' COCOeval
-    writes into the annotations it is given, so that backend gets a fresh index over fresh dicts every time."""
+    hotcoco's index is native and no evaluation writes into it, so it is built once per GroundTruth and IoU type
+    and shared by every later evaluation (GroundTruth.shared_index): many results files against one loaded ground
+    truth build it once. A bbox evaluation also takes a segm index already built (it holds every box and area
+    bbox reads; Detectron2 shares one COCO object the same way), but does not build one: checking the masks and
+    indexing them costs a bbox-only evaluation more than a boxes-only index. pycocotools' COCOeval writes into the
+    annotations it is given, so that backend gets a fresh index over fresh dicts every time."""
     if backend.name != "hotcoco":
         return backend.coco(truth.dataset)
-    gt, kind = truth.gt, truth.iou_type
-    if kind == "bbox":
-        if ("hotcoco", "bbox") in gt.index_cache:
-            return gt.index_cache[("hotcoco", "bbox")]
-        try:
-            gt.check_for("segm")
-        except EvaluationInputError:  # no usable masks: an index of boxes, remembered as the bbox one
-            return gt.shared_index(("hotcoco", "bbox"), lambda: backend.coco(truth.dataset))
-        kind = "segm"
-    return gt.shared_index(("hotcoco", kind),
-                           lambda: backend.coco(truth.dataset if kind == truth.iou_type else gt.dataset(kind)))
+    gt = truth.gt
+    if truth.iou_type == "bbox" and ("hotcoco", "segm") in gt.index_cache:
+        return gt.index_cache[("hotcoco", "segm")]
+    return gt.shared_index(("hotcoco", truth.iou_type), lambda: backend.coco(truth.dataset))
 
 
 def iter_runs(backend: Backend, iou_type: IouType, dataset: dict[str, Any], results: Results,
