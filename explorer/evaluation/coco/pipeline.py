@@ -123,9 +123,10 @@ def run_request(request: EvaluationRequest, progress: ProgressCallback | None = 
     stages.enter("evaluate")
     with _malformed_rle_is_input_error(label):
         # lazily: the analysis runs after the main numbers, as its own stage
-        index = ground_truth_index(engine, truth)
-        pending = iter_runs(engine, kind, truth.dataset if options.analysis else {}, checked, truth.category_ids,
-                            runs, truth.kpt_sigmas, on_accumulate=lambda: stages.enter("accumulate"), index=index)
+        index = ground_truth_index(engine, truth)  # built once per GroundTruth where the backend allows
+        with_extras = truth.dataset if options.analysis else {}  # read only by the analysis' runs (extra objects)
+        pending = iter_runs(engine, kind, with_extras, checked, truth.category_ids, runs, truth.kpt_sigmas,
+                            on_accumulate=lambda: stages.enter("accumulate"), index=index)
         n_detections = len(checked)
         del checked  # the evaluator's index holds the detections from here on (see iter_runs)
         arrays = next(pending)
