@@ -134,30 +134,13 @@ def _export(runner: Runner, runtime: str, backend: Backend, images: list[np.ndar
         for prefix, target, names in networks:
             recorded[prefix] = stack.enter_context(part_ops.recording(target.model, names))
         eager = runner.predict(images)
-    runtime_parts: dict[str, dict[str, part_ops.RuntimePart]] = {prefix: {} for prefix, _, _ in networks}
-    built, folders, started = [], [], time.perf_counter()
-    for prefix, target, names in networks:
-        for name in names:
-            if name not in recorded[prefix]:
-                info.kept_in_torch[prefix + name] = "not called on the check images (no detection reached it)"
-                continue
-            try:
-                folder, now = cached_export(
-                    (root or exports_root()) / runtime, _key(target, name, runtime, backend.version, target.model),
-                    backend.artifact_names, _builder(target.model, name, recorded[prefix][name], backend.build))
-            except NotExportableError as error:
-                info.kept_in_torch[prefix + name] = str(error)
-                continue
-            built += [prefix + name] if now else []
-            folders.append(folder)
-            runtime_parts[prefix][name] = part_ops.RuntimePart(name, backend.open(folder),
-                                                               recorded[prefix][name].out_spec)
-    qualified = {prefix + name: part for prefix, parts in runtime_parts.items() for name, part in parts.items()}
+    started = time.perf_counter()
+    runtime_parts = {prefix: _runtime_parts(prefix, target, names, recorded[prefix], backend, root, info)
+                     for prefix, target, names in networks}
     if not runtime_parts[""]:
         reasons = "; ".join(f"{name}: {why}" for name, why in info.kept_in_torch.items())
         raise NotExportableError(f"{runner.spec.name} cannot run under {RUNTIME_LABELS[runtime]}: {reasons}")
-    info.parts, info.built, info.folders = tuple(qualified), tuple(built), tuple(folders)
-    info.export_s = time.perf_counter() - started if built else 0.0
+    info.export_s = time.perf_counter() - started if info.built else 0.0
     originals = {prefix: part_ops.swap_parts(target.model, runtime_parts[prefix]) for prefix, target, _ in networks}
 
     def restore() -> None:
@@ -177,6 +160,32 @@ def _export(runner: Runner, runtime: str, backend: Backend, images: list[np.ndar
         raise ParityError(f"{runner.spec.name} under {info.label} differs from PyTorch: {report.failures[0]} "
                           f"({len(report.failures)} difference(s) beyond tolerance; {report.summary()})")
     return RuntimeRunner(runner, info)
+
+
+def _runtime_parts(prefix: str, target: Any, names: tuple[str, ...], recorded: dict[str, Any], backend: Backend,
+                   root: Path | None, info: ExportInfo) -> dict[str, Any]:
+    """{part name: RuntimePart} of one network, each exported (or taken from the cache) and opened; the parts
+    left in PyTorch go to `info.kept_in_torch` with their reason, the rest to `info.parts` (names `prefix`ed)."""
+    from explorer.runtimes.parts import RuntimePart
+
+    opened = {}
+    for name in names:
+        if name not in recorded:
+            info.kept_in_torch[prefix + name] = "not called on the check images (no detection reached it)"
+            continue
+        try:
+            folder, now = cached_export(
+                (root or exports_root()) / backend.runtime, _key(target, name, backend.runtime, backend.version,
+                                                                 target.model),
+                backend.artifact_names, _builder(target.model, name, recorded[name], backend.build))
+        except NotExportableError as error:
+            info.kept_in_torch[prefix + name] = str(error)
+            continue
+        info.parts += (prefix + name,)
+        info.built += (prefix + name,) if now else ()
+        info.folders += (folder,)
+        opened[name] = RuntimePart(name, backend.open(folder), recorded[name].out_spec)
+    return opened
 
 
 def _key(runner: Runner, name: str, runtime: str, version: str, model: Any) -> str:
