@@ -7,7 +7,11 @@ every image carries the model's maximum of detections through the mask head. Eac
 fresh cache folder (the export time is a real one) and parity-checked before it is timed; then the three
 setups are timed in alternation, one image each per round, and the medians compared.
 
-    python bench/bench_runtimes.py [--rounds 5] [--size 800] [--models ID ...]
+    python bench/bench_runtimes.py [--rounds 5] [--size 800] [--models ID ...] [--seed 0]
+
+A model whose export fails (ParityError, NotExportableError) gets its one-line reason in the table, and the
+bench goes on to the next model; the random weights come from `--seed` (the same for the eager and the exported
+runners).
 """
 
 from __future__ import annotations
@@ -31,7 +35,9 @@ def main() -> None:
 
     from explorer.benchmarks.many import hold_max_detections
     from explorer.engine.runners import RANDOM_WEIGHTS, load_runner
+    from explorer.errors import ExplorerError
     from explorer.models.catalog import resolve_spec
+    from explorer.runtimes import RUNTIME_LABELS
     from explorer.runtimes.export import export_runner
     from explorer.zoo.table import load_zoo
 
@@ -39,6 +45,7 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=list(MODELS))
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--size", type=int, default=800, help="min_size (shorter side); the image is 4:3")
+    parser.add_argument("--seed", type=int, default=0, help="torch seed of the random weights")
     args = parser.parse_args()
 
     table = load_zoo()
@@ -52,15 +59,19 @@ def main() -> None:
             spec = hold_max_detections(resolve_spec(table, model).with_sizes(args.size, max(1333, args.size)))
 
             def fresh(spec=spec):
-                torch.manual_seed(0)
+                torch.manual_seed(args.seed)
                 return load_runner(spec, "cpu", RANDOM_WEIGHTS)
 
             runners = {"torch": fresh()}
             exports = {}
-            for runtime in RUNTIMES:
-                started = time.perf_counter()
-                runners[runtime] = export_runner(fresh(), runtime, root=Path(root))
-                exports[runtime] = time.perf_counter() - started
+            try:
+                for runtime in RUNTIMES:
+                    started = time.perf_counter()
+                    runners[runtime] = export_runner(fresh(), runtime, root=Path(root))
+                    exports[runtime] = time.perf_counter() - started
+            except ExplorerError as error:  # a failed parity check or export: say which and why, go on
+                print(f"| {spec.name} | | | | | {RUNTIME_LABELS[runtime]} failed: {error} |", flush=True)
+                continue
             times: dict[str, list[float]] = {name: [] for name in runners}
             for runner in runners.values():  # warm-up
                 runner.predict([image])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -101,51 +102,90 @@ def export_runner(runner: Runner, runtime: str, *, images: list[np.ndarray] | No
     return exported
 
 
+#: The prefix of the parts of the proposal model a Fast R-CNN row runs first ("proposals.backbone", ...).
+PROPOSALS = "proposals."
+
+
+def _networks(runner: Runner, info: ExportInfo) -> list[tuple[str, Any, tuple[str, ...]]]:
+    """(prefix, runner, part names) of each network a prediction runs: the runner's own and, for a Fast R-CNN row,
+    its proposal model's (its `proposal_runner`), so that the whole prediction runs under the runtime and is timed
+    as one setup. A proposal model with nothing to export stays in PyTorch, and the card says why."""
+    from explorer.runtimes import parts as part_ops
+
+    found = [("", runner, part_ops.part_names(runner))]
+    inner = getattr(runner, "proposal_runner", None)
+    if inner is not None:
+        try:
+            found.append((PROPOSALS, inner, part_ops.part_names(inner)))
+        except NotExportableError as error:
+            info.kept_in_torch[PROPOSALS.rstrip(".")] = str(error)
+    return found
+
+
 def _export(runner: Runner, runtime: str, backend: Backend, images: list[np.ndarray] | None,
             tolerances: Tolerances, root: Path | None) -> RuntimeRunner:
     from explorer.runtimes import parts as part_ops
 
-    names = part_ops.part_names(runner)
-    model: Any = runner.model  # type: ignore[attr-defined]  # part_names checked it
-    images = images if images is not None else check_images()
-    with part_ops.recording(model, names) as recorded:
-        eager = runner.predict(images)
     info = ExportInfo(runtime, backend.version, backend.execution_provider, parts=())
-    runtime_parts: dict[str, part_ops.RuntimePart] = {}
-    built, folders, started = [], [], time.perf_counter()
-    for name in names:
-        if name not in recorded:
-            info.kept_in_torch[name] = "not called on the check images (no detection reached it)"
-            continue
-        try:
-            folder, now = cached_export(
-                (root or exports_root()) / runtime, _key(runner, name, runtime, backend.version, model),
-                backend.artifact_names, _builder(model, name, recorded[name], backend.build))
-        except NotExportableError as error:
-            info.kept_in_torch[name] = str(error)
-            continue
-        built += [name] if now else []
-        folders.append(folder)
-        runtime_parts[name] = part_ops.RuntimePart(name, backend.open(folder), recorded[name].out_spec)
-    if not runtime_parts:
+    networks = _networks(runner, info)
+    images = images if images is not None else check_images()
+    recorded: dict[str, dict[str, part_ops.Recorded]] = {}
+    with ExitStack() as stack:
+        for prefix, target, names in networks:
+            recorded[prefix] = stack.enter_context(part_ops.recording(target.model, names))
+        eager = runner.predict(images)
+    started = time.perf_counter()
+    runtime_parts = {prefix: _runtime_parts(prefix, target, names, recorded[prefix], backend, root, info)
+                     for prefix, target, names in networks}
+    if not runtime_parts[""]:
         reasons = "; ".join(f"{name}: {why}" for name, why in info.kept_in_torch.items())
         raise NotExportableError(f"{runner.spec.name} cannot run under {RUNTIME_LABELS[runtime]}: {reasons}")
-    info.parts, info.built, info.folders = tuple(runtime_parts), tuple(built), tuple(folders)
-    info.export_s = time.perf_counter() - started if built else 0.0
-    originals = part_ops.swap_parts(model, runtime_parts)
+    info.export_s = time.perf_counter() - started if info.built else 0.0
+    originals = {prefix: part_ops.swap_parts(target.model, runtime_parts[prefix]) for prefix, target, _ in networks}
+
+    def restore() -> None:
+        for prefix, target, _ in networks:
+            part_ops.restore(target.model, originals[prefix])
+
     try:
         report = compare(eager, runner.predict(images), tolerances)
-        report.check_parts({name: part_ops.output_difference(part, recorded[name])
-                            for name, part in runtime_parts.items()}, tolerances)
+        report.check_parts({prefix + name: part_ops.output_difference(part, recorded[prefix][name])
+                            for prefix, parts in runtime_parts.items() for name, part in parts.items()}, tolerances)
     except BaseException:
-        part_ops.restore(model, originals)
+        restore()
         raise
     info.parity, info.tolerances = report, tolerances
     if not report.passed:
-        part_ops.restore(model, originals)
+        restore()
         raise ParityError(f"{runner.spec.name} under {info.label} differs from PyTorch: {report.failures[0]} "
                           f"({len(report.failures)} difference(s) beyond tolerance; {report.summary()})")
     return RuntimeRunner(runner, info)
+
+
+def _runtime_parts(prefix: str, target: Any, names: tuple[str, ...], recorded: dict[str, Any], backend: Backend,
+                   root: Path | None, info: ExportInfo) -> dict[str, Any]:
+    """{part name: RuntimePart} of one network, each exported (or taken from the cache) and opened; the parts
+    left in PyTorch go to `info.kept_in_torch` with their reason, the rest to `info.parts` (names `prefix`ed)."""
+    from explorer.runtimes.parts import RuntimePart
+
+    opened = {}
+    for name in names:
+        if name not in recorded:
+            info.kept_in_torch[prefix + name] = "not called on the check images (no detection reached it)"
+            continue
+        try:
+            folder, now = cached_export(
+                (root or exports_root()) / backend.runtime, _key(target, name, backend.runtime, backend.version,
+                                                                 target.model),
+                backend.artifact_names, _builder(target.model, name, recorded[name], backend.build))
+        except NotExportableError as error:
+            info.kept_in_torch[prefix + name] = str(error)
+            continue
+        info.parts += (prefix + name,)
+        info.built += (prefix + name,) if now else ()
+        info.folders += (folder,)
+        opened[name] = RuntimePart(name, backend.open(folder), recorded[name].out_spec)
+    return opened
 
 
 def _key(runner: Runner, name: str, runtime: str, version: str, model: Any) -> str:

@@ -230,11 +230,9 @@ def _detectron2_dense(model: Any, config: Any) -> None:
     side = _padded(config.min_size, config.size_divisibility if config.fpn else 0)
     inputs = model.head_inputs(model.features(_meta(1, 3, side, side)))
     if model.proposal_generator is not None:
-        for x in inputs:
-            model.proposal_generator.rpn_head(x)
+        model.proposal_generator.rpn_head(inputs)
     if model.head is not None:
-        for x in inputs:
-            model.head(x)
+        model.head(inputs)
     heads = model.roi_heads
     if heads is not None:
         res = config.box_pooler_resolution

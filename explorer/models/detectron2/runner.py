@@ -35,6 +35,14 @@ def class_table(num_classes: int) -> tuple[tuple[int, ...], tuple[str, ...]]:
 class Detectron2Runner:
     """`predict` as the catalog's Runner protocol; `pipeline` exposes Detectron2's steps for tests and tools."""
 
+    #: The tensor-in, tensor-out submodules of `model` an export runs in a runtime (explorer.runtimes); those a
+    #: config lacks are skipped. `backbone` is the whole body (ResNet/RegNet + FPN; C4/DC5: the ResNet), the RPN
+    #: and RetinaNet heads take all levels in one call, and C4's `roi_heads.res5` serves its box and mask heads.
+    #: Anchors, proposal selection, box decoding, NMS, RoI pooling, mask paste and keypoint decoding stay here.
+    runtime_parts: tuple[str, ...] = ("backbone", "proposal_generator.rpn_head", "head", "roi_heads.res5",
+                                      "roi_heads.box_head", "roi_heads.box_predictor", "roi_heads.mask_head",
+                                      "roi_heads.keypoint_head")
+
     def __init__(self, spec: ModelSpec, device: str, pipeline: Pipeline,
                  proposal_runner: Detectron2Runner | None = None) -> None:
         self.spec = spec

@@ -131,7 +131,7 @@ class Pipeline:
         assert model.head is not None and model.anchor_generator is not None
         inputs = model.head_inputs(self.features(batch))
         anchors = model.anchor_generator(inputs)
-        outputs = [model.head(x) for x in inputs]
+        outputs = list(zip(*model.head(inputs), strict=True))
         boxes, scores, classes = retinanet_detections(outputs, anchors, config.num_classes, settings.score_thresh,
                                                       config.retinanet_topk, settings.nms_thresh,
                                                       settings.detections_per_image)

@@ -65,7 +65,9 @@ def stage_width(config: NetConfig, stage: int) -> int:
 
 
 class ResNet(nn.Module):
-    """`stem`, then `res2`.. as attributes; `forward` returns {stage number: output}."""
+    """`stem`, then `res2`.. as attributes; `forward` returns {stage number: output} of the stages something
+    reads (Detectron2's `out_features`): those FPN takes, or C4's res4 / DC5's res5 alone, so an export of the
+    backbone (explorer.runtimes) hands back only features the heads use."""
 
     def __init__(self, config: NetConfig) -> None:
         super().__init__()
@@ -73,6 +75,7 @@ class ResNet(nn.Module):
             raise ValueError(f"ResNet depth {config.depth} is not one of {sorted(RESNET_BLOCKS)}")
         self.stem = BasicStem(config.stem_out, config.backbone_norm)
         self.stage_numbers = config.bottom_up_stages
+        self.out_stages = config.fpn_stages if config.fpn else config.feature_levels
         for stage in self.stage_numbers:
             dilation = config.res5_dilation if stage == 5 else 1
             first_stride = 1 if stage == 2 or (stage == 5 and dilation == 2) else 2
@@ -86,5 +89,6 @@ class ResNet(nn.Module):
         out = {}
         for stage in self.stage_numbers:
             x = getattr(self, f"res{stage}")(x)
-            out[stage] = x
+            if stage in self.out_stages:
+                out[stage] = x
         return out

@@ -39,8 +39,11 @@ class RetinaNetHead(nn.Module):
             layers.append(nn.ReLU())
         return nn.Sequential(*layers)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.cls_score(self.cls_subnet(x)), self.bbox_pred(self.bbox_subnet(x))
+    def forward(self, features: list[torch.Tensor]) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """(class logits, box deltas) of every level, as Detectron2's head: one call per image (one runtime call
+        when an export runs it)."""
+        return ([self.cls_score(self.cls_subnet(x)) for x in features],
+                [self.bbox_pred(self.bbox_subnet(x)) for x in features])
 
 
 def decode_level(logits: torch.Tensor, deltas: torch.Tensor, anchors: torch.Tensor, num_classes: int,

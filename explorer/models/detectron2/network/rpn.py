@@ -65,7 +65,10 @@ class AnchorGenerator:
 
 class StandardRPNHead(nn.Module):
     """`conv` (3x3 + ReLU; a Sequential `conv0`, `conv1`, ... when the config has several), then 1x1
-    `objectness_logits` (A) and `anchor_deltas` (4A)."""
+    `objectness_logits` (A) and `anchor_deltas` (4A), shared by every level.
+
+    Like Detectron2's, `forward` takes the list of levels and returns one list per output: tensors in, tensors
+    out, so one call covers the image (one runtime call when an export runs it, explorer.runtimes)."""
 
     def __init__(self, dim: int, num_anchors: int, num_convs: int = 1) -> None:
         super().__init__()
@@ -78,9 +81,13 @@ class StandardRPNHead(nn.Module):
         self.objectness_logits = Conv2d(dim, num_anchors, 1)
         self.anchor_deltas = Conv2d(dim, num_anchors * 4, 1)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        hidden = self.conv(x)
-        return self.objectness_logits(hidden), self.anchor_deltas(hidden)
+    def forward(self, features: list[torch.Tensor]) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        objectness, deltas = [], []
+        for x in features:
+            hidden = self.conv(x)
+            objectness.append(self.objectness_logits(hidden))
+            deltas.append(self.anchor_deltas(hidden))
+        return objectness, deltas
 
 
 def find_top_proposals(deltas: list[torch.Tensor], anchors: list[torch.Tensor], logits: list[torch.Tensor],
@@ -129,8 +136,7 @@ class RPN(nn.Module):
         """Proposals (resized-image pixels) and their objectness logits for one image (batch of 1)."""
         anchors = self.anchor_generator(features)
         all_deltas, logits = [], []
-        for x in features:
-            objectness, deltas = self.rpn_head(x)
+        for objectness, deltas in zip(*self.rpn_head(features), strict=True):
             logits.append(objectness[0].permute(1, 2, 0).reshape(-1))
             height, width = deltas.shape[-2:]
             all_deltas.append(deltas[0].view(-1, 4, height, width).permute(2, 3, 0, 1).reshape(-1, 4))
