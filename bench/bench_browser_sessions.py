@@ -130,7 +130,7 @@ def prepare(browser: Any, base: str, image: Path, model_uid: str, size: int) -> 
     expect(page.locator(IDLE_APP)).to_have_count(1, timeout=TIMEOUT_MS)
     model = page.get_by_role("combobox", name="Model", exact=True)
     model.click()
-    model.fill(model_uid.split(":", 1)[1].split("_Weights")[0].lower())
+    model.fill(model_uid.split(":", 1)[1].lower())  # the whole weights id: "..._FPN" alone also finds "..._FPN_V2"
     page.get_by_role("option").first.click()
     expect(page.locator(IDLE_APP)).to_have_count(1, timeout=TIMEOUT_MS)
     expander = page.locator('[data-testid="stExpander"]').filter(has_text="Run settings")
