@@ -4,9 +4,10 @@ torch's CPU kernels run on libgomp's threads, which by default spin for a while 
 before they sleep. A command-line run has the cores to itself and gains a little from that. In the Streamlit
 server the model run shares two cores with script threads, the event loop and the browsers' sessions: an
 idle OpenMP thread spinning on one core leaves the Python threads (including the model run's own glue
-between ops, which needs the GIL) one core to fight over. Measured next to one busy Python thread, the same
-FasterRCNN MobileNetV3 320 forward took 5.5-8.7 s spinning and 0.6-1.1 s with OMP_WAIT_POLICY=PASSIVE
-(bench/README.md, "Six real browser sessions").
+between ops, which needs the GIL) one core to fight over. On the shared machine, a FasterRCNN MobileNetV3 320
+forward beside one busy Python thread took 1.70 s spinning and 0.47 s with OMP_WAIT_POLICY=PASSIVE, and
+burned 0.59 s of CPU against 0.18 s alone (bench/bench_omp_wait.py; bench/README.md, "Six real browser
+sessions").
 
 libgomp reads its environment once, when torch loads it, so the policy must be set before the first
 `import torch` of the process; app.py does so. A value the user set is kept.
