@@ -183,12 +183,17 @@ def one_after_another(pages: list[Any]) -> Timing:
 
 
 def at_once(pages: list[Any]) -> Timing:
-    """Run pressed in every session as fast as one driver can: ([first result, last result], the total)."""
+    """Run pressed in every session as fast as one driver can: ([first result, last result], the total).
+
+    The first result is timed from the first click, as a lone run is timed from its click (not from before
+    the script that watches the page is installed); the total from before the first page is touched, as
+    the one-after-another total is.
+    """
     started = time.time() * 1000
-    for page in pages:
-        press_run(page)
-    finished = [(done_at(page) - started) / 1000 for page in pages]
-    return [min(finished), max(finished)], max(finished), [page.evaluate(DEVICE_JS) for page in pages]
+    clicks = [press_run(page) for page in pages]
+    finished = [done_at(page) for page in pages]
+    total = (max(finished) - started) / 1000
+    return [(min(finished) - clicks[0]) / 1000, total], total, [page.evaluate(DEVICE_JS) for page in pages]
 
 
 def main() -> None:
