@@ -9,6 +9,9 @@ from pathlib import Path
 
 import streamlit as st
 
+from explorer.engine.openmp import prefer_sleeping_threads
+
+prefer_sleeping_threads()  # before any page imports torch: the model run shares the cores with the server
 PAGES_DIR = Path(__file__).resolve().parent / "explorer" / "pages"
 
 st.set_page_config(page_title="Detectron Zoo Explorer", page_icon=":material/view_in_ar:", layout="wide")

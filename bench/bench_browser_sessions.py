@@ -18,7 +18,7 @@ measured in the same rounds.
 
     python bench/bench_browser_sessions.py [--rounds 3] [--sessions 6] [--size 320]
         [--model torchvision:FasterRCNN_MobileNet_V3_Large_320_FPN_Weights.COCO_V1]
-        [--baseline-repo DIR] [--baseline "--runner.postScriptGC=true"]
+        [--baseline-repo DIR] [--baseline "--runner.postScriptGC=true"] [--baseline-env OMP_WAIT_POLICY=ACTIVE]
         [--profile OUT.txt|OUT.svg [--profile-gil]] (py-spy on the server during the first concurrent runs)
 """
 
@@ -75,13 +75,14 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_server(root: Path, repo: Path, flags: list[str]) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(root: Path, repo: Path, flags: list[str],
+                 extra_env: dict[str, str] | None = None) -> tuple[subprocess.Popen[bytes], str]:
     """The app of the checkout `repo` as a user runs it (normal priority, its .streamlit/config.toml), caches in
-    `root`, with extra Streamlit `flags`; returns once /_stcore/health says ok."""
+    `root`, with extra Streamlit `flags` and environment variables; returns once /_stcore/health says ok."""
     root.mkdir(parents=True, exist_ok=True)
     port = free_port()
     env = {**os.environ, "EXPLORER_CACHE": str(root / "explorer"), "TORCH_HOME": str(root / "torch"),
-           "PYTHONPATH": str(repo)}
+           "PYTHONPATH": str(repo), **(extra_env or {})}
     log = (root / "streamlit.log").open("wb")
     process = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless=true",
                                 f"--server.port={port}", "--server.address=127.0.0.1",
@@ -129,7 +130,7 @@ def prepare(browser: Any, base: str, image: Path, model_uid: str, size: int) -> 
     expect(page.locator(IDLE_APP)).to_have_count(1, timeout=TIMEOUT_MS)
     model = page.get_by_role("combobox", name="Model", exact=True)
     model.click()
-    model.fill(model_uid.split(":", 1)[1].split("_Weights")[0].lower())
+    model.fill(model_uid.split(":", 1)[1].lower())  # the whole weights id: "..._FPN" alone also finds "..._FPN_V2"
     page.get_by_role("option").first.click()
     expect(page.locator(IDLE_APP)).to_have_count(1, timeout=TIMEOUT_MS)
     expander = page.locator('[data-testid="stExpander"]').filter(has_text="Run settings")
@@ -182,12 +183,17 @@ def one_after_another(pages: list[Any]) -> Timing:
 
 
 def at_once(pages: list[Any]) -> Timing:
-    """Run pressed in every session as fast as one driver can: ([first result, last result], the total)."""
+    """Run pressed in every session as fast as one driver can: ([first result, last result], the total).
+
+    The first result is timed from the first click, as a lone run is timed from its click (not from before
+    the script that watches the page is installed); the total from before the first page is touched, as
+    the one-after-another total is.
+    """
     started = time.time() * 1000
-    for page in pages:
-        press_run(page)
-    finished = [(done_at(page) - started) / 1000 for page in pages]
-    return [min(finished), max(finished)], max(finished), [page.evaluate(DEVICE_JS) for page in pages]
+    clicks = [press_run(page) for page in pages]
+    finished = [done_at(page) for page in pages]
+    total = (max(finished) - started) / 1000
+    return [(min(finished) - clicks[0]) / 1000, total], total, [page.evaluate(DEVICE_JS) for page in pages]
 
 
 def main() -> None:
@@ -200,6 +206,9 @@ def main() -> None:
                         "the commit before a change): a second server runs it in the same rounds")
     parser.add_argument("--baseline", default="", help="Streamlit flags of that second server (with no "
                         "--baseline-repo it runs this checkout), e.g. --runner.postScriptGC=true")
+    parser.add_argument("--baseline-env", action="append", default=[], metavar="NAME=VALUE",
+                        help="an environment variable of that second server only (repeatable), e.g. "
+                        "OMP_WAIT_POLICY=ACTIVE or EXPLORER_TORCH_THREADS=1")
     parser.add_argument("--profile", type=Path, help="py-spy profile of the server during the first concurrent "
                         "runs: collapsed stacks (one per line, with its count), or a flame graph if it ends in .svg")
     parser.add_argument("--profile-gil", action="store_true", help="only samples where a thread holds the GIL")
@@ -208,11 +217,12 @@ def main() -> None:
     if CHROMIUM is None:
         raise SystemExit("Debian chromium not found: apt-get install -y chromium")
     root = Path(tempfile.mkdtemp(prefix="bench_browser_sessions_"))
-    configs = {"this app": (REPO_ROOT, [])}
-    if args.baseline_repo or args.baseline:
-        configs["before"] = ((args.baseline_repo or REPO_ROOT).resolve(), args.baseline.split())
-    servers = {name: start_server(root / f"server_{i}", repo, flags)
-               for i, (name, (repo, flags)) in enumerate(configs.items())}
+    configs = {"this app": (REPO_ROOT, [], {})}
+    if args.baseline_repo or args.baseline or args.baseline_env:
+        configs["before"] = ((args.baseline_repo or REPO_ROOT).resolve(), args.baseline.split(),
+                             dict(pair.split("=", 1) for pair in args.baseline_env))
+    servers = {name: start_server(root / f"server_{i}", repo, flags, extra_env)
+               for i, (name, (repo, flags, extra_env)) in enumerate(configs.items())}
     os.nice(19)  # this script and the browsers it launches yield the CPU to the servers (started before this)
     images = [small_png(root / f"image_{i}.png", i, args.size) for i in range(args.sessions)]
     from playwright.sync_api import sync_playwright
@@ -249,8 +259,9 @@ def main() -> None:
             process.wait(30)
     print(f"{args.sessions} browser sessions, model {args.model} (random weights), input size {args.size}, "
           f"{args.rounds} rounds, load average {os.getloadavg()[0]:.1f} at the end")
-    for name, (repo, flags) in configs.items():
-        report(f"{name} ({repo}{' ' + ' '.join(flags) if flags else ''})", results[name])
+    for name, (repo, flags, extra_env) in configs.items():
+        setting = " ".join([*flags, *(f"{key}={value}" for key, value in extra_env.items())])
+        report(f"{name} ({repo}{' ' + setting if setting else ''})", results[name])
 
 
 def rotated(items: list[str], by: int) -> list[str]:

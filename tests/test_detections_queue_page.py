@@ -194,3 +194,24 @@ def test_a_run_that_crashes_in_the_queue_is_reported_on_its_page(page: AppTest) 
     later = InferenceJob(spec=healthy.spec, device="cpu", weights=RANDOM_WEIGHTS, images=[np.zeros((8, 8, 3), "uint8")])
     assert run_resources.inference_queues().submit(later).wait(WAIT_S) and healthy.calls == 1  # the worker lives on
     cache.clear()
+
+
+def test_a_waiting_page_sleeps_on_the_queue_until_it_changes(page: AppTest, held_queue, monkeypatch) -> None:
+    """No polling loop: the page blocks in `wait_for_change` (waking once a second at most for its clock) and
+    is woken by the queue when the run ahead finishes, then by its own run's end."""
+    from explorer.engine.queue import InferenceQueue
+    from explorer.pages.detections import TICK_S
+
+    gate, mine = held_queue
+    real = InferenceQueue.wait_for_change
+    timeouts: list[float | None] = []
+
+    def spy(self, seen, timeout=None):
+        timeouts.append(timeout)
+        gate.set()  # the page is asleep behind the other session's run: let that run end
+        return real(self, seen, timeout)
+
+    monkeypatch.setattr(InferenceQueue, "wait_for_change", spy)
+    page.button(key="detections:run").click().run()
+    assert not page.exception and mine.calls == 1 and len(page.session_state["detections:runs"]) == 1
+    assert timeouts and all(timeout == TICK_S for timeout in timeouts)

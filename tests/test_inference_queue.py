@@ -280,3 +280,36 @@ def test_a_hold_left_while_waiting_gives_up_its_place(queues, script) -> None:
     after = queues.submit(job(1), "next")
     gate.set()
     assert after.wait(WAIT_S) and after.state is RequestState.DONE
+
+
+def test_a_follower_sleeps_on_the_queue_until_something_changes(queues, script) -> None:
+    """`wait_for_change` (what a waiting page blocks on): wakes on a change, returns at once on a missed one."""
+    _, gate = busy(queues, script)
+    queue = queues.queue("cpu")
+    seen = queue.changes
+    assert queue.wait_for_change(seen, 0.05) == seen  # nothing changed: it sleeps until the timeout
+    mine = queues.submit(job(1))
+    assert queue.wait_for_change(seen, WAIT_S) > seen  # a change made before the call is not missed
+    seen = queue.changes
+    woke: list[tuple[int, RequestState]] = []
+    follower = threading.Thread(target=lambda: woke.append((queue.wait_for_change(seen, WAIT_S), mine.state)))
+    follower.start()
+    follower.join(0.2)
+    assert follower.is_alive() and not woke  # still asleep: nothing has moved
+    gate.set()
+    follower.join(WAIT_S)
+    assert woke and woke[0][0] > seen  # woken by the queue moving on, long before its timeout
+    assert mine.wait(WAIT_S) and mine.state is RequestState.DONE
+
+
+def test_a_runs_progress_wakes_its_followers(queues, script) -> None:
+    first, second = script.gate(1), script.gate(2)
+    request = queues.submit(job(1, 2, 3))
+    queue = queues.queue("cpu")
+    assert script.entered[1].wait(WAIT_S)
+    seen = queue.changes
+    first.set()  # image 1 done; image 2 holds the run, so only the progress can be the change
+    assert queue.wait_for_change(seen, WAIT_S) > seen
+    assert request.state is RequestState.RUNNING and request.images_done == 1
+    second.set()
+    assert request.wait(WAIT_S) and request.images_done == 3

@@ -7,7 +7,7 @@ import pytest
 
 from explorer.models.catalog import UnknownModelError
 from explorer.zoo.filters import NO_SCHEDULE, filter_options, filter_rows
-from explorer.zoo.lookup import link_id, model_label, model_rows, resolve_model
+from explorer.zoo.lookup import link_id, model_label, model_labels, model_rows, resolve_model
 from explorer.zoo.table import load_zoo
 
 PLAIN = "detectron:37129812"
@@ -39,6 +39,12 @@ def test_model_rows_puts_the_asked_row_first_and_keeps_its_twin(table) -> None:
 
 def test_model_label_names_zoo_and_id(table) -> None:
     assert model_label(table, PLAIN) == f"{table.at[PLAIN, 'name']} — detectron 37129812"
+
+
+def test_model_labels_gives_every_rows_label_at_once(table) -> None:
+    labels = model_labels(table)
+    assert list(labels) == [str(uid) for uid in table.index]
+    assert all(labels[uid] == model_label(table, uid) for uid in table.index)
 
 
 def test_rows_without_a_schedule_are_offered_and_filtered_as_none(table) -> None:

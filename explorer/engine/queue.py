@@ -157,6 +157,7 @@ class InferenceQueue:
         self._worker: threading.Thread | None = None
         self._closed = False
         self._release = threading.Event()
+        self._changes = 0  # bumped (under the lock) whenever a request's state, place or progress changes
 
     # ---- what callers use ------------------------------------------------------------------------------
 
@@ -179,7 +180,7 @@ class InferenceQueue:
             if request.state is RequestState.PENDING:
                 self._pending.remove(request)
             self._finish(request, RequestState.CANCELLED)
-            self._lock.notify_all()
+            self._changed()
             return True
 
     def cancel_session(self, session: str) -> int:
@@ -197,6 +198,24 @@ class InferenceQueue:
         """What the worker is on now: one request, a shared batch of several, or a `hold` ticket."""
         with self._lock:
             return [request for request in self._running if request.state is RequestState.RUNNING]
+
+    @property
+    def changes(self) -> int:
+        """A counter that grows whenever a request here is queued, starts, progresses, finishes or leaves."""
+        return self._changes
+
+    def wait_for_change(self, seen: int, timeout: float | None = None) -> int:
+        """Block until `changes` differs from `seen` (or `timeout` seconds passed); the counter then.
+
+        Why: a page following its run sleeps here instead of polling, so it wakes the moment there is
+        something to show (its run's result above all) and holds no GIL meanwhile; a thread blocked on the
+        queue's condition costs the run in progress nothing. Pass the `changes` read before looking at the
+        requests, so that a change in between is never missed.
+        """
+        with self._lock:
+            if self._changes == seen:
+                self._lock.wait(timeout)
+            return self._changes
 
     @contextmanager
     def hold(self, session: str = "", on_wait: Callable[[InferenceRequest], None] | None = None,
@@ -225,7 +244,7 @@ class InferenceQueue:
                     self._pending.remove(ticket)
                 if not ticket.finished:
                     self._finish(ticket, RequestState.DONE)
-                self._lock.notify_all()
+                self._changed()
 
     def close(self, timeout: float | None = 10.0) -> None:
         """Cancel what waits, let the running job finish, stop the worker (tests; a server runs until exit)."""
@@ -234,7 +253,7 @@ class InferenceQueue:
             for request in list(self._pending):
                 self._finish(request, RequestState.CANCELLED)
             self._pending.clear()
-            self._lock.notify_all()
+            self._changed()
         if self._worker is not None:
             self._worker.join(timeout)
 
@@ -248,7 +267,7 @@ class InferenceQueue:
             if self._worker is None:
                 self._worker = threading.Thread(target=self._work, name=f"inference-{self.device}", daemon=True)
                 self._worker.start()
-            self._lock.notify_all()
+            self._changed()
         return request
 
     def _work(self) -> None:
@@ -265,7 +284,7 @@ class InferenceQueue:
                 self._run_group(group)
             with self._lock:
                 self._running = []
-                self._lock.notify_all()
+                self._changed()
 
     def _take_group(self) -> list[InferenceRequest]:
         """The first waiting request, plus those right behind it that can share its batch (lock held)."""
@@ -282,7 +301,7 @@ class InferenceQueue:
         for request in group:
             request.state, request.started_at = RequestState.RUNNING, now
         self._running = group
-        self._lock.notify_all()
+        self._changed()
         return group
 
     def _serve_hold(self, ticket: InferenceRequest) -> None:
@@ -315,8 +334,10 @@ class InferenceQueue:
         offsets = list(itertools.accumulate((len(request.job.images) for request in group), initial=0))
 
         def progress(done: int, total: int) -> None:
-            for request, start, end in zip(group, offsets, offsets[1:], strict=False):
-                request.images_done = min(max(done - start, 0), end - start)
+            with self._lock:
+                for request, start, end in zip(group, offsets, offsets[1:], strict=False):
+                    request.images_done = min(max(done - start, 0), end - start)
+                self._changed()
             if all(request.finished for request in group):
                 raise RunCancelled("every caller cancelled")
 
@@ -336,7 +357,12 @@ class InferenceQueue:
                 if state is RequestState.DONE:
                     request.images_done = request.images_total
                 self._finish(request, state)
-            self._lock.notify_all()
+            self._changed()
+
+    def _changed(self) -> None:
+        """Note a change and wake everyone waiting on the queue (lock held)."""
+        self._changes += 1
+        self._lock.notify_all()
 
     @staticmethod
     def _finish(request: InferenceRequest, state: RequestState) -> None:

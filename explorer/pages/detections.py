@@ -6,7 +6,6 @@ slider, filtering classes or hiding masks only redraws (milliseconds), never re-
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,7 +17,6 @@ from explorer.engine.session_runs import ModelRun, PendingRun, RunSettings, expl
 from explorer.inputs.images import UPLOAD_TYPES, load_uploads
 from explorer.views import loaders, selection
 from explorer.views.run_resources import inference_queues, session_id
-from explorer.zoo import lookup
 
 RESULTS_KEY = "detections:runs"
 PENDING_KEY = "detections:pending"
@@ -26,7 +24,7 @@ CANCEL_KEY = "detections:cancel"
 SCORE_KEY = "detections:score"
 CLASS_THRESHOLDS_KEY = "detections:class_thresholds"
 PER_CLASS_KEY = "detections:per_class"
-POLL_S = 0.25  # how often a waiting page looks at its place in the queue
+TICK_S = 1.0  # a waiting page wakes at least this often (its status clock); otherwise only when the queue changes
 DEFAULT_MODEL = "torchvision:MaskRCNN_ResNet50_FPN_Weights.COCO_V1"
 INPUT_SIZES = (128, 320, 480, 640, 800, 1024)
 WEIGHT_CHOICES = {
@@ -91,7 +89,7 @@ def _run_settings(table: pd.DataFrame, options: list[str]) -> tuple[RunSettings,
     """Model, device, weights, input size and batch size from the widgets; and the comparison model, if any."""
     selected = selection.selected_model(table)
     default = selected if selected in options else DEFAULT_MODEL if DEFAULT_MODEL in options else options[0]
-    label = lambda uid: lookup.model_label(table, uid)  # noqa: E731
+    label = loaders.model_labels().__getitem__
     left, right = st.columns(2)
     uid = left.selectbox("Model", options, index=options.index(default), format_func=label, key="detections:model")
     compare = right.selectbox("Compare side by side with (optional)", [None, *options], format_func=lambda u: (
@@ -157,9 +155,12 @@ def _queue_run(table: pd.DataFrame, settings: RunSettings, images: list[Any]) ->
 def _wait_for_runs(cancel_slot: Any) -> None:
     """Follow this session's queued runs until they finish: place in the queue, progress, and a Cancel button.
 
-    The page polls in a short loop; it never blocks on the queue. Any widget change reruns the script, which
-    ends the loop, and the rerun picks the same requests up again: only Cancel (or a new Run) drops them.
-    Cancel is always drawn (disabled while nothing waits) so that it keeps one identity across reruns.
+    The page sleeps on the queue's condition (`InferenceQueue.wait_for_change`), not in a polling loop: it
+    wakes when its run moves up, starts, progresses or finishes (its result is drawn at once), and once a
+    second for the status clock; while it sleeps it takes no GIL from the run in progress. Any widget change
+    reruns the script, which ends the wait at the next message (within about a second), and the rerun picks
+    the same requests up again: only Cancel (or a new Run) drops them. Cancel is always drawn (disabled while
+    nothing waits) so that it keeps one identity across reruns.
     """
     pending: list[PendingRun] = st.session_state.get(PENDING_KEY) or []
     if cancel_slot.button("Cancel", key=CANCEL_KEY, icon=":material/cancel:", disabled=not pending,
@@ -168,8 +169,10 @@ def _wait_for_runs(cancel_slot: Any) -> None:
     if not pending:
         return
     views = [_QueuedRunView(run) for run in pending]
+    queue = pending[0].request.queue  # a Run's models share their device's queue; another one's news waits a tick
+    seen = queue.changes
     while not all([view.update() for view in views]):
-        time.sleep(POLL_S)
+        seen = queue.wait_for_change(seen, TICK_S)
     cancel_slot.empty()
     st.session_state[PENDING_KEY] = []
     for view in views:
@@ -182,7 +185,7 @@ def _wait_for_runs(cancel_slot: Any) -> None:
 class _QueuedRunView:
     """A status box per queued run: where it stands (a line each time its place changes), then its progress.
 
-    Each poll sends only what changed: the label's clock ticks once a second, the place and the progress
+    Each wake-up sends only what changed: the label's clock ticks once a second, the place and the progress
     when they move. A message per poll (four a second from each waiting session) kept the server's event loop
     busy, and so took the GIL from the run in progress, with nothing new to show. A message is also where a
     rerun stops the loop, so a widget change still ends the wait within about a second.

@@ -12,7 +12,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from explorer.figures import zoo as plots
-from explorer.zoo import schedules
+from explorer.zoo import lookup, schedules
 from explorer.zoo.card import ModelCard, build_card
 from explorer.zoo.lookup import model_rows
 from explorer.zoo.ranking import Constraints, rank_models, ranking_view, recommend
@@ -28,6 +28,12 @@ def zoo_table() -> pd.DataFrame:
     table = load_zoo(ZOOS)
     table["runnable"] = runnable_mask(table)
     return table
+
+
+@st.cache_data(show_spinner=False)
+def model_labels() -> dict[str, str]:
+    """Every zoo row's label for the model selectboxes, by uid (see `lookup.model_labels`), built once."""
+    return lookup.model_labels(zoo_table())
 
 
 @st.cache_data(show_spinner=False)

@@ -13,7 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from explorer.views.loaders import zoo_table
-from explorer.zoo.lookup import link_id, model_label, resolve_model
+from explorer.zoo.lookup import link_id, model_labels, resolve_model
 from explorer.zoo.table import UnknownModelError
 
 SELECTED_KEY: Final[str] = "selected_model"
@@ -91,7 +91,8 @@ def model_picker(table: pd.DataFrame, options: Sequence[str], key: str, label: s
         if st.session_state[key] is not None:
             select_model(st.session_state[key])
 
-    return st.selectbox(label, list(options), key=key, format_func=lambda uid: model_label(table, uid),
+    labels = model_labels(table.loc[list(options)])
+    return st.selectbox(label, list(options), key=key, format_func=labels.__getitem__,
                         index=None, placeholder="Choose a model", on_change=picked)
 
 
