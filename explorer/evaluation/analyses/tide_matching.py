@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from explorer.evaluation.analyses.forked import Pending
 from explorer.evaluation.masks import rle_iou
 
 #: Detection labels (the codes of tide.DETECTION_LABELS).
@@ -28,6 +29,10 @@ TP, CLS, LOC, BOTH, DUPE, BKG = range(6)
 
 #: About how many (detection, object) pairs one chunk of images holds.
 CHUNK_PAIRS = 2_000_000
+
+#: Mask IoU of a chunk's second half is computed in a forked child (analyses.forked) when that half holds at least
+#: this many detections: below it the fork costs more than it saves.
+FORK_MIN_DETECTIONS = 20_000
 
 
 @dataclass(frozen=True)
@@ -146,8 +151,28 @@ def _ious(dets: Side, objects: Side, crowds: Side, pairs: tuple[np.ndarray, np.n
     if iou_type == "bbox":
         return (box_iou(dets.geometry[:, pairs[0]], objects.geometry[:, pairs[1]], crowd=False),
                 box_iou(dets.geometry[:, crowd_pairs[0]], crowds.geometry[:, crowd_pairs[1]], crowd=True))
+    first, last = images
+    split = _halfway(dets.counts[first:last] * (objects.counts[first:last] + crowds.counts[first:last])) + first
+    if int(dets.counts[split:last].sum()) < FORK_MIN_DETECTIONS:
+        return _mask_ious(dets, objects, crowds, first, last, mask_sizes)
+    with Pending(_mask_ious, dets, objects, crowds, split, last, mask_sizes) as second_half:
+        plain, crowd = _mask_ious(dets, objects, crowds, first, split, mask_sizes)
+        later_plain, later_crowd = second_half.result()
+    return np.concatenate([plain, later_plain]), np.concatenate([crowd, later_crowd])
+
+
+def _halfway(work: np.ndarray) -> int:
+    """The index that splits `work` (per image) into two parts of about equal sum."""
+    total = np.cumsum(work)
+    return min(int(np.searchsorted(total, total[-1] / 2)) + 1, total.size) if total.size else 0
+
+
+def _mask_ious(dets: Side, objects: Side, crowds: Side, first: int, last: int,
+               mask_sizes: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
+    """Mask IoU of each (detection, object) and (detection, crowd region) pair of images [first, last), one
+    rle_iou call per image, in _pairs' order."""
     plain, crowd = [], []
-    for image in range(*images):
+    for image in range(first, last):
         n_obj, n_crowd = int(objects.counts[image]), int(crowds.counts[image])
         if not dets.counts[image] or not n_obj + n_crowd:
             continue

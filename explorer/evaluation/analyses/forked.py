@@ -1,0 +1,75 @@
+"""One piece of work done in a forked child process while this process does another: TIDE's two mask-heavy
+steps (rasterising the ground truth's polygons, the per-image mask IoU) are C code that holds the GIL, and tidecv
+and our other steps use one core of the two this machine has.
+
+Why a fork and not a pool: the child inherits the inputs (half a million mask strings) without copying or
+pickling them; only its result comes back through a pipe. Why so careful about when: forking a process that runs
+other threads (the Streamlit server) can leave the child waiting on a lock some other thread held, so the work
+forks only from a single-threaded process (the command line, a script, a test) and otherwise runs here; and if
+the child fails for any reason (killed, out of memory, an exception), its part is computed again here, so the
+answer and any error are the ones the plain call gives.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import threading
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
+
+
+def can_fork() -> bool:
+    """Whether forking pays and is safe here: two cores or more, the fork start method, one thread."""
+    return ((os.cpu_count() or 1) > 1 and "fork" in multiprocessing.get_all_start_methods()
+            and threading.active_count() == 1)
+
+
+class Pending(Generic[T]):
+    """fn(*args), computed in a forked child (or here, see can_fork); result() waits for it."""
+
+    def __init__(self, fn: Callable[..., T], *args: Any) -> None:
+        self._fn, self._args = fn, args
+        self._process: Any = None
+        self._receive: Connection | None = None
+        if can_fork():
+            context = multiprocessing.get_context("fork")
+            self._receive, send = context.Pipe(duplex=False)
+            self._process = context.Process(target=_child, args=(send, fn, args), daemon=True)
+            self._process.start()
+            send.close()
+
+    def __enter__(self) -> Pending[T]:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """A child whose result was never asked for (an error here) is stopped, not left running."""
+        if self._receive is not None and not self._receive.closed:
+            self._process.terminate()
+            self._process.join()
+            self._receive.close()
+
+    def result(self) -> T:
+        """The child's result; fn(*args) computed here if there was no child or it did not deliver."""
+        if self._receive is None:
+            return self._fn(*self._args)
+        try:
+            delivered, value = self._receive.recv()
+        except (EOFError, OSError):
+            delivered, value = False, None
+        finally:
+            self._receive.close()
+            self._process.join()
+        return value if delivered else self._fn(*self._args)
+
+
+def _child(send: Connection, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    try:
+        send.send((True, fn(*args)))
+    except BaseException:  # the parent computes it again and raises the real error
+        send.send((False, None))
+    finally:
+        send.close()
