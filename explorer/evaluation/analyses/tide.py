@@ -51,6 +51,7 @@ from explorer.evaluation.analyses.tide_matching import (
     DUPE,
     LOC,
     TP,
+    Gathered,
     Side,
     box_corners,
     match_all,
@@ -237,7 +238,7 @@ def _sides(gt: GroundTruth, columns: ResultColumns, dets: _Detections, objects: 
         object_geometry: Any = gt_geometry[:, objects.annotation]
         crowd_geometry: Any = gt_geometry[:, objects.crowd_annotation]
     else:
-        det_geometry = [columns.geometry[i] for i in dets.result.tolist()]
+        det_geometry = Gathered(columns.geometry, dets.result)
         object_geometry = [geometry[i] for i in objects.annotation.tolist()]
         crowd_geometry = [geometry[i] for i in objects.crowd_annotation.tolist()]
     n_images = len(gt.images)

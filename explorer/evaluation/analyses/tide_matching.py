@@ -36,6 +36,18 @@ FORK_MIN_DETECTIONS = 20_000
 
 
 @dataclass(frozen=True)
+class Gathered:
+    """`values` in the order `index` gives, gathered only when sliced: the half a million detections' mask
+    strings are picked per image, in whichever process computes that image's IoU."""
+
+    values: Sequence[Any]
+    index: np.ndarray
+
+    def __getitem__(self, rows: slice) -> list[Any]:
+        return [self.values[i] for i in self.index[rows].tolist()]
+
+
+@dataclass(frozen=True)
 class Side:
     """One side of the matching, sorted by image: the image index of each row, its category index, its geometry
     (box_corners of the boxes for bbox, a list of compressed RLEs for segm), and per image its first row and
@@ -185,7 +197,7 @@ def _mask_ious(dets: Side, objects: Side, crowds: Side, first: int, last: int,
     return _joined(plain), _joined(crowd)
 
 
-def _span(values: Sequence[Any], side: Side, image: int) -> list[Any]:
+def _span(values: Sequence[Any] | Gathered, side: Side, image: int) -> list[Any]:
     start = int(side.starts[image])
     return list(values[start: start + int(side.counts[image])])
 
