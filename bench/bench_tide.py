@@ -27,6 +27,7 @@ import argparse
 import contextlib
 import io
 import json
+import resource
 import statistics
 import sys
 import tempfile
@@ -39,33 +40,41 @@ sys.path.insert(0, str(ROOT))
 ERROR_NAMES = {"Cls": "cls", "Loc": "loc", "Both": "both", "Dupe": "dupe", "Bkg": "bkg", "Miss": "miss"}
 
 
-def run_tidecv(gt_path: Path, dt_path: Path, mode: str) -> tuple[float, dict[str, float]]:
+def cpu_seconds() -> float:
+    """CPU time (user + system) of this process and of its children that have ended (the forked child)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def run_tidecv(gt_path: Path, dt_path: Path, mode: str) -> tuple[float, float, dict[str, float]]:
+    """(wall seconds, CPU seconds, dAPs) of tidecv from the paths."""
     import tidecv
     from tidecv import datasets
 
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), cpu_seconds()
     with contextlib.redirect_stdout(io.StringIO()):
         evaluator = tidecv.TIDE(mode=tidecv.TIDE.BOX if mode == "bbox" else tidecv.TIDE.MASK)
         evaluator.evaluate(datasets.COCO(str(gt_path)), datasets.COCOResult(str(dt_path)), name="run")
         errors = evaluator.get_all_errors()
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, cpu_seconds() - cpu
     numbers = {ERROR_NAMES[k]: float(v) for k, v in errors["main"]["run"].items()}
     numbers["false_pos"] = float(errors["special"]["run"]["FalsePos"])
     numbers["false_neg"] = float(errors["special"]["run"]["FalseNeg"])
-    return seconds, numbers
+    return seconds, cpu, numbers
 
 
-def run_ours(gt_path: Path, dt_path: Path, mode: str, fork: bool = True) -> tuple[float, dict[str, float]]:
-    """Our tide() from the paths; fork=False keeps it in one process (explorer.evaluation.analyses.forked)."""
+def run_ours(gt_path: Path, dt_path: Path, mode: str, fork: bool = True) -> tuple[float, float, dict[str, float]]:
+    """(wall seconds, CPU seconds, dAPs) of our tide() from the paths; fork=False keeps it in one process
+    (explorer.evaluation.analyses.forked)."""
     from explorer.evaluation.analyses import forked
     from explorer.evaluation.analyses.tide import tide
 
     can_fork = forked.can_fork
     forked.can_fork = can_fork if fork else (lambda: False)
     try:
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), cpu_seconds()
         result = tide(gt_path, dt_path, mode)
-        return time.perf_counter() - start, dict(result.dap)
+        return time.perf_counter() - start, cpu_seconds() - cpu, dict(result.dap)
     finally:
         forked.can_fork = can_fork
 
@@ -100,21 +109,25 @@ def main() -> None:
         gt_path, dt_path = write_set(args.data or Path(scratch), args.images, args.dets)
         print(f"{args.images} images, {args.dets} detections per image ({gt_path.parent})")
         print("ours: tide() as the command line runs it (forks a second process for the mask work, see "
-              "explorer/evaluation/analyses/forked.py); ours 1 proc: the same kept in one process")
-        print(f"{'iou type':<9} {'tidecv s':>9} {'ours s':>8} {'speed-up':>9} {'ours 1 proc s':>14} "
-              f"{'speed-up':>9} {'max |dAP diff|':>15}")
+              "explorer/evaluation/analyses/forked.py); 1 proc: the same kept in one process; CPU: user + system "
+              "seconds (the child's included), which load inflates less than wall time")
+        print(f"{'iou type':<9} {'tidecv s':>9} {'ours s':>7} {'speed-up':>9} {'1 proc s':>9} {'speed-up':>9} "
+              f"{'CPU tidecv':>11} {'CPU 1 proc':>11} {'CPU ratio':>10} {'max |dAP diff|':>15}")
         for mode in ("bbox", "segm"):
-            theirs, mine, single, diff = [], [], [], 0.0
+            runs: dict[str, list[tuple[float, float]]] = {"tidecv": [], "ours": [], "single": []}
+            diff = 0.0
             for _ in range(args.repeat):
-                seconds, reference = run_tidecv(gt_path, dt_path, mode)
-                theirs.append(seconds)
-                for fork, times in ((True, mine), (False, single)):
-                    seconds, numbers = run_ours(gt_path, dt_path, mode, fork)
-                    times.append(seconds)
+                *timing, reference = run_tidecv(gt_path, dt_path, mode)
+                runs["tidecv"].append(tuple(timing))
+                for fork, name in ((True, "ours"), (False, "single")):
+                    *timing, numbers = run_ours(gt_path, dt_path, mode, fork)
+                    runs[name].append(tuple(timing))
                     diff = max(diff, max(abs(numbers[k] - reference[k]) for k in reference))
-            a, b, c = statistics.median(theirs), statistics.median(mine), statistics.median(single)
-            print(f"{mode:<9} {a:9.1f} {b:8.1f} {a / b:8.1f}x {c:14.1f} {a / c:8.1f}x {diff:15.4f}", flush=True)
-
+            wall = {name: statistics.median(t[0] for t in times) for name, times in runs.items()}
+            cpu = {name: statistics.median(t[1] for t in times) for name, times in runs.items()}
+            print(f"{mode:<9} {wall['tidecv']:9.1f} {wall['ours']:7.1f} {wall['tidecv'] / wall['ours']:8.1f}x "
+                  f"{wall['single']:9.1f} {wall['tidecv'] / wall['single']:8.1f}x {cpu['tidecv']:11.1f} "
+                  f"{cpu['single']:11.1f} {cpu['tidecv'] / cpu['single']:9.1f}x {diff:15.4f}", flush=True)
 
 if __name__ == "__main__":
     main()
