@@ -212,16 +212,13 @@ class _Objects:
 def _objects(gt: GroundTruth, image_ids: Sequence[int], category_ids: Sequence[int]) -> _Objects:
     """Objects (not crowd) and crowd regions, by image in ground-truth order, file order within an image."""
     keep = set(category_ids)
-    kept = [(i, ann) for i, ann in enumerate(gt.annotations) if ann["category_id"] in keep]
-
-    def column(read: Any) -> np.ndarray:
-        return np.array([read(i, ann) for i, ann in kept], dtype=np.int64)
-
-    annotation = column(lambda i, ann: i)
-    image = _index_of(column(lambda i, ann: ann["image_id"]), image_ids)
-    category = _index_of(column(lambda i, ann: ann["category_id"]), category_ids)
+    rows = np.array([(i, ann["image_id"], ann["category_id"], ann["iscrowd"])
+                     for i, ann in enumerate(gt.annotations) if ann["category_id"] in keep], dtype=np.int64)
+    annotation, image_id, category_id, is_crowd = rows.reshape(-1, 4).T
+    image = _index_of(image_id, image_ids)
+    category = _index_of(category_id, category_ids)
     order = np.argsort(image, kind="stable")
-    crowd = column(lambda i, ann: ann["iscrowd"])[order] == 1
+    crowd = is_crowd[order] == 1
     plain, crowds = order[~crowd], order[crowd]
     return _Objects(annotation=annotation[plain], image=image[plain], category=category[plain],
                     crowd_annotation=annotation[crowds], crowd_image=image[crowds], crowd_category=category[crowds])
