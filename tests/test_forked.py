@@ -90,22 +90,3 @@ def test_ground_truth_masks_converted_beside_the_results_read_are_the_plain_conv
     sizes = {image["id"]: (image["height"], image["width"]) for image in gt_data["images"]}
     assert gt.rle_cache == {ann["id"]: to_rle(ann["segmentation"], *sizes[ann["image_id"]])
                             for ann in gt_data["annotations"]}
-
-
-@needs_fork
-def test_the_aps_computed_partly_in_a_child_are_the_aps_computed_here(monkeypatch: pytest.MonkeyPatch) -> None:
-    from explorer.evaluation.analyses import tide
-
-    gt_data, results = bench_dataset(n_images=24, dets_per_image=40, seed=9)
-    gt = check_ground_truth(gt_data)
-    c = classify(gt, check_results(results, gt.prepare("bbox")), "bbox")
-    monkeypatch.setattr(tide, "FORK_MIN_DETECTIONS", 10**9)
-    alone = tide.tide_errors(c, gt.category_names)
-    calls = []
-    monkeypatch.setattr(tide, "FORK_MIN_DETECTIONS", 1)
-    monkeypatch.setattr(tide, "Pending", lambda *a: calls.append(a) or Pending(*a))
-    split = tide.tide_errors(c, gt.category_names)
-    assert calls
-    assert split.dap == alone.dap and split.ap == alone.ap
-    assert np.array_equal(split.category_dap, alone.category_dap, equal_nan=True)
-    assert all(alone.dap[e] > 0 for e in ("cls", "loc", "dupe", "bkg", "miss"))  # the scenarios differ

@@ -89,8 +89,6 @@ RECALL_THRESHOLDS = np.array([r / 100 for r in range(101)])
 #: load_for_tide rasterises the ground truth's masks in a forked child while it reads the results when there are
 #: at least this many to convert; below it the fork costs more than it saves.
 FORK_MIN_MASKS = 2_000
-#: tide_errors computes part of its nine APs in a forked child from this many detections on.
-FORK_MIN_DETECTIONS = 50_000
 
 
 @dataclass(frozen=True, eq=False)
@@ -374,10 +372,10 @@ def _tide_mean(ap: np.ndarray) -> float:
     return float(defined.mean()) if defined.size else float("nan")
 
 
-def _scenarios(c: Classification, n_gt: np.ndarray, names: Sequence[str]) -> dict[str, tuple[np.ndarray, ...]]:
+def _scenarios(c: Classification, n_gt: np.ndarray) -> dict[str, tuple[np.ndarray, ...]]:
     """(category, score, positive, n_gt, segment_order) of the AP data as it is ("base") and with each error
-    type fixed, for the scenarios in `names`. Every scenario but false_pos keeps a subset of the detections with
-    their scores, so one score sort serves them all."""
+    type fixed. Every scenario but false_pos keeps a subset of the detections with their scores, so one score
+    sort serves them all."""
     counted = ~c.det_ignored
     category, score, label = c.det_category, c.det_score, c.det_label
     positive = label == TP
@@ -387,46 +385,23 @@ def _scenarios(c: Classification, n_gt: np.ndarray, names: Sequence[str]) -> dic
         subset = (np.cumsum(mask) - 1)[by_score[mask[by_score]]]  # by_score, in positions of the subset
         return cat[mask], score[mask], hit[mask], n_gt, segment_order(cat[mask], subset)
 
-    scenarios = {}
+    scenarios = {"base": keep(counted)}
     for name, code in (("cls", CLS), ("loc", LOC)):
-        if name in names:
-            fixed = (label == code) & c.det_fixable
-            mask = (counted & (label != code)) | fixed
-            cat = np.where(fixed & (code == CLS), c.gt_category[np.maximum(c.det_target, 0)], category)
-            scenarios[name] = keep(mask, cat, positive | fixed)
+        fixed = (label == code) & c.det_fixable
+        mask = (counted & (label != code)) | fixed
+        cat = np.where(fixed & (code == CLS), c.gt_category[np.maximum(c.det_target, 0)], category)
+        scenarios[name] = keep(mask, cat, positive | fixed)
     for name, code in (("both", BOTH), ("dupe", DUPE), ("bkg", BKG)):
-        if name in names:
-            scenarios[name] = keep(counted & (label != code))
-    if not {"base", "miss", "false_pos", "false_neg"} & set(names):
-        return scenarios
+        scenarios[name] = keep(counted & (label != code))
     k = len(n_gt)
-    base = keep(counted)
-    base_cat, _, base_hit, _, base_order = base
-    scenarios["base"] = base
-    scenarios["miss"] = (*base[:3], n_gt - np.bincount(c.gt_category[c.gt_missed], minlength=k), base_order)
-    if "false_pos" in names:
-        hits_first = segment_order(base_cat, np.argsort(~base_hit, kind="stable"))
-        scenarios["false_pos"] = (base_cat, base_hit.astype(float), base_hit, n_gt, hits_first)
-    scenarios["false_neg"] = (*base[:3], n_gt - np.bincount(c.gt_category[~c.gt_matched], minlength=k), base_order)
-    return {name: data for name, data in scenarios.items() if name in names}
-
-
-def _scenario_aps(c: Classification, n_gt: np.ndarray, names: Sequence[str]) -> dict[str, np.ndarray]:
-    """segment_ap of each scenario in `names` (see _scenarios)."""
-    return {name: segment_ap(*data) for name, data in _scenarios(c, n_gt, names).items()}
-
-
-def _all_scenario_aps(c: Classification, n_gt: np.ndarray) -> dict[str, np.ndarray]:
-    """The AP of every scenario; on a large set the four that fix cls, loc, both and dupe are computed in a
-    forked child (analyses.forked) while this process computes the others."""
-    names = ("base", *ERRORS)
-    if c.det_label.size < FORK_MIN_DETECTIONS:
-        return _scenario_aps(c, n_gt, names)
-    theirs = ("cls", "loc", "both", "dupe")
-    with Pending(_scenario_aps, c, n_gt, theirs) as pending:
-        aps = _scenario_aps(c, n_gt, [name for name in names if name not in theirs])
-        aps.update(pending.result())
-    return aps
+    missed = np.bincount(c.gt_category[c.gt_missed], minlength=k)
+    unmatched = np.bincount(c.gt_category[~c.gt_matched], minlength=k)
+    base_cat, _, base_hit, _, base_order = scenarios["base"]
+    scenarios["miss"] = (*scenarios["base"][:3], n_gt - missed, base_order)
+    hits_first = segment_order(base_cat, np.argsort(~base_hit, kind="stable"))
+    scenarios["false_pos"] = (base_cat, base_hit.astype(float), base_hit, n_gt, hits_first)
+    scenarios["false_neg"] = (*scenarios["base"][:3], n_gt - unmatched, base_order)
+    return scenarios
 
 
 def tide_errors(classification: Classification, category_names: dict[int, str]) -> TideErrors:
@@ -434,7 +409,7 @@ def tide_errors(classification: Classification, category_names: dict[int, str]) 
     c = classification
     k = len(c.category_ids)
     n_gt = np.bincount(c.gt_category, minlength=k)
-    aps = _all_scenario_aps(c, n_gt)
+    aps = {name: segment_ap(*data) for name, data in _scenarios(c, n_gt).items()}
     base = aps["base"]
     overall = _tide_mean(base)
     dap: dict[str, float] = {}
