@@ -50,6 +50,12 @@ def test_an_error_is_the_plain_calls_error() -> None:
         pending.result()
 
 
+def test_the_environment_switch_keeps_the_work_here(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EXPLORER_FORK", "0")
+    assert not forked.can_fork()
+    assert Pending(pid_and, 2).result() == (os.getpid(), 4)
+
+
 def test_without_fork_the_call_runs_here(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(forked, "can_fork", lambda: False)
     assert Pending(pid_and, 1).result() == (os.getpid(), 2)

@@ -23,10 +23,16 @@ from typing import Any, Generic, TypeVar
 T = TypeVar("T")
 
 
+#: Set to 0 to keep the work in one process (e.g. on a machine whose cores other jobs keep busy, where the child
+#: only adds the fork's cost: bench/bench_tide.py measures both).
+ENVIRONMENT_SWITCH = "EXPLORER_FORK"
+
+
 def can_fork() -> bool:
-    """Whether forking pays and is safe here: two cores or more, the fork start method, one thread."""
-    return ((os.cpu_count() or 1) > 1 and "fork" in multiprocessing.get_all_start_methods()
-            and threading.active_count() == 1)
+    """Whether forking pays and is safe here: two cores or more, the fork start method, one thread, and not
+    switched off with EXPLORER_FORK=0."""
+    return (os.environ.get(ENVIRONMENT_SWITCH, "1") != "0" and (os.cpu_count() or 1) > 1
+            and "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1)
 
 
 class Pending(Generic[T]):
