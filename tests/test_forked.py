@@ -56,6 +56,15 @@ def test_the_environment_switch_keeps_the_work_here(monkeypatch: pytest.MonkeyPa
     assert Pending(pid_and, 2).result() == (os.getpid(), 4)
 
 
+@needs_fork
+def test_a_fork_that_fails_leaves_the_work_here(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_fork(self: object) -> None:
+        raise OSError("Cannot allocate memory")
+
+    monkeypatch.setattr(forked.multiprocessing.get_context("fork").Process, "start", no_fork)
+    assert Pending(pid_and, 3).result() == (os.getpid(), 6)
+
+
 def test_without_fork_the_call_runs_here(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(forked, "can_fork", lambda: False)
     assert Pending(pid_and, 1).result() == (os.getpid(), 2)

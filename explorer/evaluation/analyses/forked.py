@@ -32,7 +32,8 @@ def can_fork() -> bool:
     """Whether forking pays and is safe here: two cores or more, the fork start method, one thread, and not
     switched off with EXPLORER_FORK=0."""
     return (os.environ.get(ENVIRONMENT_SWITCH, "1") != "0" and (os.cpu_count() or 1) > 1
-            and "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1)
+            and "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
+            and not multiprocessing.current_process().daemon)  # a pool's worker may not have children
 
 
 class Pending(Generic[T]):
@@ -44,10 +45,16 @@ class Pending(Generic[T]):
         self._receive: Connection | None = None
         if can_fork():
             context = multiprocessing.get_context("fork")
-            self._receive, send = context.Pipe(duplex=False)
-            self._process = context.Process(target=_child, args=(send, fn, args), daemon=True)
-            self._process.start()
-            send.close()
+            receive, send = context.Pipe(duplex=False)
+            process = context.Process(target=_child, args=(send, fn, args), daemon=True)
+            try:
+                process.start()
+            except OSError:  # no memory or process slot for a child: the work is done here
+                receive.close()
+            else:
+                self._process, self._receive = process, receive
+            finally:
+                send.close()
 
     def __enter__(self) -> Pending[T]:
         return self
