@@ -9,7 +9,7 @@ masks (1% crowds), 80 categories, 100 detections per image with a box and an RLE
 as JSON; each timed run starts from the file paths (both read and parse the JSON, convert the ground-truth
 polygons, match, classify and compute every dAP), alternating tidecv and ours per iou type, so machine noise
 hits both alike. The table gives the median of --repeat runs, the ratio and the largest dAP difference, for our
-tide() as the command line runs it (on 2+ cores it forks a child for the mask work) and kept in one process.
+tide() as the command line runs it (one process) and with EXPLORER_FORK=1 (the mask work split with a forked child).
 
     python bench/bench_tide.py [--images 5000] [--dets 100] [--repeat 1] [--data DIR]
 
@@ -27,6 +27,7 @@ import argparse
 import contextlib
 import io
 import json
+import os
 import resource
 import statistics
 import sys
@@ -63,20 +64,23 @@ def run_tidecv(gt_path: Path, dt_path: Path, mode: str) -> tuple[float, float, d
     return seconds, cpu, numbers
 
 
-def run_ours(gt_path: Path, dt_path: Path, mode: str, fork: bool = True) -> tuple[float, float, dict[str, float]]:
-    """(wall seconds, CPU seconds, dAPs) of our tide() from the paths; fork=False keeps it in one process
-    (explorer.evaluation.analyses.forked)."""
-    from explorer.evaluation.analyses import forked
+def run_ours(gt_path: Path, dt_path: Path, mode: str, fork: bool) -> tuple[float, float, dict[str, float]]:
+    """(wall seconds, CPU seconds, dAPs) of our tide() from the paths; fork=True with EXPLORER_FORK=1 (the mask
+    work split with a forked child, explorer.evaluation.analyses.forked), else in one process (the default)."""
+    from explorer.evaluation.analyses.forked import ENVIRONMENT_SWITCH
     from explorer.evaluation.analyses.tide import tide
 
-    can_fork = forked.can_fork
-    forked.can_fork = can_fork if fork else (lambda: False)
+    before = os.environ.get(ENVIRONMENT_SWITCH)
+    os.environ[ENVIRONMENT_SWITCH] = "1" if fork else "0"
     try:
         start, cpu = time.perf_counter(), cpu_seconds()
         result = tide(gt_path, dt_path, mode)
         return time.perf_counter() - start, cpu_seconds() - cpu, dict(result.dap)
     finally:
-        forked.can_fork = can_fork
+        if before is None:
+            del os.environ[ENVIRONMENT_SWITCH]
+        else:
+            os.environ[ENVIRONMENT_SWITCH] = before
 
 
 def write_set(folder: Path, images: int, dets: int) -> tuple[Path, Path]:
@@ -108,26 +112,26 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         gt_path, dt_path = write_set(args.data or Path(scratch), args.images, args.dets)
         print(f"{args.images} images, {args.dets} detections per image ({gt_path.parent})")
-        print("ours: tide() as the command line runs it (forks a second process for the mask work, see "
-              "explorer/evaluation/analyses/forked.py); 1 proc: the same kept in one process; CPU: user + system "
-              "seconds (the child's included), which load inflates less than wall time")
-        print(f"{'iou type':<9} {'tidecv s':>9} {'ours s':>7} {'speed-up':>9} {'1 proc s':>9} {'speed-up':>9} "
-              f"{'CPU tidecv':>11} {'CPU 1 proc':>11} {'CPU ratio':>10} {'max |dAP diff|':>15}")
+        print("ours: tide() as the command line runs it (one process); forked: with EXPLORER_FORK=1 (the mask work "
+              "split with a forked child, explorer/evaluation/analyses/forked.py); CPU: user + system seconds of "
+              "tidecv and of ours")
+        print(f"{'iou type':<9} {'tidecv s':>9} {'ours s':>7} {'speed-up':>9} {'forked s':>9} {'speed-up':>9} "
+              f"{'CPU tidecv':>11} {'CPU ours':>9} {'CPU ratio':>10} {'max |dAP diff|':>15}")
         for mode in ("bbox", "segm"):
-            runs: dict[str, list[tuple[float, float]]] = {"tidecv": [], "ours": [], "single": []}
+            runs: dict[str, list[tuple[float, float]]] = {"tidecv": [], "ours": [], "forked": []}
             diff = 0.0
             for _ in range(args.repeat):
                 *timing, reference = run_tidecv(gt_path, dt_path, mode)
                 runs["tidecv"].append(tuple(timing))
-                for fork, name in ((True, "ours"), (False, "single")):
+                for fork, name in ((False, "ours"), (True, "forked")):
                     *timing, numbers = run_ours(gt_path, dt_path, mode, fork)
                     runs[name].append(tuple(timing))
                     diff = max(diff, max(abs(numbers[k] - reference[k]) for k in reference))
             wall = {name: statistics.median(t[0] for t in times) for name, times in runs.items()}
             cpu = {name: statistics.median(t[1] for t in times) for name, times in runs.items()}
             print(f"{mode:<9} {wall['tidecv']:9.1f} {wall['ours']:7.1f} {wall['tidecv'] / wall['ours']:8.1f}x "
-                  f"{wall['single']:9.1f} {wall['tidecv'] / wall['single']:8.1f}x {cpu['tidecv']:11.1f} "
-                  f"{cpu['single']:11.1f} {cpu['tidecv'] / cpu['single']:9.1f}x {diff:15.4f}", flush=True)
+                  f"{wall['forked']:9.1f} {wall['tidecv'] / wall['forked']:8.1f}x {cpu['tidecv']:11.1f} "
+                  f"{cpu['ours']:9.1f} {cpu['tidecv'] / cpu['ours']:9.1f}x {diff:15.4f}", flush=True)
 
 if __name__ == "__main__":
     main()

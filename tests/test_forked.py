@@ -15,7 +15,13 @@ from explorer.evaluation.inputs.ground_truth import check_ground_truth
 from explorer.evaluation.inputs.result_checks import check_results
 from tests.coco_factory import bench_dataset
 
-needs_fork = pytest.mark.skipif(not forked.can_fork(), reason="needs the fork start method, 2 cores, one thread")
+needs_fork = pytest.mark.skipif(not forked.fork_possible(),
+                                reason="needs the fork start method, 2 cores, one thread")
+
+
+@pytest.fixture(autouse=True)
+def fork_switched_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EXPLORER_FORK", "1")
 
 
 def pid_and(value: int) -> tuple[int, int]:
@@ -50,10 +56,16 @@ def test_an_error_is_the_plain_calls_error() -> None:
         pending.result()
 
 
-def test_the_environment_switch_keeps_the_work_here(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("EXPLORER_FORK", "0")
-    assert not forked.can_fork()
-    assert Pending(pid_and, 2).result() == (os.getpid(), 4)
+@needs_fork
+def test_the_environment_switch_turns_the_fork_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert forked.can_fork()
+    for off in ("0", None):
+        if off is None:
+            monkeypatch.delenv("EXPLORER_FORK")  # off by default
+        else:
+            monkeypatch.setenv("EXPLORER_FORK", off)
+        assert not forked.can_fork()
+        assert Pending(pid_and, 2).result() == (os.getpid(), 4)
 
 
 @needs_fork

@@ -8,6 +8,9 @@ other threads (the Streamlit server) can leave the child waiting on a lock some 
 forks only from a single-threaded process (the command line, a script, a test) and otherwise runs here; and if
 the child fails for any reason (killed, out of memory, an exception), its part is computed again here, so the
 answer and any error are the ones the plain call gives.
+
+Off unless EXPLORER_FORK=1: measured on the shared 2-core machine, the child made TIDE on masks slower, not
+faster (bench/README.md, "TIDE on masks"); the switch lets an idle machine's measurement decide.
 """
 
 from __future__ import annotations
@@ -23,17 +26,22 @@ from typing import Any, Generic, TypeVar
 T = TypeVar("T")
 
 
-#: Set to 0 to keep the work in one process (e.g. on a machine whose cores other jobs keep busy, where the child
-#: only adds the fork's cost: bench/bench_tide.py measures both).
+#: Set to 1 to let the work fork (off by default: on the shared 2-core machine it was measured slower in every
+#: run, the copy-on-write faults of a 1.5 GB process costing more than the second core gave; bench/bench_tide.py
+#: measures both, so an idle machine can decide).
 ENVIRONMENT_SWITCH = "EXPLORER_FORK"
 
 
-def can_fork() -> bool:
-    """Whether forking pays and is safe here: two cores or more, the fork start method, one thread, and not
-    switched off with EXPLORER_FORK=0."""
-    return (os.environ.get(ENVIRONMENT_SWITCH, "1") != "0" and (os.cpu_count() or 1) > 1
-            and "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
+def fork_possible() -> bool:
+    """Whether forking is safe here: two cores or more, the fork start method, one thread, not a daemon."""
+    return ((os.cpu_count() or 1) > 1 and "fork" in multiprocessing.get_all_start_methods()
+            and threading.active_count() == 1
             and not multiprocessing.current_process().daemon)  # a pool's worker may not have children
+
+
+def can_fork() -> bool:
+    """Whether to fork: switched on with EXPLORER_FORK=1, and fork_possible()."""
+    return os.environ.get(ENVIRONMENT_SWITCH, "0") == "1" and fork_possible()
 
 
 class Pending(Generic[T]):

@@ -86,8 +86,8 @@ BG_THRESHOLD = 0.1
 MAX_DETS = 100
 #: TIDE's (and COCO's) 101 recall thresholds, computed as TIDE computes them.
 RECALL_THRESHOLDS = np.array([r / 100 for r in range(101)])
-#: load_for_tide rasterises the ground truth's masks in a forked child while it reads the results when there are
-#: at least this many to convert; below it the fork costs more than it saves.
+#: With EXPLORER_FORK=1 (analyses.forked), load_for_tide rasterises the ground truth's masks in a forked child
+#: while it reads the results when there are at least this many to convert.
 FORK_MIN_MASKS = 2_000
 
 
@@ -455,7 +455,7 @@ def load_for_tide(ground_truth: Any, results: Any, iou_type: IouType | str, *, m
     truth = gt.prepare(kind)
     if kind != "segm" or len(gt.annotations) - len(gt.rle_cache) < FORK_MIN_MASKS:
         return gt, read_result_columns(results, truth, what=results_name or "results", max_bytes=limit)
-    # The ground truth's polygons are rasterised (analyses.forked: in a child process) while the results are read.
+    # The ground truth's polygons are rasterised (with EXPLORER_FORK=1 in a child process) while the results are read.
     with Pending(gt.mask_rles) as masks:
         columns = read_result_columns(results, truth, what=results_name or "results", max_bytes=limit)
         gt.rle_cache.update(masks.result())

@@ -30,8 +30,8 @@ TP, CLS, LOC, BOTH, DUPE, BKG = range(6)
 #: About how many (detection, object) pairs one chunk of images holds.
 CHUNK_PAIRS = 2_000_000
 
-#: Mask IoU of a chunk's second half is computed in a forked child (analyses.forked) when that half holds at least
-#: this many detections: below it the fork costs more than it saves.
+#: With EXPLORER_FORK=1 (analyses.forked), the mask IoU of a chunk's second half is computed in a forked child
+#: when that half holds at least this many detections: below it the fork costs more than it could save.
 FORK_MIN_DETECTIONS = 20_000
 
 
