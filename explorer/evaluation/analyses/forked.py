@@ -35,8 +35,13 @@ ENVIRONMENT_SWITCH = "EXPLORER_FORK"
 def fork_possible() -> bool:
     """Whether forking is safe here: two cores or more, the fork start method, one thread, not a daemon."""
     return ((os.cpu_count() or 1) > 1 and "fork" in multiprocessing.get_all_start_methods()
-            and threading.active_count() == 1
+            and single_threaded()
             and not multiprocessing.current_process().daemon)  # a pool's worker may not have children
+
+
+def single_threaded() -> bool:
+    """No other Python thread runs (one that might hold a lock the child would wait on forever)."""
+    return threading.active_count() == 1
 
 
 def can_fork() -> bool:
