@@ -9,8 +9,8 @@ forks only from a single-threaded process (the command line, a script, a test) a
 the child fails for any reason (killed, out of memory, an exception), its part is computed again here, so the
 answer and any error are the ones the plain call gives.
 
-Off unless EXPLORER_FORK=1: measured on the shared 2-core machine, the child made TIDE on masks slower, not
-faster (bench/README.md, "TIDE on masks"); the switch lets an idle machine's measurement decide.
+EXPLORER_FORK=0 keeps the work in one process: on a machine whose cores other jobs keep busy the child only adds
+the fork's cost (bench/README.md, "TIDE on masks": 1.2x faster at load ~1.5, no gain under heavy load).
 """
 
 from __future__ import annotations
@@ -26,9 +26,7 @@ from typing import Any, Generic, TypeVar
 T = TypeVar("T")
 
 
-#: Set to 1 to let the work fork (off by default: on the shared 2-core machine it was measured slower in every
-#: run, the copy-on-write faults of a 1.5 GB process costing more than the second core gave; bench/bench_tide.py
-#: measures both, so an idle machine can decide).
+#: Set to 0 to keep the work in one process (bench/bench_tide.py measures both).
 ENVIRONMENT_SWITCH = "EXPLORER_FORK"
 
 
@@ -45,8 +43,8 @@ def single_threaded() -> bool:
 
 
 def can_fork() -> bool:
-    """Whether to fork: switched on with EXPLORER_FORK=1, and fork_possible()."""
-    return os.environ.get(ENVIRONMENT_SWITCH, "0") == "1" and fork_possible()
+    """Whether to fork: fork_possible(), unless switched off with EXPLORER_FORK=0."""
+    return os.environ.get(ENVIRONMENT_SWITCH, "1") != "0" and fork_possible()
 
 
 class Pending(Generic[T]):

@@ -30,8 +30,8 @@ Per category (our addition; TIDE reports only the mean) a category without objec
 `classify()` is the per-detection classification; the dAPs (`tide_errors`), the per-image table
 (explorer.evaluation.analyses.per_image) and the ground-truth overlay (explorer.drawing.ground_truth) all read it.
 It matches every image at once (explorer.evaluation.analyses.tide_matching) and reads the results as columns
-(explorer.evaluation.inputs.result_columns): at val2017 scale that is what makes it ~10x faster than tidecv
-(bench/bench_tide.py).
+(explorer.evaluation.inputs.result_columns): at val2017 scale that makes it 11-16x faster than tidecv on boxes
+and 7-10x on masks (bench/bench_tide.py, bench/README.md).
 """
 
 from __future__ import annotations
