@@ -1,9 +1,10 @@
-"""Per-image mask IoU, the floor of TIDE on masks: pycocotools' `mask.iou` against hotcoco's `mask.iou`, on the
-same images of a results file, alternating, with the outputs compared bit for bit.
+"""Per-image mask IoU, the floor of TIDE on masks: pycocotools' `mask.iou` against hotcoco's and
+ultrafast-pycocotools' `mask.iou`, on the same images of a results file, alternating, with the outputs compared
+bit for bit.
 
 Why: TIDE (explorer.evaluation.analyses.tide_matching) computes each image's detection x (object + crowd) mask
-IoU with pycocotools; hotcoco (already the evaluation core) has a mask IoU with the same signature. It would
-replace pycocotools there only if it gave the same bits and were faster.
+IoU; a library replaces pycocotools there only if it gives the same bits and is faster. hotcoco (the evaluation
+core) was exact but slower; ultrafast-pycocotools (explorer.evaluation.masks.rle_iou) is exact and faster.
 
     PYTHONPATH=$PWD python bench/bench_mask_iou.py GT.json RESULTS.json [--images 300] [--rounds 2]
 """
@@ -52,22 +53,27 @@ def main() -> None:
     args = parser.parse_args()
     from hotcoco import mask as hotcoco_mask
     from pycocotools import mask as pycocotools_mask
+    from ultrafast_pycocotools import mask as ultrafast_mask
 
     work = cases(args.ground_truth, args.results, args.images)
     crowds = sum(sum(c) for _, _, c in work)
-    best = {"pycocotools": float("inf"), "hotcoco": float("inf")}
-    identical = True
+    libraries = {"pycocotools": pycocotools_mask.iou, "hotcoco": hotcoco_mask.iou,
+                 "ultrafast-pycocotools": ultrafast_mask.iou}
+    best = dict.fromkeys(libraries, float("inf"))
+    identical = dict.fromkeys(libraries, True)
     for _ in range(args.rounds):
         outputs = {}
-        for name, iou in (("pycocotools", pycocotools_mask.iou), ("hotcoco", hotcoco_mask.iou)):
+        for name, iou in libraries.items():
             start = time.perf_counter()
             outputs[name] = [np.asarray(iou(d, g, c), dtype=float).reshape(len(d), len(g)) for d, g, c in work]
             best[name] = min(best[name], time.perf_counter() - start)
-        identical &= all(np.array_equal(a, b) for a, b in zip(outputs["pycocotools"], outputs["hotcoco"], strict=True))
+            identical[name] &= all(np.array_equal(a, b)
+                                   for a, b in zip(outputs["pycocotools"], outputs[name], strict=True))
     print(f"mask IoU, {len(work)} images ({sum(len(d) for d, _, _ in work)} detections, {crowds} crowd regions), "
-          f"best of {args.rounds}: pycocotools {best['pycocotools']:.2f} s, hotcoco {best['hotcoco']:.2f} s "
-          f"({best['pycocotools'] / best['hotcoco']:.2f}x); bit-identical: {identical}")
-
+          f"best of {args.rounds}:")
+    for name in libraries:
+        print(f"  {name:<22} {best[name]:6.2f} s  {best['pycocotools'] / best[name]:5.2f}x pycocotools  "
+              f"bit-identical: {identical[name]}")
 
 if __name__ == "__main__":
     main()

@@ -73,6 +73,18 @@ def test_box_on_background_is_bkg() -> None:
         ["tp", "bkg"], [False])
 
 
+def test_box_overlapping_no_object_at_background_zero_is_loc_on_the_first_object() -> None:
+    # Pairs with IoU 0 never reach the error tests (tide_matching keeps overlapping pairs only); a detection with
+    # none must still get what its row of zeros gives: bkg, or at bg 0 loc pointing at the image's first object
+    # (the argmax of a row of zeros), whatever that object's class.
+    gt = check_ground_truth(ground_truth([(2, DOG), (1, CAT)]))
+    apart = dets((1, CAT, 0.9), (1, [300.0, 250.0, 40.0, 40.0], 0.8), (5, [350.0, 10.0, 20.0, 20.0], 0.7))
+    for bg, expected in ((0.1, ["tp", "bkg", "bkg"]), (0.0, ["tp", "loc", "loc"])):
+        c = classify(gt, check_results(apart, gt.prepare("bbox")), "bbox", bg_threshold=bg)
+        assert list(c.detection_frame().sort_values("result")["label"]) == expected
+        assert list(c.det_target) == ([1, -1, -1] if bg else [1, 0, 0])  # object 0 is the dog, listed first
+
+
 def test_image_without_objects_makes_every_detection_bkg() -> None:
     data = ground_truth([(1, CAT)], images=2)
     assert labels(data, dets((1, CAT, 0.9), image_id=2)) == (["bkg"], [True])

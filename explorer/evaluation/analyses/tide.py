@@ -30,8 +30,8 @@ Per category (our addition; TIDE reports only the mean) a category without objec
 `classify()` is the per-detection classification; the dAPs (`tide_errors`), the per-image table
 (explorer.evaluation.analyses.per_image) and the ground-truth overlay (explorer.drawing.ground_truth) all read it.
 It matches every image at once (explorer.evaluation.analyses.tide_matching) and reads the results as columns
-(explorer.evaluation.inputs.result_columns): at val2017 scale that is what makes it ~10x faster than tidecv
-(bench/bench_tide.py).
+(explorer.evaluation.inputs.result_columns): at val2017 scale that makes it 11-16x faster than tidecv on boxes
+and 7-10x on masks (bench/bench_tide.py, bench/README.md).
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from explorer.evaluation.analyses.forked import Pending
 from explorer.evaluation.analyses.tide_matching import (
     BKG,
     BOTH,
@@ -50,6 +51,7 @@ from explorer.evaluation.analyses.tide_matching import (
     DUPE,
     LOC,
     TP,
+    Gathered,
     Side,
     box_corners,
     match_all,
@@ -84,6 +86,9 @@ BG_THRESHOLD = 0.1
 MAX_DETS = 100
 #: TIDE's (and COCO's) 101 recall thresholds, computed as TIDE computes them.
 RECALL_THRESHOLDS = np.array([r / 100 for r in range(101)])
+#: With EXPLORER_FORK=1 (analyses.forked), load_for_tide rasterises the ground truth's masks in a forked child
+#: while it reads the results when there are at least this many to convert.
+FORK_MIN_MASKS = 2_000
 
 
 @dataclass(frozen=True, eq=False)
@@ -205,16 +210,13 @@ class _Objects:
 def _objects(gt: GroundTruth, image_ids: Sequence[int], category_ids: Sequence[int]) -> _Objects:
     """Objects (not crowd) and crowd regions, by image in ground-truth order, file order within an image."""
     keep = set(category_ids)
-    kept = [(i, ann) for i, ann in enumerate(gt.annotations) if ann["category_id"] in keep]
-
-    def column(read: Any) -> np.ndarray:
-        return np.array([read(i, ann) for i, ann in kept], dtype=np.int64)
-
-    annotation = column(lambda i, ann: i)
-    image = _index_of(column(lambda i, ann: ann["image_id"]), image_ids)
-    category = _index_of(column(lambda i, ann: ann["category_id"]), category_ids)
+    rows = np.array([(i, ann["image_id"], ann["category_id"], ann["iscrowd"])
+                     for i, ann in enumerate(gt.annotations) if ann["category_id"] in keep], dtype=np.int64)
+    annotation, image_id, category_id, is_crowd = rows.reshape(-1, 4).T
+    image = _index_of(image_id, image_ids)
+    category = _index_of(category_id, category_ids)
     order = np.argsort(image, kind="stable")
-    crowd = column(lambda i, ann: ann["iscrowd"])[order] == 1
+    crowd = is_crowd[order] == 1
     plain, crowds = order[~crowd], order[crowd]
     return _Objects(annotation=annotation[plain], image=image[plain], category=category[plain],
                     crowd_annotation=annotation[crowds], crowd_image=image[crowds], crowd_category=category[crowds])
@@ -231,7 +233,7 @@ def _sides(gt: GroundTruth, columns: ResultColumns, dets: _Detections, objects: 
         object_geometry: Any = gt_geometry[:, objects.annotation]
         crowd_geometry: Any = gt_geometry[:, objects.crowd_annotation]
     else:
-        det_geometry = [columns.geometry[i] for i in dets.result.tolist()]
+        det_geometry = Gathered(columns.geometry, dets.result)
         object_geometry = [geometry[i] for i in objects.annotation.tolist()]
         crowd_geometry = [geometry[i] for i in objects.crowd_annotation.tolist()]
     n_images = len(gt.images)
@@ -451,7 +453,13 @@ def load_for_tide(ground_truth: Any, results: Any, iou_type: IouType | str, *, m
     limit = DEFAULT_MAX_BYTES if max_bytes is None else max_bytes
     gt = load_ground_truth(ground_truth, max_bytes=limit)
     truth = gt.prepare(kind)
-    return gt, read_result_columns(results, truth, what=results_name or "results", max_bytes=limit)
+    if kind != "segm" or len(gt.annotations) - len(gt.rle_cache) < FORK_MIN_MASKS:
+        return gt, read_result_columns(results, truth, what=results_name or "results", max_bytes=limit)
+    # The ground truth's polygons are rasterised (with EXPLORER_FORK=1 in a child process) while the results are read.
+    with Pending(gt.mask_rles) as masks:
+        columns = read_result_columns(results, truth, what=results_name or "results", max_bytes=limit)
+        gt.rle_cache.update(masks.result())
+    return gt, columns
 
 
 def tide(ground_truth: Any, results: Any, iou_type: IouType | str = "bbox", *,

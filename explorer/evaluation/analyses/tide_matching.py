@@ -7,8 +7,9 @@ is one numpy pass and each per-detection maximum one `maximum.reduceat`. Images 
 CHUNK_PAIRS pairs so memory stays bounded on larger sets.
 
 Box IoU is computed here as pycocotools' bbIou computes it (same operations in the same order, float64), so the
-numbers are bit-identical; mask IoU still comes from pycocotools per image (masks.coco_iou). The one step that
-stays sequential, the greedy assignment of objects to detections in score order, only visits the candidate
+numbers are bit-identical; mask IoU is pycocotools' too, computed per image by ultrafast-pycocotools
+(masks.rle_iou, bit for bit and faster). After the IoU only the overlapping pairs (IoU > 0) go on. The one step
+that stays sequential, the greedy assignment of objects to detections in score order, only visits the candidate
 pairs (same class, IoU >= pos): a few per true positive.
 """
 
@@ -20,13 +21,30 @@ from typing import Any
 
 import numpy as np
 
-from explorer.evaluation.masks import coco_iou
+from explorer.evaluation.analyses.forked import Pending
+from explorer.evaluation.masks import rle_iou
 
 #: Detection labels (the codes of tide.DETECTION_LABELS).
 TP, CLS, LOC, BOTH, DUPE, BKG = range(6)
 
 #: About how many (detection, object) pairs one chunk of images holds.
 CHUNK_PAIRS = 2_000_000
+
+#: With EXPLORER_FORK=1 (analyses.forked), the mask IoU of a chunk's second half is computed in a forked child
+#: when that half holds at least this many detections: below it the fork costs more than it could save.
+FORK_MIN_DETECTIONS = 20_000
+
+
+@dataclass(frozen=True)
+class Gathered:
+    """`values` in the order `index` gives, gathered only when sliced: the half a million detections' mask
+    strings are picked per image, in whichever process computes that image's IoU."""
+
+    values: Sequence[Any]
+    index: np.ndarray
+
+    def __getitem__(self, rows: slice) -> list[Any]:
+        return [self.values[i] for i in self.index[rows].tolist()]
 
 
 @dataclass(frozen=True)
@@ -78,13 +96,18 @@ def match_all(dets: Side, objects: Side, crowds: Side, iou_type: str, pos: float
         crowd_det, crowd_obj = _pairs(rows, dets.image[d0:d1], crowds)
         iou, crowd_iou = _ious(dets, objects, crowds, (pair_det, pair_obj), (crowd_det, crowd_obj), iou_type,
                                (first, last), mask_sizes)
+        # Only overlapping pairs go on (about 1 in 6 at val2017 scale): every test below reads maxima of IoUs
+        # >= 0 or thresholds above 0, so a pair with IoU 0 changes nothing but the all-zero rows _error_tests
+        # handles on its own.
+        overlap = iou > 0
+        pair_det, pair_obj, iou = pair_det[overlap], pair_obj[overlap], iou[overlap]
         same = dets.category[pair_det] == objects.category[pair_obj]
         _greedy(pair_det, pair_obj, iou, same, pos, target, matched)
         crowd_hit = (crowd_iou > pos) & (dets.category[crowd_det] == crowds.category[crowd_obj])
         hit_rows = np.unique(crowd_det[crowd_hit])
         ignored[hit_rows] = target[hit_rows] < 0
-        _error_tests(rows, objects.counts[dets.image[d0:d1]] > 0, (pair_det, pair_obj), iou, same, matched,
-                     objects.starts[dets.image[pair_det]], pos, bg, label, target)
+        _error_tests(rows, objects.counts[dets.image[d0:d1]], objects.starts[dets.image[d0:d1]],
+                     (pair_det, pair_obj), iou, same, matched, pos, bg, label, target)
     return Matching(label=label, ignored=ignored, target=target, matched=matched)
 
 
@@ -140,21 +163,41 @@ def _ious(dets: Side, objects: Side, crowds: Side, pairs: tuple[np.ndarray, np.n
     if iou_type == "bbox":
         return (box_iou(dets.geometry[:, pairs[0]], objects.geometry[:, pairs[1]], crowd=False),
                 box_iou(dets.geometry[:, crowd_pairs[0]], crowds.geometry[:, crowd_pairs[1]], crowd=True))
+    first, last = images
+    split = _halfway(dets.counts[first:last] * (objects.counts[first:last] + crowds.counts[first:last])) + first
+    if int(dets.counts[split:last].sum()) < FORK_MIN_DETECTIONS:
+        return _mask_ious(dets, objects, crowds, first, last, mask_sizes)
+    with Pending(_mask_ious, dets, objects, crowds, split, last, mask_sizes) as second_half:
+        plain, crowd = _mask_ious(dets, objects, crowds, first, split, mask_sizes)
+        later_plain, later_crowd = second_half.result()
+    return np.concatenate([plain, later_plain]), np.concatenate([crowd, later_crowd])
+
+
+def _halfway(work: np.ndarray) -> int:
+    """The index that splits `work` (per image) into two parts of about equal sum."""
+    total = np.cumsum(work)
+    return min(int(np.searchsorted(total, total[-1] / 2)) + 1, total.size) if total.size else 0
+
+
+def _mask_ious(dets: Side, objects: Side, crowds: Side, first: int, last: int,
+               mask_sizes: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
+    """Mask IoU of each (detection, object) and (detection, crowd region) pair of images [first, last), one
+    rle_iou call per image, in _pairs' order."""
     plain, crowd = [], []
-    for image in range(*images):
+    for image in range(first, last):
         n_obj, n_crowd = int(objects.counts[image]), int(crowds.counts[image])
         if not dets.counts[image] or not n_obj + n_crowd:
             continue
         size = mask_sizes[image]
         det_geoms = [{"size": size, "counts": counts} for counts in _span(dets.geometry, dets, image)]
-        iou = coco_iou(det_geoms, _span(objects.geometry, objects, image) + _span(crowds.geometry, crowds, image),
-                       [0] * n_obj + [1] * n_crowd, iou_type)
+        iou = rle_iou(det_geoms, _span(objects.geometry, objects, image) + _span(crowds.geometry, crowds, image),
+                      [0] * n_obj + [1] * n_crowd)
         plain.append(iou[:, :n_obj].ravel())
         crowd.append(iou[:, n_obj:].ravel())
     return _joined(plain), _joined(crowd)
 
 
-def _span(values: Sequence[Any], side: Side, image: int) -> list[Any]:
+def _span(values: Sequence[Any] | Gathered, side: Side, image: int) -> list[Any]:
     start = int(side.starts[image])
     return list(values[start: start + int(side.counts[image])])
 
@@ -191,19 +234,32 @@ def _group_max(values: np.ndarray, group: np.ndarray, starts: np.ndarray) -> tup
     return best, first
 
 
-def _error_tests(rows: np.ndarray, has_objects: np.ndarray, pairs: tuple[np.ndarray, np.ndarray], iou: np.ndarray,
-                 same: np.ndarray, matched: np.ndarray, image_start: np.ndarray, pos: float, bg: float,
-                 label: np.ndarray, target: np.ndarray) -> None:
+def _error_tests(rows: np.ndarray, n_objects: np.ndarray, first_object: np.ndarray,
+                 pairs: tuple[np.ndarray, np.ndarray], iou: np.ndarray, same: np.ndarray, matched: np.ndarray,
+                 pos: float, bg: float, label: np.ndarray, target: np.ndarray) -> None:
     """The error type of each unmatched detection in `rows` (see tide's module docstring), and the object a loc
-    or cls error points at. Writes label and target."""
+    or cls error points at. `n_objects`, `first_object`: per row, its image's object count and first object row;
+    `pairs`: the (detection, object) pairs of these rows with IoU > 0, detection-major (a pair not listed has
+    IoU 0). Writes label and target."""
     unmatched = target[rows] < 0
-    label[rows[unmatched & ~has_objects]] = BKG
+    label[rows[unmatched & (n_objects == 0)]] = BKG
+    # A detection that overlaps none of its image's objects has a row of zero IoUs: its best IoU with its class
+    # (0) is in [bg, pos] only when bg is 0, and then it is a loc error pointing at the image's first object
+    # (a row of zeros has its argmax there); otherwise its best IoU (0) is <= bg: bkg. Detections with
+    # overlapping pairs are labelled again below.
+    apart = unmatched & (n_objects > 0)
+    if bg <= 0:
+        label[rows[apart]] = LOC
+        target[rows[apart]] = first_object[apart]
+    else:
+        label[rows[apart]] = BKG
     pair_det, pair_obj = pairs
     if not pair_det.size:
         return
     new_group = np.r_[True, pair_det[1:] != pair_det[:-1]]
     starts, group = np.flatnonzero(new_group), np.cumsum(new_group) - 1
-    det = pair_det[starts]  # detections with objects in their image, in order
+    det = pair_det[starts]  # detections that overlap an object, in order
+    image_start = first_object[pair_det - rows[0]]
     local = pair_obj - image_start  # object's position within its image, as in a per-image IoU matrix
     same_iou, other_iou = np.where(same, iou, 0.0), np.where(same, 0.0, iou)
     best_same, same_at = _group_max(same_iou, group, starts)
@@ -217,7 +273,7 @@ def _error_tests(rows: np.ndarray, has_objects: np.ndarray, pairs: tuple[np.ndar
     same_local = np.where(best_same > 0, local[same_at], 0)
     other_local = np.where(best_other > 0, local[other_at], 0)
     points_at = np.select([is_loc, is_cls], [same_local, other_local], -1)
-    open_ = target[det] < 0
+    open_ = unmatched[det - rows[0]]
     det = det[open_]
     label[det] = errors[open_]
     points = points_at[open_]

@@ -151,7 +151,7 @@ def _typed_columns(data: bytes, truth: PreparedGroundTruth) -> ResultColumns | N
         sizes = _mask_sizes(records, image_id, truth)
         if sizes is None:
             return None
-        geometry = [mask.counts for mask in map(attrgetter("segmentation"), records)]
+        geometry = list(map(attrgetter("segmentation.counts"), records))
     return ResultColumns(field=field, image_id=image_id, category_id=category_id, score=score, geometry=geometry,
                          mask_size=sizes)
 
@@ -163,7 +163,8 @@ def _mask_sizes(records: list[_Mask], image_id: np.ndarray, truth: PreparedGroun
     if not all(int(i) in sizes for i in ids):
         return None
     expected = np.array([sizes[int(i)] for i in ids], dtype=np.int64).reshape(-1, 2)[np.searchsorted(ids, image_id)]
-    given = np.fromiter(chain.from_iterable(r.segmentation.size for r in records), np.int64, 2 * len(records))
+    given = np.fromiter(chain.from_iterable(map(attrgetter("segmentation.size"), records)), np.int64,
+                        2 * len(records))
     given = given.reshape(-1, 2)
     if not (given == expected).all():
         return None
