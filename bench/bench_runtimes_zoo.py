@@ -11,8 +11,10 @@ thresholds opened as `explorer bench --random-weights` opens them (score 0, no N
 model's maximum of detections), a warm-up and a few rounds timed in alternation (eager, ORT, OV, one image
 each). Rows whose networks are identical at test time (the same architecture, test settings and input; they
 differ only in their training schedule, e.g. 1x vs 2x) are measured once, and the table lists every row that
-measurement stands for. Each part's ONNX graph is exported once and serves both runtimes
-(`explorer.runtimes.export.sharing_onnx`: keyed by the part's weights and settings, so no wrong graph is served).
+measurement stands for. Each export's parity check (the library's, unchanged) runs on the timed image itself:
+one image rather than the library's default two, which would double the check's share of the run. Each part's
+ONNX graph is exported once and serves both runtimes (`explorer.runtimes.export.sharing_onnx`: keyed by the
+part's weights and settings, so no wrong graph is served).
 
 Every measured group is appended to a CSV as soon as it finishes; `--resume FILE` skips the groups that file
 already holds, so a stopped run goes on where it stopped. A row that fails is recorded with its one-line error
@@ -138,7 +140,7 @@ def _measure(group: Group, size: int, detections: int, rounds: int, root: Path,
         for runtime in RUNTIMES:
             started = time.perf_counter()
             try:
-                runner = export_runner(copy.deepcopy(runners["torch"]), runtime, root=root)
+                runner = export_runner(copy.deepcopy(runners["torch"]), runtime, root=root, images=[image])
             except Exception as error:  # NotExportableError / ParityError / anything: its line, then go on
                 row[f"{SHORT[runtime]}_error"] = one_line(error)
                 log(f"  {runtime}: {row[f'{SHORT[runtime]}_error']}")
