@@ -7,14 +7,15 @@ to eager), the export seconds (ONNX export, OpenVINO's conversion and the parity
 under a runtime (NotExportableError) or at all.
 
 How it fits in minutes: random weights (seeded), a small input (160 px shorter side, a 4:3 image), the
-thresholds opened as `explorer bench --random-weights` opens them (score 0, no NMS: every image carries the
-model's maximum of detections), a warm-up and a few rounds timed in alternation (eager, ORT, OV, one image
-each). Rows whose networks are identical at test time (the same architecture, test settings and input; they
-differ only in their training schedule, e.g. 1x vs 2x) are measured once, and the table lists every row that
-measurement stands for. Each export's parity check (the library's, unchanged) runs on the timed image itself:
-one image rather than the library's default two, which would double the check's share of the run. Each part's
-ONNX graph is exported once and serves both runtimes (`explorer.runtimes.export.sharing_onnx`: keyed by the
-part's weights and settings, so no wrong graph is served).
+thresholds opened as `explorer bench --random-weights` opens them (score 0, no NMS) with the detections held at
+10 per image (so the mask / keypoint heads run on 10 RoIs, not 100), and two rounds timed in alternation (eager,
+ORT, OV, one image each) after the parity checks have run each of them on that image. Rows whose networks are
+identical at test time (the same architecture, test settings and input; they differ only in their training
+schedule, e.g. 1x vs 2x) are measured once, and the table lists every row that measurement stands for. Each
+export's parity check (the library's, unchanged) runs on the timed image itself: one image rather than the
+library's default two, which would double the check's share of the run. Each part's ONNX graph is exported once
+and serves both runtimes (`explorer.runtimes.export.sharing_onnx`: keyed by the part's weights and settings, so
+no wrong graph is served).
 
 Every measured group is appended to a CSV as soon as it finishes; `--resume FILE` skips the groups that file
 already holds, so a stopped run goes on where it stopped. A row that fails is recorded with its one-line error
@@ -159,9 +160,9 @@ def _measure(group: Group, size: int, detections: int, rounds: int, root: Path,
 
 
 def _time(runners: dict[str, Any], image: Any, rounds: int) -> dict[str, float]:
-    """Median seconds per image of each runner, `rounds` rounds in alternation. Eager has one warm-up first; the
-    runtimes were warmed by their parity check (which ran them on an image of this size)."""
-    runners["torch"].predict([image])
+    """Median seconds per image of each runner, `rounds` rounds in alternation. No separate warm-up: each export's
+    parity check has just run eager PyTorch (a copy of the same network: oneDNN's kernels for these shapes are
+    built) and the runtime on this very image."""
     times: dict[str, list[float]] = {name: [] for name in runners}
     for _ in range(rounds):
         for name, runner in runners.items():
@@ -246,7 +247,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--detections", type=int, default=10,
                         help="detections per image, held there by opened thresholds (the mask / keypoint heads run "
                              "on this many RoIs)")
-    parser.add_argument("--rounds", type=int, default=2, help="timed rounds after one warm-up")
+    parser.add_argument("--rounds", type=int, default=2, help="timed rounds (the parity checks warmed each setup up)")
     parser.add_argument("--table-only", action="store_true", help="print the table of --resume FILE and stop")
     args = parser.parse_args(argv)
 
@@ -274,7 +275,8 @@ def run(path: Path, zoos: list[str], models: list[str], size: int, detections: i
         append_row(path, row)
         print(f"[{index}/{len(groups)}] {group.uids[0]} ({len(group.uids)} row(s)) in "
               f"{time.perf_counter() - began:.0f} s ({time.process_time() - cpu:.0f} s CPU), "
-              f"{time.perf_counter() - started:.0f} s so far"
+              f"{time.perf_counter() - started:.0f} s so far, about "
+              f"{(time.perf_counter() - started) / index * len(groups) / 60:.0f} min for all"
               f"{': ' + row['error'] if row.get('error') else ''}", flush=True)
 
 
