@@ -181,6 +181,7 @@ def read_rows(path: Path) -> list[dict[str, str]]:
 
 def append_row(path: Path, row: dict[str, Any]) -> None:
     """Append one finished group (the header first when the file is new), flushed, so a stop loses nothing."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     new = not path.exists() or path.stat().st_size == 0
     with path.open("a", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=COLUMNS)
