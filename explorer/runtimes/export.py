@@ -121,7 +121,7 @@ def _export(runner: Runner, runtime: str, backend: Backend, images: list[np.ndar
         try:
             folder, now = cached_export(
                 (root or exports_root()) / runtime, _key(runner, name, runtime, backend.version, model),
-                backend.artifact_names, _builder(runner, model, name, recorded[name], backend.build))
+                backend.artifact_names, _builder(model, name, recorded[name], backend.build, runner=runner))
         except NotExportableError as error:
             info.kept_in_torch[name] = str(error)
             continue
@@ -185,14 +185,16 @@ def sharing_onnx() -> Iterator[None]:
         _shared_onnx = outer
 
 
-def _builder(runner: Runner, model: Any, name: str, recorded: Any,
-             build: Callable[[bytes, Path], None]) -> Callable[[Path], None]:
+def _builder(model: Any, name: str, recorded: Any, build: Callable[[bytes, Path], None], *,
+             runner: Runner | None = None) -> Callable[[Path], None]:
+    """Writes the part's runtime files into a folder; inside `sharing_onnx()`, and given the `runner` whose
+    spec names the graph, from the ONNX graph an earlier runtime's build of the same part traced."""
     from torch.utils import _pytree as pytree
 
     from explorer.runtimes.parts import export_onnx
 
     def onnx_bytes() -> bytes:
-        if _shared_onnx is None:
+        if _shared_onnx is None or runner is None:
             return export_onnx(model, name, recorded)
         flat, in_spec = pytree.tree_flatten(recorded.args)
         traced = [(tuple(value.shape), str(value.dtype)) if hasattr(value, "shape") else repr(value) for value in flat]
