@@ -9,7 +9,8 @@ under a runtime (NotExportableError) or at all.
 How it fits in minutes: random weights (seeded), a small input (160 px shorter side, a 4:3 image), the
 thresholds opened as `explorer bench --random-weights` opens them (score 0, no NMS) with the detections held at
 10 per image (so the mask / keypoint heads run on 10 RoIs, not 100), and two rounds timed in alternation (eager,
-ORT, OV, one image each) after the parity checks have run each of them on that image. Rows whose networks are
+ORT, OV, one image each; one round where an eager image takes over 3 s) after the parity checks have run each of
+them on that image. Rows whose networks are
 identical at test time (the same architecture, test settings and input; they differ only in their training
 schedule, e.g. 1x vs 2x) are measured once, and the table lists every row that measurement stands for. Each
 export's parity check (the library's, unchanged) runs on the timed image itself: one image rather than the
@@ -159,12 +160,20 @@ def _measure(group: Group, size: int, detections: int, rounds: int, root: Path,
     return row
 
 
+#: An eager image slower than this is timed in one round only (the C4 rows: res5 on 1,000 RoIs, several seconds
+#: an image at any input size): run-to-run noise is small against such a time, and a second round of the three
+#: setups would cost the whole zoo run minutes.
+ONE_ROUND_S = 3.0
+
+
 def _time(runners: dict[str, Any], image: Any, rounds: int) -> dict[str, float]:
-    """Median seconds per image of each runner, `rounds` rounds in alternation. No separate warm-up: each export's
-    parity check has just run eager PyTorch (a copy of the same network: oneDNN's kernels for these shapes are
-    built) and the runtime on this very image."""
+    """Median seconds per image of each runner, `rounds` rounds in alternation (one when eager's first image took
+    over ONE_ROUND_S). No separate warm-up: each export's parity check has just run eager PyTorch (a copy of the
+    same network: oneDNN's kernels for these shapes are built) and the runtime on this very image."""
     times: dict[str, list[float]] = {name: [] for name in runners}
-    for _ in range(rounds):
+    for done in range(rounds):
+        if done and times["torch"][0] > ONE_ROUND_S:
+            break
         for name, runner in runners.items():
             started = time.perf_counter()
             runner.predict([image])

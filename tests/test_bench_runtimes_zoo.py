@@ -110,3 +110,20 @@ def test_sharing_onnx_exports_each_part_once(tmp_path: Path, monkeypatch: pytest
         export_runner(other, "onnxruntime", images=images, root=tmp_path / "a")
         assert sorted(calls) == sorted(ort.info.parts)
     assert export._shared_onnx is None  # outside the block nothing is kept
+
+
+@pytest.mark.parametrize(("one_round_s", "rounds_run"), [(float("inf"), 2), (-1.0, 1)])
+def test_slow_rows_are_timed_in_one_round(bench: ModuleType, monkeypatch: pytest.MonkeyPatch, one_round_s: float,
+                                          rounds_run: int) -> None:
+    class Counting:
+        def __init__(self) -> None:
+            self.calls = 0
+
+        def predict(self, images: list) -> list:
+            self.calls += 1
+            return []
+
+    monkeypatch.setattr(bench, "ONE_ROUND_S", one_round_s)
+    runners = {"torch": Counting(), "onnxruntime": Counting(), "openvino": Counting()}
+    medians = bench._time(runners, object(), rounds=2)
+    assert set(medians) == set(runners) and all(r.calls == rounds_run for r in runners.values())
