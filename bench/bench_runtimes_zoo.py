@@ -9,14 +9,13 @@ under a runtime (NotExportableError) or at all.
 How it fits in minutes: random weights (seeded), a small input (160 px shorter side, a 4:3 image), the
 thresholds opened as `explorer bench --random-weights` opens them (score 0, no NMS) with the detections held at
 10 per image (so the mask / keypoint heads run on 10 RoIs, not 100), and two rounds timed in alternation (eager,
-ORT, OV, one image each; one round where an eager image takes over 3 s) after the parity checks have run each of
-them on that image. Rows whose networks are
-identical at test time (the same architecture, test settings and input; they differ only in their training
-schedule, e.g. 1x vs 2x) are measured once, and the table lists every row that measurement stands for. Each
-export's parity check (the library's, unchanged) runs on the timed image itself: one image rather than the
-library's default two, which would double the check's share of the run. Each part's ONNX graph is exported once
-and serves both runtimes (`explorer.runtimes.export.sharing_onnx`: keyed by the part's weights and settings, so
-no wrong graph is served).
+ORT, OV, one image each; one round where an eager image takes over 3 s) after the parity checks have run each
+of them on that image. Rows whose networks are identical at test time (the same architecture, test settings and
+input; they differ only in their training schedule, e.g. 1x vs 2x) are measured once, and the table lists every
+row that measurement stands for. Each export's parity check (the library's, unchanged) runs on the timed image
+itself: one image rather than the library's default two, which would double the check's share of the run. Each
+part's ONNX graph is exported once and serves both runtimes (`explorer.runtimes.export.sharing_onnx`: keyed by
+the part's weights and settings, so no wrong graph is served).
 
 Every measured group is appended to a CSV as soon as it finishes; `--resume FILE` skips the groups that file
 already holds, so a stopped run goes on where it stopped. A row that fails is recorded with its one-line error
