@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -177,7 +177,7 @@ def _runtime_parts(prefix: str, target: Any, names: tuple[str, ...], recorded: d
             folder, now = cached_export(
                 (root or exports_root()) / backend.runtime, _key(target, name, backend.runtime, backend.version,
                                                                  target.model),
-                backend.artifact_names, _builder(target.model, name, recorded[name], backend.build))
+                backend.artifact_names, _builder(target.model, name, recorded[name], backend.build, runner=target))
         except NotExportableError as error:
             info.kept_in_torch[prefix + name] = str(error)
             continue
@@ -189,6 +189,11 @@ def _runtime_parts(prefix: str, target: Any, names: tuple[str, ...], recorded: d
 
 
 def _key(runner: Runner, name: str, runtime: str, version: str, model: Any) -> str:
+    return export_key({**_graph_fields(runner, name, model), "runtime_version": version, "runtime": runtime})
+
+
+def _graph_fields(runner: Runner, name: str, model: Any) -> dict[str, object]:
+    """What determines a part's ONNX graph (the runtime does not): model, part, weights content, exporter, settings."""
     import torch
 
     from explorer.runtimes.parts import OPSET, state_digest
@@ -196,16 +201,49 @@ def _key(runner: Runner, name: str, runtime: str, version: str, model: Any) -> s
     digest = hashlib.sha256()
     state_digest(model, name, digest.update)
     spec = runner.spec
-    return export_key({"uid": spec.uid, "part": name, "weights": digest.hexdigest(), "runtime_version": version,
-                       "torch": torch.__version__, "opset": OPSET, "preprocessing": spec.preprocessing,
-                       "test": spec.test, "runtime": runtime, "runner": type(runner).__name__})
+    return {"uid": spec.uid, "part": name, "weights": digest.hexdigest(), "torch": torch.__version__, "opset": OPSET,
+            "preprocessing": spec.preprocessing, "test": spec.test, "runner": type(runner).__name__}
 
 
-def _builder(model: Any, name: str, recorded: Any, build: Callable[[bytes, Path], None]) -> Callable[[Path], None]:
+#: ONNX bytes exported inside `sharing_onnx()`, by graph key; None outside it (nothing is kept).
+_shared_onnx: dict[str, bytes] | None = None
+
+
+@contextmanager
+def sharing_onnx() -> Iterator[None]:
+    """Export each part's ONNX graph once for every runtime built inside the block (ONNX Runtime and OpenVINO of the
+    same model: the exporter's trace is most of an export's time). The graph is keyed by everything its disk
+    key holds but the runtime, plus the traced inputs' structure and shapes, so a graph is reused only for the same
+    part with the same weights and settings; the bytes are dropped when the block ends."""
+    global _shared_onnx
+    outer = _shared_onnx
+    _shared_onnx = {} if outer is None else outer
+    try:
+        yield
+    finally:
+        _shared_onnx = outer
+
+
+def _builder(model: Any, name: str, recorded: Any, build: Callable[[bytes, Path], None], *,
+             runner: Runner | None = None) -> Callable[[Path], None]:
+    """Writes the part's runtime files into a folder; inside `sharing_onnx()`, and given the `runner` whose
+    spec names the graph, from the ONNX graph an earlier runtime's build of the same part traced."""
+    from torch.utils import _pytree as pytree
+
     from explorer.runtimes.parts import export_onnx
 
+    def onnx_bytes() -> bytes:
+        if _shared_onnx is None or runner is None:
+            return export_onnx(model, name, recorded)
+        flat, in_spec = pytree.tree_flatten(recorded.args)
+        traced = [(tuple(value.shape), str(value.dtype)) if hasattr(value, "shape") else repr(value) for value in flat]
+        key = export_key({**_graph_fields(runner, name, model), "inputs": traced, "in_spec": str(in_spec)})
+        if key not in _shared_onnx:
+            _shared_onnx[key] = export_onnx(model, name, recorded)
+        return _shared_onnx[key]
+
     def run(folder: Path) -> None:
-        build(export_onnx(model, name, recorded), folder)
+        build(onnx_bytes(), folder)
 
     return run
 
