@@ -29,6 +29,7 @@ BOXES = "FasterRCNN_MobileNet_V3_Large_320_FPN_Weights.COCO_V1"
 MODELS = {"masks": "MaskRCNN_ResNet50_FPN_Weights.COCO_V1", "keypoints": "KeypointRCNN_ResNet50_FPN_Weights.COCO_V1",
           "retinanet": "RetinaNet_ResNet50_FPN_Weights.COCO_V1"}
 RPN_C4 = "detectron:35998355"
+MASK_C4 = "detectron:35858791"
 IMAGES = [random_image(72, 96, seed=1), random_image(100, 64, seed=2)]
 
 
@@ -86,6 +87,16 @@ def test_detectron_proposals_model_runs_under_openvino(root: Path) -> None:
     assert {"body", "rpn"} <= set(runner.info.parts)
     assert runner.info.parity is not None and runner.info.parity.passed and runner.info.parity.matched > 0
     assert runner.predict(IMAGES[:1])[0].kind == "proposals"
+
+
+def test_detectron_c4_mask_model_runs_its_shared_res5_under_the_runtime(root: Path) -> None:
+    """A C4 mask head calls the box head's res5 itself: the runtime runs that res5 for both heads (swapping the
+    whole box head left the mask head without its res5)."""
+    runner = _export(_detectron(MASK_C4), "onnxruntime", root)
+    assert {"body", "rpn", "box_head.res5", "box_outputs"} <= set(runner.info.parts)
+    assert "box_head" not in runner.info.parts
+    assert runner.info.parity is not None and runner.info.parity.passed and runner.info.parity.matched > 0
+    assert runner.predict(IMAGES[:1])[0].masks is not None
 
 
 def test_same_weights_come_from_the_cache_and_changed_weights_do_not(root: Path) -> None:

@@ -20,6 +20,7 @@ from explorer.models.detectron.inference import tta
 from explorer.models.detectron.inference.pipeline import Pipeline, prepare_proposals
 from explorer.models.detectron.inference.postprocess import BoxResults, heatmaps_to_keypoints, paste_masks
 from explorer.models.detectron.inference.preprocess import to_tensor
+from explorer.models.detectron.network.heads import MaskHeadC4
 from explorer.models.runtime import StageClock, predict_each
 
 
@@ -27,7 +28,8 @@ class DetectronRunner:
     """`predict` as the catalog's Runner protocol; `pipeline` exposes Detectron's steps for tests and tools."""
 
     #: The tensor-in, tensor-out submodules of `model` an export runs in a runtime (explorer.runtimes); those a
-    #: config lacks are skipped. A C4 mask head (it calls the box head's res5) stays in PyTorch.
+    #: config lacks are skipped. A C4 mask head calls the box head's res5 itself, so for C4 mask models the
+    #: runtime runs that res5 (`box_head.res5`, shared by both heads) in place of the whole box head.
     runtime_parts: tuple[str, ...] = ("body", "fpn", "rpn", "box_head", "box_outputs", "mask_head",
                                       "keypoint_head", "retinanet")
 
@@ -39,6 +41,8 @@ class DetectronRunner:
         self.model = pipeline.model
         self.arch = pipeline.arch
         self.proposal_runner = proposal_runner
+        if isinstance(self.model.mask_head, MaskHeadC4):
+            self.runtime_parts = tuple("box_head.res5" if name == "box_head" else name for name in self.runtime_parts)
         self.category_ids, self.categories = class_table(self.arch.num_classes) if self.arch.kind != "rpn" \
             else ((0,), (PROPOSAL_NAME,))
 
