@@ -228,3 +228,19 @@ def test_parse_json_keeps_json_loads_messages() -> None:
         parse_json(b'{"a": "\xff"}', "gt.json")
     with pytest.raises(EvaluationInputError, match="nested too deeply"):
         parse_json(b"[" * 100_000 + b"]" * 100_000, "gt.json")
+
+
+def test_a_file_read_here_is_normalised_in_place_like_a_callers_dict_is_copied(good, tmp_path) -> None:
+    data = copy.deepcopy(good)
+    data["annotations"][2]["source_id"] = "kept?"
+    data["annotations"][4].pop("iscrowd")
+    path = tmp_path / "gt.json"
+    path.write_text(json.dumps(data))
+    from_file = ground_truth.load_ground_truth(path)
+    before = copy.deepcopy(data)
+    from_dict = ground_truth.load_ground_truth(data)
+    assert data == before  # the caller's dict: copied, not changed
+    assert from_file.annotations == from_dict.annotations
+    assert [list(a) for a in from_file.annotations] == [list(a) for a in from_dict.annotations]  # key order too
+    assert from_file.annotations[4]["iscrowd"] == 0 and from_file.annotations[2]["source_id"] == good[
+        "annotations"][2]["id"]

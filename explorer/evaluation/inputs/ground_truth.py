@@ -217,11 +217,14 @@ def load_ground_truth(source: JsonSource | GroundTruth, *, name: str | None = No
     if isinstance(source, GroundTruth):
         return source
     label = name or source_name(source, "ground truth")
-    return check_ground_truth(read_json(source, what=name or "ground truth", max_bytes=max_bytes), what=label)
+    data = read_json(source, what=name or "ground truth", max_bytes=max_bytes)
+    return check_ground_truth(data, what=label, owned=not isinstance(source, list | dict))
 
 
-def check_ground_truth(data: Any, what: str = "ground truth") -> GroundTruth:
-    """Check the parts every evaluation needs and return the normalised GroundTruth (see the module docstring)."""
+def check_ground_truth(data: Any, what: str = "ground truth", *, owned: bool = False) -> GroundTruth:
+    """Check the parts every evaluation needs and return the normalised GroundTruth (see the module docstring).
+    owned=True: `data` was parsed for this call and nothing else holds it, so the annotations are normalised in
+    place rather than copied (0.04-0.1 s for a val2017-size file); the caller's data is otherwise never changed."""
     if not isinstance(data, dict):
         got = "a list (is this a results file?)" if isinstance(data, list) else type(data).__name__
         raise EvaluationInputError(
@@ -235,7 +238,7 @@ def check_ground_truth(data: Any, what: str = "ground truth") -> GroundTruth:
     images = _check_images(data["images"], what)
     categories, names, supers, keypoint_counts = _check_categories(data["categories"], what)
     image_ids = frozenset(image["id"] for image in images)
-    annotations = _check_annotations(data["annotations"], image_ids, names, keypoint_counts, what)
+    annotations = _check_annotations(data["annotations"], image_ids, names, keypoint_counts, what, owned)
     sizes = {image["id"]: (image["height"], image["width"]) for image in images
              if is_int(image.get("height")) and is_int(image.get("width"))
              and image["height"] > 0 and image["width"] > 0}
@@ -280,9 +283,9 @@ def _check_categories(categories: list[Any], what: str
 
 
 def _check_annotations(annotations: list[Any], image_ids: frozenset[int], names: dict[int, str],
-                       keypoint_counts: dict[int, int], what: str) -> list[dict[str, Any]]:
+                       keypoint_counts: dict[int, int], what: str, owned: bool = False) -> list[dict[str, Any]]:
     if annotations_pass(annotations, image_ids, names.keys()):
-        return _normalised(annotations, keypoint_counts)
+        return _normalised(annotations, keypoint_counts, owned)
     checked: list[dict[str, Any]] = []
     for i, ann in enumerate(annotations):
         where = f"{what} annotations[{i}]"
@@ -304,14 +307,24 @@ def _check_annotations(annotations: list[Any], image_ids: frozenset[int], names:
         if crowd not in (0, 1):
             raise EvaluationInputError(f"{where}: iscrowd must be 0 or 1, got {short(crowd)}")
         checked.append(ann)
-    return _normalised(checked, keypoint_counts)
+    return _normalised(checked, keypoint_counts, owned)
 
 
-def _normalised(annotations: list[dict[str, Any]], keypoint_counts: dict[int, int]) -> list[dict[str, Any]]:
-    """Copies of checked annotations with ids 1..N (the file's own id kept as source_id, for reports), iscrowd
-    0 or 1 as an int, and num_keypoints counted from the visibility flags where a keypoint annotation lacks it."""
-    normalised = [dict(ann, id=i, iscrowd=int(ann.get("iscrowd", 0)), source_id=ann.get("id"))
-                  for i, ann in enumerate(annotations, 1)]
+def _normalised(annotations: list[dict[str, Any]], keypoint_counts: dict[int, int],
+                in_place: bool = False) -> list[dict[str, Any]]:
+    """Checked annotations (copies, or these dicts with in_place) with ids 1..N (the file's own id kept as
+    source_id, for reports), iscrowd 0 or 1 as an int, and num_keypoints counted from the visibility flags
+    where a keypoint annotation lacks it. Keys come in the same order either way."""
+    if in_place:
+        normalised = annotations
+        for i, ann in enumerate(annotations, 1):
+            source_id = ann.get("id")
+            ann["id"] = i
+            ann["iscrowd"] = int(ann.get("iscrowd", 0))
+            ann["source_id"] = source_id
+    else:
+        normalised = [dict(ann, id=i, iscrowd=int(ann.get("iscrowd", 0)), source_id=ann.get("id"))
+                      for i, ann in enumerate(annotations, 1)]
     if keypoint_counts:
         for ann in normalised:
             keypoints = ann.get("keypoints")
