@@ -6,7 +6,7 @@ and sharing the result is most of what makes mask evaluation at val2017 scale fa
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -18,8 +18,18 @@ _BATCH = 255
 
 def to_rle(segmentation: Any, height: int, width: int) -> dict[str, Any]:
     """Compressed RLE of a mask given as polygons, uncompressed RLE or compressed RLE (returned as is)."""
+    return to_rles([(segmentation, height, width)])[0]
+
+
+def to_rles(masks: Iterable[tuple[Any, int, int]]) -> list[dict[str, Any]]:
+    """to_rle of each (segmentation, height, width), with one import for all: `from pycocotools import mask`
+    inside to_rle cost about 5 us a call, 0.15 s of a val2017-size ground truth's 36,000 polygons."""
     from pycocotools import mask as mask_utils
 
+    return [_to_rle(mask_utils, segmentation, height, width) for segmentation, height, width in masks]
+
+
+def _to_rle(mask_utils: Any, segmentation: Any, height: int, width: int) -> dict[str, Any]:
     if isinstance(segmentation, list):
         return mask_utils.merge(mask_utils.frPyObjects(segmentation, height, width))
     if isinstance(segmentation.get("counts"), list):

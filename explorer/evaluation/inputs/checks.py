@@ -28,6 +28,15 @@ def is_int(value: Any) -> bool:
     return type(value) is int or (isinstance(value, _INT) and not isinstance(value, _BOOL))
 
 
+def finite_number(value: Any) -> bool:
+    """A number (is_number) that is finite; an integer too large for a float (10**400, which JSON allows) is not,
+    rather than an OverflowError out of math.isfinite."""
+    try:
+        return is_number(value) and math.isfinite(value)
+    except OverflowError:
+        return False
+
+
 def number_types(types: Iterable[type]) -> bool:
     return all(issubclass(t, _NUMBER) and not issubclass(t, _BOOL) for t in types)
 
@@ -52,8 +61,11 @@ def numbers_ok(values: Any, length: int | None = None) -> bool:
     if not isinstance(values, list | tuple) or (length is not None and len(values) != length):
         return False
     if set(map(type, values)) <= {int, float}:  # the usual case, at C speed (bool is its own type)
-        return all(map(math.isfinite, values))
-    return all(is_number(v) and math.isfinite(v) for v in values)
+        try:
+            return all(map(math.isfinite, values))
+        except OverflowError:  # an integer too large for a float
+            return False
+    return all(map(finite_number, values))
 
 
 def segmentation_problem(segmentation: Any, size: tuple[int, int]) -> str | None:

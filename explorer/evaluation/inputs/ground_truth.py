@@ -17,7 +17,6 @@ the COCOeval runs and the error breakdown instead of each deriving them again fr
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -27,9 +26,10 @@ from typing import Any
 import numpy as np
 
 from explorer.evaluation.errors import EvaluationInputError
-from explorer.evaluation.inputs.checks import few, is_int, is_number, numbers_ok, segmentation_problem, short
+from explorer.evaluation.inputs.checks import few, finite_number, is_int, numbers_ok, segmentation_problem, short
+from explorer.evaluation.inputs.column_checks import annotations_pass, images_pass, polygons_pass
 from explorer.evaluation.inputs.loading import DEFAULT_MAX_BYTES, JsonSource, read_json, source_name
-from explorer.evaluation.masks import to_rle
+from explorer.evaluation.masks import to_rles
 from explorer.tasks import IouType
 
 #: The annotation fields COCOeval reads, per iou type (pycocotools' _prepare, computeIoU / computeOks, evaluateImg).
@@ -95,10 +95,9 @@ class GroundTruth:
     def mask_rles(self) -> dict[int, dict[str, Any]]:
         """Annotation id -> its mask as compressed RLE, converted once (as pycocotools' annToRLE converts it) and
         shared by every evaluation of this ground truth. Call check_for("segm") first."""
-        for ann in self.annotations:
-            if ann["id"] not in self.rle_cache:
-                height, width = self.image_sizes[ann["image_id"]]
-                self.rle_cache[ann["id"]] = to_rle(ann["segmentation"], height, width)
+        missing = [ann for ann in self.annotations if ann["id"] not in self.rle_cache]
+        rles = to_rles((ann["segmentation"], *self.image_sizes[ann["image_id"]]) for ann in missing)
+        self.rle_cache.update(zip((ann["id"] for ann in missing), rles, strict=True))
         return self.rle_cache
 
     def dataset(self, iou_type: IouType) -> dict[str, Any]:
@@ -144,6 +143,23 @@ class GroundTruth:
         self.passed.add(iou_type)
 
     def _check_masks(self) -> None:
+        if not self._masks_pass():
+            self._name_bad_mask()
+
+    def _masks_pass(self) -> bool:
+        """Every image has a size (image ids are unique, so one size per image) and every mask is well formed:
+        the polygons checked as columns (column_checks), the RLE masks (crowds, mostly) one by one."""
+        if len(self.image_sizes) != len(self.images):
+            return False
+        segmentations = [ann.get("segmentation") for ann in self.annotations]
+        rles = [(segmentation, ann["image_id"]) for segmentation, ann in zip(segmentations, self.annotations,
+                                                                             strict=True)
+                if isinstance(segmentation, dict)]
+        return polygons_pass([s for s in segmentations if not isinstance(s, dict)]) and not any(
+            segmentation_problem(segmentation, self.image_sizes[image]) for segmentation, image in rles)
+
+    def _name_bad_mask(self) -> None:
+        """Raise the message naming the first image without a size or the first bad mask, walking them in order."""
         for i, image in enumerate(self.images):
             if image["id"] not in self.image_sizes:
                 raise EvaluationInputError(
@@ -201,11 +217,14 @@ def load_ground_truth(source: JsonSource | GroundTruth, *, name: str | None = No
     if isinstance(source, GroundTruth):
         return source
     label = name or source_name(source, "ground truth")
-    return check_ground_truth(read_json(source, what=name or "ground truth", max_bytes=max_bytes), what=label)
+    data = read_json(source, what=name or "ground truth", max_bytes=max_bytes)
+    return check_ground_truth(data, what=label, owned=not isinstance(source, list | dict))
 
 
-def check_ground_truth(data: Any, what: str = "ground truth") -> GroundTruth:
-    """Check the parts every evaluation needs and return the normalised GroundTruth (see the module docstring)."""
+def check_ground_truth(data: Any, what: str = "ground truth", *, owned: bool = False) -> GroundTruth:
+    """Check the parts every evaluation needs and return the normalised GroundTruth (see the module docstring).
+    owned=True: `data` was parsed for this call and nothing else holds it, so the annotations are normalised in
+    place rather than copied (0.04-0.1 s for a val2017-size file); the caller's data is otherwise never changed."""
     if not isinstance(data, dict):
         got = "a list (is this a results file?)" if isinstance(data, list) else type(data).__name__
         raise EvaluationInputError(
@@ -219,7 +238,7 @@ def check_ground_truth(data: Any, what: str = "ground truth") -> GroundTruth:
     images = _check_images(data["images"], what)
     categories, names, supers, keypoint_counts = _check_categories(data["categories"], what)
     image_ids = frozenset(image["id"] for image in images)
-    annotations = _check_annotations(data["annotations"], image_ids, names, keypoint_counts, what)
+    annotations = _check_annotations(data["annotations"], image_ids, names, keypoint_counts, what, owned)
     sizes = {image["id"]: (image["height"], image["width"]) for image in images
              if is_int(image.get("height")) and is_int(image.get("width"))
              and image["height"] > 0 and image["width"] > 0}
@@ -229,6 +248,8 @@ def check_ground_truth(data: Any, what: str = "ground truth") -> GroundTruth:
 
 
 def _check_images(images: list[Any], what: str) -> list[dict[str, Any]]:
+    if images_pass(images):
+        return images
     seen: set[int] = set()
     for i, image in enumerate(images):
         if not isinstance(image, dict):
@@ -262,7 +283,9 @@ def _check_categories(categories: list[Any], what: str
 
 
 def _check_annotations(annotations: list[Any], image_ids: frozenset[int], names: dict[int, str],
-                       keypoint_counts: dict[int, int], what: str) -> list[dict[str, Any]]:
+                       keypoint_counts: dict[int, int], what: str, owned: bool = False) -> list[dict[str, Any]]:
+    if annotations_pass(annotations, image_ids, names.keys()):
+        return _normalised(annotations, keypoint_counts, owned)
     checked: list[dict[str, Any]] = []
     for i, ann in enumerate(annotations):
         where = f"{what} annotations[{i}]"
@@ -276,19 +299,38 @@ def _check_annotations(annotations: list[Any], image_ids: frozenset[int], names:
         if "bbox" in ann and not (numbers_ok(ann["bbox"], 4) and ann["bbox"][2] >= 0 and ann["bbox"][3] >= 0):
             raise EvaluationInputError(f"{where}: bbox must be 4 numbers [x, y, width >= 0, height >= 0], "
                                        f"got {short(ann['bbox'])}")
-        if not (is_number(ann.get("area")) and math.isfinite(ann["area"])):
+        if not finite_number(ann.get("area")):
             raise EvaluationInputError(
                 f"{where}: 'area' must be a number (the object's pixel area; COCO's area ranges use it), "
                 f"got {short(ann.get('area'))}")
         crowd = ann.get("iscrowd", 0)
         if crowd not in (0, 1):
             raise EvaluationInputError(f"{where}: iscrowd must be 0 or 1, got {short(crowd)}")
-        normalised = dict(ann, id=i + 1, iscrowd=int(crowd), source_id=ann.get("id"))  # the file's own id, for reports
-        keypoints = ann.get("keypoints")
-        if ann["category_id"] in keypoint_counts and "num_keypoints" not in ann and numbers_ok(keypoints):
-            normalised["num_keypoints"] = sum(1 for v in keypoints[2::3] if v > 0)
-        checked.append(normalised)
-    return checked
+        checked.append(ann)
+    return _normalised(checked, keypoint_counts, owned)
+
+
+def _normalised(annotations: list[dict[str, Any]], keypoint_counts: dict[int, int],
+                in_place: bool = False) -> list[dict[str, Any]]:
+    """Checked annotations (copies, or these dicts with in_place) with ids 1..N (the file's own id kept as
+    source_id, for reports), iscrowd 0 or 1 as an int, and num_keypoints counted from the visibility flags
+    where a keypoint annotation lacks it. Keys come in the same order either way."""
+    if in_place:
+        normalised = annotations
+        for i, ann in enumerate(annotations, 1):
+            source_id = ann.get("id")
+            ann["id"] = i
+            ann["iscrowd"] = int(ann.get("iscrowd", 0))
+            ann["source_id"] = source_id
+    else:
+        normalised = [dict(ann, id=i, iscrowd=int(ann.get("iscrowd", 0)), source_id=ann.get("id"))
+                      for i, ann in enumerate(annotations, 1)]
+    if keypoint_counts:
+        for ann in normalised:
+            keypoints = ann.get("keypoints")
+            if ann["category_id"] in keypoint_counts and "num_keypoints" not in ann and numbers_ok(keypoints):
+                ann["num_keypoints"] = sum(1 for v in keypoints[2::3] if v > 0)
+    return normalised
 
 
 def keypoint_sigmas(gt: GroundTruth, sigmas: Sequence[Any] | None) -> np.ndarray:
@@ -311,6 +353,6 @@ def keypoint_sigmas(gt: GroundTruth, sigmas: Sequence[Any] | None) -> np.ndarray
         raise EvaluationInputError(
             f"kpt_sigmas: {len(sigmas)} value(s) given, but {which} has {k} keypoints (one sigma per keypoint)")
     for i, value in enumerate(sigmas):
-        if not (is_number(value) and math.isfinite(value) and value > 0):
+        if not (finite_number(value) and value > 0):
             raise EvaluationInputError(f"kpt_sigmas[{i}] must be a positive number, got {short(value)}")
     return np.array(sigmas, dtype=float)

