@@ -43,8 +43,8 @@ def link_id(table: pd.DataFrame, uid: str) -> str:
 
 
 def model_label(table: pd.DataFrame, uid: str) -> str:
-    """'Mask R-50-FPN 1x — detectron 35858933' (TTA rows are named so already)."""
-    return f"{table.at[uid, 'name']} — {table.at[uid, 'zoo']} {table.at[uid, 'model_id']}"
+    """'Mask R-50-FPN 1x — detectron 35858933' (TTA rows are named so already); one format, `model_labels`'."""
+    return model_labels(table.loc[[uid]])[uid]
 
 
 def model_labels(table: pd.DataFrame) -> dict[str, str]:
