@@ -174,10 +174,10 @@ def _runtime_parts(prefix: str, target: Any, names: tuple[str, ...], recorded: d
             info.kept_in_torch[prefix + name] = "not called on the check images (no detection reached it)"
             continue
         try:
+            graph = _graph_fields(target, name, target.model)  # hashes the part's weights: once, for both keys
             folder, now = cached_export(
-                (root or exports_root()) / backend.runtime, _key(target, name, backend.runtime, backend.version,
-                                                                 target.model),
-                backend.artifact_names, _builder(target.model, name, recorded[name], backend.build, runner=target))
+                (root or exports_root()) / backend.runtime, _key(graph, backend.runtime, backend.version),
+                backend.artifact_names, _builder(target.model, name, recorded[name], backend.build, graph))
         except NotExportableError as error:
             info.kept_in_torch[prefix + name] = str(error)
             continue
@@ -188,8 +188,9 @@ def _runtime_parts(prefix: str, target: Any, names: tuple[str, ...], recorded: d
     return opened
 
 
-def _key(runner: Runner, name: str, runtime: str, version: str, model: Any) -> str:
-    return export_key({**_graph_fields(runner, name, model), "runtime_version": version, "runtime": runtime})
+def _key(graph: dict[str, object], runtime: str, version: str) -> str:
+    """The disk cache key of a part built for one runtime: its graph's fields plus the runtime and its version."""
+    return export_key({**graph, "runtime_version": version, "runtime": runtime})
 
 
 def _graph_fields(runner: Runner, name: str, model: Any) -> dict[str, object]:
@@ -224,20 +225,20 @@ def sharing_onnx() -> Iterator[None]:
         _shared_onnx = outer
 
 
-def _builder(model: Any, name: str, recorded: Any, build: Callable[[bytes, Path], None], *,
-             runner: Runner | None = None) -> Callable[[Path], None]:
-    """Writes the part's runtime files into a folder; inside `sharing_onnx()`, and given the `runner` whose
-    spec names the graph, from the ONNX graph an earlier runtime's build of the same part traced."""
+def _builder(model: Any, name: str, recorded: Any, build: Callable[[bytes, Path], None],
+             graph: dict[str, object]) -> Callable[[Path], None]:
+    """Writes the part's runtime files into a folder; inside `sharing_onnx()`, from the ONNX graph an earlier
+    runtime's build of the same part (same `graph` fields, see `_graph_fields`) traced."""
     from torch.utils import _pytree as pytree
 
     from explorer.runtimes.parts import export_onnx
 
     def onnx_bytes() -> bytes:
-        if _shared_onnx is None or runner is None:
+        if _shared_onnx is None:
             return export_onnx(model, name, recorded)
         flat, in_spec = pytree.tree_flatten(recorded.args)
         traced = [(tuple(value.shape), str(value.dtype)) if hasattr(value, "shape") else repr(value) for value in flat]
-        key = export_key({**_graph_fields(runner, name, model), "inputs": traced, "in_spec": str(in_spec)})
+        key = export_key({**graph, "inputs": traced, "in_spec": str(in_spec)})
         if key not in _shared_onnx:
             _shared_onnx[key] = export_onnx(model, name, recorded)
         return _shared_onnx[key]
