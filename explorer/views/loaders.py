@@ -20,9 +20,16 @@ from explorer.zoo.schema import ZOOS
 from explorer.zoo.table import load_configs, load_notes, load_zoo
 
 
-@st.cache_data(show_spinner=False)
+@st.cache_resource(show_spinner=False)
 def zoo_table() -> pd.DataFrame:
-    """All zoo rows with derived columns (`load_zoo`) and whether each can run here, read once per process."""
+    """All zoo rows with derived columns (`load_zoo`) and whether each can run here, read once per process.
+
+    cache_resource, not cache_data: every rerun of every page starts here, and cache_data unpickles a fresh
+    copy each time (about 15 ms of GIL-holding work: half a Detections rerun, taken from the model run in
+    progress when six sessions press Run at once). The one table is shared read-only: pandas' copy-on-write
+    keeps what callers derive from it apart, and tests/test_shared_zoo_table.py runs every page and checks
+    that none changed it.
+    """
     from explorer.models.catalog import runnable_mask
 
     table = load_zoo(ZOOS)
