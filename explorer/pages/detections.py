@@ -7,6 +7,7 @@ slider, filtering classes or hiding masks only redraws (milliseconds), never re-
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
 import pandas as pd
@@ -282,6 +283,11 @@ def use_thresholds(overall: float, per_class: Mapping[str, float]) -> None:
 
 
 def _show_results(images: list[Any], runs: list[ModelRun]) -> None:
+    """Each image as each model saw it, with its table and downloads.
+
+    The downloads' bytes are made when clicked (Streamlit calls the function then), not on every rerun: a
+    PNG encode and a json dump per rerun cost CPU that the queue's run in progress needs.
+    """
     from explorer.drawing.detections import encode_png
 
     options = _render_options(runs)
@@ -297,12 +303,12 @@ def _show_results(images: list[Any], runs: list[ModelRun]) -> None:
                 st.image(drawn.image, caption=f"{run.name} · {drawn.shown} shown of {len(found)}",
                          width="stretch" if image.width > 640 else "content")  # small images stay sharp
                 st.caption(drawn.timings)
-                st.download_button("Annotated image (PNG)", encode_png(drawn.image), f"{image.name}.{run.uid}.png",
-                                   "image/png", key=f"detections:png:{index}:{run.uid}")
+                st.download_button("Annotated image (PNG)", partial(encode_png, drawn.image),
+                                   f"{image.name}.{run.uid}.png", "image/png", key=f"detections:png:{index}:{run.uid}")
                 st.dataframe(drawn.table, hide_index=True, height=200)
     for run in runs:
-        st.download_button(f"COCO results json — {run.name}", session_runs.results_json(run), "results.json",
-                           "application/json", key=f"detections:json:{run.uid}")
+        st.download_button(f"COCO results json — {run.name}", partial(session_runs.results_json, run),
+                           "results.json", "application/json", key=f"detections:json:{run.uid}")
     st.caption("Image ids in the results json: " + ", ".join(f"{i + 1} = {image.name}"
                                                               for i, image in enumerate(images)))
 
