@@ -56,6 +56,7 @@ from explorer.evaluation.analyses.tide_matching import (
     box_corners,
     match_all,
 )
+from explorer.evaluation.collector import collector_paused
 from explorer.evaluation.errors import EvaluationInputError, check_iou_type
 from explorer.evaluation.inputs.ground_truth import GroundTruth, load_ground_truth
 from explorer.evaluation.inputs.loading import DEFAULT_MAX_BYTES
@@ -465,8 +466,10 @@ def load_for_tide(ground_truth: Any, results: Any, iou_type: IouType | str, *, m
 def tide(ground_truth: Any, results: Any, iou_type: IouType | str = "bbox", *,
          pos_threshold: float = POS_THRESHOLD, bg_threshold: float = BG_THRESHOLD,
          max_bytes: int | None = None, results_name: str | None = None) -> TideErrors:
-    """TIDE's error types of `results` against `ground_truth` in one call (see tide_errors)."""
-    gt, checked = load_for_tide(ground_truth, results, iou_type, max_bytes=max_bytes, results_name=results_name)
-    classification = classify(gt, checked, check_iou_type(iou_type), pos_threshold=pos_threshold,
-                              bg_threshold=bg_threshold)
-    return tide_errors(classification, gt.category_names)
+    """TIDE's error types of `results` against `ground_truth` in one call (see tide_errors); the cyclic garbage
+    collector pauses meanwhile (explorer.evaluation.collector)."""
+    with collector_paused():
+        gt, checked = load_for_tide(ground_truth, results, iou_type, max_bytes=max_bytes, results_name=results_name)
+        classification = classify(gt, checked, check_iou_type(iou_type), pos_threshold=pos_threshold,
+                                  bg_threshold=bg_threshold)
+        return tide_errors(classification, gt.category_names)

@@ -23,6 +23,7 @@ from explorer.evaluation.coco.backends import Run, get_backend, ground_truth_ind
 from explorer.evaluation.coco.breakdown import error_breakdown, relaxed_runs
 from explorer.evaluation.coco.metrics import per_category, precision_curves, stat_names, summary
 from explorer.evaluation.coco.results import CategoryMetrics, Evaluation, SummaryStat
+from explorer.evaluation.collector import collector_paused
 from explorer.evaluation.errors import EvaluationInputError, check_iou_type
 from explorer.evaluation.inputs.ground_truth import GroundTruth, PreparedGroundTruth, load_ground_truth
 from explorer.evaluation.inputs.loading import (
@@ -104,7 +105,13 @@ def evaluate(ground_truth: JsonSource | GroundTruth, results: JsonSource, iou_ty
 
 
 def run_request(request: EvaluationRequest, progress: ProgressCallback | None = None) -> Evaluation:
-    """The evaluation `request` asks for (see `evaluate`)."""
+    """The evaluation `request` asks for (see `evaluate`), with the cyclic garbage collector paused
+    (explorer.evaluation.collector: reading the inputs would set it off over and over)."""
+    with collector_paused():
+        return _run(request, progress)
+
+
+def _run(request: EvaluationRequest, progress: ProgressCallback | None) -> Evaluation:
     options, kind = request.options, request.iou_type
     stages = _Stages(progress, options.analysis)
     stages.enter("load")
