@@ -47,10 +47,12 @@ IDLE_APP = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 TIMEOUT_MS = 600_000
 #: Run in the page when Run is clicked: notes (Date.now()) when the annotated image and "done in" are shown
 #: again (a session's earlier result stays on screen until the new run's status box replaces it). A
-#: MutationObserver sees every DOM commit, so the short "queued"/"running" state between them is not missed
-#: the way a poll can miss it; if the frontend still commits the new run's result without ever drawing that
-#: state (its renderer starved), the page is idle again with no replacement seen: __missed says so within
-#: seconds instead of the wait running into the timeout, and the round is measured again.
+#: MutationObserver looks at each DOM commit as it happens, reading textContent (no layout): a 20 ms poll of
+#: innerText in six pages at once made the starved (nice 19) renderers force six layouts every 20 ms, work a
+#: user's browser does not do, and could miss the short "queued"/"running" state between two results. If the
+#: frontend still commits the new result without ever drawing that state, the page is idle again with no
+#: replacement seen: __missed says so within seconds instead of the wait running into the timeout, and the
+#: round is measured again.
 WATCH_DONE_JS = """() => {
   window.__doneAt = null;
   window.__missed = false;
@@ -58,26 +60,24 @@ WATCH_DONE_JS = """() => {
   const pattern = /: done in [0-9.]+ s on /;
   let replaced = false;
   let idleSince = null;
-  const observer = new MutationObserver(() => {
-    if (!pattern.test(document.body.textContent)) replaced = true;
-  });
-  observer.observe(document.body, {childList: true, subtree: true, characterData: true});
-  const stop = () => { clearInterval(timer); observer.disconnect(); };
-  const timer = setInterval(() => {
-    const done = pattern.test(document.body.innerText);
-    if (!done) { replaced = true; idleSince = null; return; }
+  const check = () => {
+    if (!pattern.test(document.body.textContent)) { replaced = true; return; }
     if (replaced && document.querySelector('[data-testid="stImage"] img')) {
       window.__doneAt = Date.now();
       stop();
-      return;
     }
+  };
+  const observer = new MutationObserver(check);
+  observer.observe(document.body, {childList: true, subtree: true, characterData: true});
+  const timer = setInterval(() => {
     const idle = document.querySelector('[data-testid="stApp"][data-test-script-state="notRunning"]');
-    idleSince = idle ? (idleSince ?? Date.now()) : null;
+    idleSince = idle && !replaced ? (idleSince ?? Date.now()) : null;
     if (idleSince !== null && Date.now() - idleSince > 3000 && Date.now() - clicked > 3000) {
       window.__missed = true;
       stop();
     }
-  }, 20);
+  }, 250);
+  function stop() { clearInterval(timer); observer.disconnect(); }
 }"""
 
 
