@@ -82,7 +82,7 @@ def test_cycle_finds_a_circle_and_only_one() -> None:
     assert cycle({"a": {"b", "c"}, "b": {"c"}, "c": set()}) == []
 
 
-@pytest.mark.parametrize("package", ["explorer.evaluation", "explorer.models.detectron"])
+@pytest.mark.parametrize("package", ["explorer", "explorer.evaluation", "explorer.models.detectron"])
 def test_no_circle_of_imports(package) -> None:
     assert cycle(graph(package)) == []
 

@@ -1,7 +1,8 @@
 """Export a loaded runner's network parts to a runtime, check parity, and hand back a runner that uses them.
 
-`load_runtime_runner(spec, runtime, weights)` is the library call behind `explorer export`, `predict --runtime`,
-`bench --runtime` and the Detections page's runtime choice. Runtimes run on the CPU in fp32 here (TensorRT,
+`export_runner(runner, runtime)` is the library call behind `explorer export`, `predict --runtime`,
+`bench --runtime` and the Detections page's runtime choice (through `engine.runners.load_runner(...,
+runtime=...)`, which loads the model first). Runtimes run on the CPU in fp32 here (TensorRT,
 for CUDA GPUs, is not built: this project has had no GPU to check it on).
 """
 
@@ -247,13 +248,3 @@ def _builder(model: Any, name: str, recorded: Any, build: Callable[[bytes, Path]
         build(onnx_bytes(), folder)
 
     return run
-
-
-def load_runtime_runner(spec: ModelSpec, runtime: str, weights: Any = None,
-                        progress: Callable[[int, int | None], None] | None = None, *,
-                        tolerances: Tolerances = DEFAULT_TOLERANCES) -> RuntimeRunner:
-    """Load `spec` on the CPU (published weights, a file, or RANDOM_WEIGHTS) and run it under `runtime`."""
-    from explorer.engine.runners import load_runner
-
-    backend_for(runtime)  # a missing package is said before any weights are fetched
-    return export_runner(load_runner(spec, "cpu", weights, progress), runtime, tolerances=tolerances)

@@ -7,12 +7,20 @@ details (the URL, the HTTP status, the expected and actual checksums).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from explorer.errors import ExplorerError
 
-if TYPE_CHECKING:
-    from explorer.weights.sources import WeightsSource
+
+class NamedWeights(Protocol):
+    """What a message about a missing file names; `explorer.weights.sources.WeightsSource` is one (a protocol, so
+    that these errors, which the sources' checksums raise, import nothing of the sources)."""
+
+    description: str
+    url: str
+
+    @property
+    def path(self) -> Path: ...
 
 
 class WeightsError(ExplorerError):
@@ -42,7 +50,7 @@ class ChecksumError(WeightsError):
 class WeightsUnavailableError(WeightsError):
     """No usable file: not cached and the network is off or the download failed. Says which file to put where."""
 
-    def __init__(self, source: WeightsSource, reason: str, local_hint: str = "pass --weights FILE") -> None:
+    def __init__(self, source: NamedWeights, reason: str, local_hint: str = "pass --weights FILE") -> None:
         self.source = source
         self.reason = reason
         hint = f", or {local_hint}" if local_hint else ""
