@@ -7,7 +7,6 @@ slider, filtering classes or hiding masks only redraws (milliseconds), never re-
 from __future__ import annotations
 
 from collections.abc import Mapping
-from functools import partial
 from typing import Any
 
 import pandas as pd
@@ -285,8 +284,9 @@ def use_thresholds(overall: float, per_class: Mapping[str, float]) -> None:
 def _show_results(images: list[Any], runs: list[ModelRun]) -> None:
     """Each image as each model saw it, with its table and downloads.
 
-    The downloads' bytes are made when clicked (Streamlit calls the function then), not on every rerun: a
-    PNG encode and a json dump per rerun cost CPU that the queue's run in progress needs.
+    The download buttons carry their bytes. Streamlit's deferred downloads (a callable, called on click) would
+    spare each rerun a PNG encode, but here about one click in three failed ("Deferred file ... not found", a
+    404 in the browser; tests/browser/test_app.py caught it), so they are not used.
     """
     from explorer.drawing.detections import encode_png
 
@@ -303,12 +303,12 @@ def _show_results(images: list[Any], runs: list[ModelRun]) -> None:
                 st.image(drawn.image, caption=f"{run.name} · {drawn.shown} shown of {len(found)}",
                          width="stretch" if image.width > 640 else "content")  # small images stay sharp
                 st.caption(drawn.timings)
-                st.download_button("Annotated image (PNG)", partial(encode_png, drawn.image),
-                                   f"{image.name}.{run.uid}.png", "image/png", key=f"detections:png:{index}:{run.uid}")
+                st.download_button("Annotated image (PNG)", encode_png(drawn.image), f"{image.name}.{run.uid}.png",
+                                   "image/png", key=f"detections:png:{index}:{run.uid}")
                 st.dataframe(drawn.table, hide_index=True, height=200)
     for run in runs:
-        st.download_button(f"COCO results json — {run.name}", partial(session_runs.results_json, run),
-                           "results.json", "application/json", key=f"detections:json:{run.uid}")
+        st.download_button(f"COCO results json — {run.name}", session_runs.results_json(run), "results.json",
+                           "application/json", key=f"detections:json:{run.uid}")
     st.caption("Image ids in the results json: " + ", ".join(f"{i + 1} = {image.name}"
                                                               for i, image in enumerate(images)))
 

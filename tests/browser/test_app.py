@@ -309,7 +309,7 @@ def test_detections_run_and_download(page: Page, app_url: str, screenshot_dir: P
     expect_(page.locator('[data-testid="stImage"] img'), run_timeout_ms())
     png = page.locator('[data-testid="stDownloadButton"]').filter(has_text="Annotated image (PNG)")
     expect_(png)
-    with page.expect_download() as download_info:  # the bytes are made when clicked, not on every rerun
+    with page.expect_download() as download_info:  # the annotated image itself, as a PNG
         png.click()
     assert Path(download_info.value.path()).read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
 
