@@ -1,4 +1,5 @@
-"""Python's cyclic garbage collector paused while an evaluation builds its inputs.
+"""Python's cyclic garbage collector paused while an evaluation builds its inputs (evaluate, TIDE, the confusion
+matrix's overlaps).
 
 Reading a val2017-size results file and ground truth makes millions of lists, dicts and floats in a few
 seconds. Each of them counts towards the collector's thresholds, so it runs over and over meanwhile, and each

@@ -55,7 +55,8 @@ def boxes(rles: Sequence[dict[str, Any]]) -> np.ndarray:
 
 def coco_iou(dets: Sequence[Any], gts: Sequence[Any], crowd: Sequence[int], iou_type: str) -> np.ndarray:
     """[D, G] IoU as COCOeval computes it: boxes (x, y, w, h) for "bbox", compressed RLEs otherwise; for crowd
-    columns intersection over the detection's area (pycocotools' convention). TIDE and the confusion matrix."""
+    columns intersection over the detection's area (pycocotools' convention). The confusion matrix's boxes, and
+    the reference rle_iou is tested against."""
     if not dets or not gts:
         return np.zeros((len(dets), len(gts)))
     from pycocotools import mask as mask_utils
