@@ -166,6 +166,23 @@ def upload(page: Page, path: Path | list[Path], index: int = 0) -> None:
         page.locator(UPLOAD_INPUT).nth(index).set_input_files(paths)
 
 
+def open_detections_with(page: Page, app_url: str, images: Path | list[Path]) -> None:
+    """Open the Detections page and upload `images`; returns once it asks for Run."""
+    page.goto(f"{app_url}/detections")
+    expect_(page.get_by_text("Upload one or more images, pick a model, then press Run."))
+    upload(page, images)
+    expect_(page.get_by_text("Press Run to detect objects in the uploaded images."))
+
+
+def download(page: Page, label: str | re.Pattern[str]) -> tuple[str, bytes]:
+    """Click the download button whose label holds `label`; (the file name the browser was offered, its bytes)."""
+    button = page.locator('[data-testid="stDownloadButton"]').filter(has_text=label)
+    expect_(button)
+    with page.expect_download() as download_info:
+        button.click()
+    return download_info.value.suggested_filename, Path(download_info.value.path()).read_bytes()
+
+
 # ---- Zoo tables -----------------------------------------------------------------------------------------------
 
 def test_zoo_tables_count_follows_sidebar_filter(page: Page, app_url: str, screenshot_dir: Path) -> None:
@@ -287,10 +304,7 @@ def test_sweeps_page_shows_progress_and_measured_accuracy(page: Page, app_url: s
 def test_detections_run_and_download(page: Page, app_url: str, screenshot_dir: Path, tmp_path: Path) -> None:
     image = tmp_path / "shapes.png"
     image.write_bytes(png_bytes())
-    page.goto(f"{app_url}/detections")
-    expect_(page.get_by_text("Upload one or more images, pick a model, then press Run."))
-    upload(page, image)
-    expect_(page.get_by_text("Press Run to detect objects in the uploaded images."))
+    open_detections_with(page, app_url, image)
 
     choose_option(page, page.get_by_role("combobox", name="Model", exact=True), SMALL_MODEL,
                   re.compile("^" + re.escape(SMALL_MODEL + " — torchvision")))
@@ -307,18 +321,12 @@ def test_detections_run_and_download(page: Page, app_url: str, screenshot_dir: P
     expect(run).to_be_enabled()
     run.click()
     expect_(page.locator('[data-testid="stImage"] img'), run_timeout_ms())
-    png = page.locator('[data-testid="stDownloadButton"]').filter(has_text="Annotated image (PNG)")
-    expect_(png)
-    with page.expect_download() as download_info:  # the annotated image itself, as a PNG
-        png.click()
-    assert Path(download_info.value.path()).read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    _, png = download(page, "Annotated image (PNG)")
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
 
-    coco = page.locator('[data-testid="stDownloadButton"]').filter(has_text="COCO results json")
-    with page.expect_download() as download_info:
-        coco.click()
-    download = download_info.value
-    assert download.suggested_filename == "results.json"
-    results = json.loads(Path(download.path()).read_text())
+    name, coco = download(page, "COCO results json")
+    assert name == "results.json"
+    results = json.loads(coco)
     assert isinstance(results, list)
     assert all(entry["image_id"] == 1 for entry in results)
     save_screenshot(page, screenshot_dir, "detections")

@@ -19,11 +19,12 @@ from tests.browser.test_app import (
     act_until,
     choose_option,
     choose_radio,
+    download,
     expect_,
+    open_detections_with,
     open_expander,
     png_bytes,
     save_screenshot,
-    upload,
 )
 
 pytestmark = pytest.mark.browser
@@ -37,10 +38,7 @@ def test_a_detectron2_model_runs_on_the_detections_page(page: Page, app_url: str
                                                        tmp_path: Path) -> None:
     image = tmp_path / "shapes.png"
     image.write_bytes(png_bytes())
-    page.goto(f"{app_url}/detections")
-    expect_(page.get_by_text("Upload one or more images, pick a model, then press Run."))
-    upload(page, image)
-    expect_(page.get_by_text("Press Run to detect objects in the uploaded images."))
+    open_detections_with(page, app_url, image)
 
     model = page.get_by_role("combobox", name="Model", exact=True)
     choose_option(page, model, MODEL, re.compile("^" + re.escape(f"{MODEL} — detectron2 {MODEL_ID}")))
@@ -55,10 +53,8 @@ def test_a_detectron2_model_runs_on_the_detections_page(page: Page, app_url: str
     expect(run).to_be_enabled()
     run.click()
     expect_(page.locator('[data-testid="stImage"] img'), 3 * RUN_TIMEOUT_MS)
-    coco = page.locator('[data-testid="stDownloadButton"]').filter(has_text=f"COCO results json — {MODEL}")
-    with page.expect_download() as download_info:
-        coco.click()
-    results = json.loads(Path(download_info.value.path()).read_text())
+    _, coco = download(page, f"COCO results json — {MODEL}")
+    results = json.loads(coco)
     assert all(entry["image_id"] == 1 for entry in results)
     assert len(results) == 100  # RetinaNet's cap: random logits near 0 score about 0.5, far over its 0.05
     save_screenshot(page, screenshot_dir, "detections_detectron2")

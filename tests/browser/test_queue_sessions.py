@@ -25,11 +25,11 @@ from tests.browser.test_app import (
     choose_option,
     choose_radio,
     expect_,
+    open_detections_with,
     open_expander,
     png_bytes,
     retry_check_ms,
     save_screenshot,
-    upload,
 )
 from tests.browser.waits import run_timeout_ms
 
@@ -56,10 +56,7 @@ def two_pages(browser: Browser, app_url: str) -> Iterator[list[Page]]:
 
 def prepared(page: Page, app_url: str, images: list[Path], size_key: str = "Home") -> Page:
     """Open Detections, upload `images`, pick the small model with random weights and an input size."""
-    page.goto(f"{app_url}/detections")
-    expect_(page.get_by_text("Upload one or more images, pick a model, then press Run."))
-    upload(page, images)
-    expect_(page.get_by_text("Press Run to detect objects in the uploaded images."))
+    open_detections_with(page, app_url, images)
     choose_option(page, page.get_by_role("combobox", name="Model", exact=True), SMALL_MODEL,
                   re.compile("^" + re.escape(SMALL_MODEL + " — torchvision")))
     settings = open_expander(page, "Run settings")

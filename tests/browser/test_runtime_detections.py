@@ -23,11 +23,11 @@ from tests.browser.test_app import (
     choose_option,
     choose_radio,
     expect_,
+    open_detections_with,
     open_expander,
     png_bytes,
     retry_check_ms,
     save_screenshot,
-    upload,
 )
 from tests.browser.waits import run_timeout_ms
 
@@ -41,10 +41,7 @@ def test_a_model_runs_under_onnx_runtime_on_the_detections_page(page: Page, app_
                                                                 tmp_path: Path) -> None:
     image = tmp_path / "shapes.png"
     image.write_bytes(png_bytes())
-    page.goto(f"{app_url}/detections")
-    expect_(page.get_by_text("Upload one or more images, pick a model, then press Run."))
-    upload(page, image)
-    expect_(page.get_by_text("Press Run to detect objects in the uploaded images."))
+    open_detections_with(page, app_url, image)
     choose_option(page, page.get_by_role("combobox", name="Model", exact=True), SMALL_MODEL,
                   re.compile("^" + re.escape(SMALL_MODEL + " — torchvision")))
 
