@@ -55,6 +55,7 @@ TIMEOUT_MS = 600_000
 #: round is measured again.
 WATCH_DONE_JS = """() => {
   window.__doneAt = null;
+  window.__resultMessageAt = null;
   window.__missed = false;
   const clicked = Date.now();
   const pattern = /: done in [0-9.]+ s on /;
@@ -81,13 +82,37 @@ WATCH_DONE_JS = """() => {
 }"""
 
 
+#: Installed in every page before the app loads: notes (Date.now()) when the websocket message that carries the
+#: new result's "done in" status arrives, before the frontend has drawn it. A result's time then splits into
+#: the server's part with the transport (click to that message) and the browser's drawing (message to the DOM
+#: commit the watcher sees). Only messages that arrive while a watcher waits for them are read.
+RESULT_MESSAGE_JS = """(() => {
+  const Socket = window.WebSocket;
+  const text = new TextDecoder('latin1');
+  window.__resultMessageAt = undefined;
+  window.WebSocket = function (...args) {
+    const socket = new Socket(...args);
+    socket.addEventListener('message', (event) => {
+      if (window.__resultMessageAt === null && event.data instanceof ArrayBuffer
+          && text.decode(event.data).includes(': done in ')) {
+        window.__resultMessageAt = Date.now();
+      }
+    });
+    return socket;
+  };
+  window.WebSocket.prototype = Socket.prototype;
+  Object.assign(window.WebSocket, Socket);
+})();"""
+
+
 class MissedRun(RuntimeError):
     """A page finished its run without the watcher seeing the old result replaced: that run is not timed."""
 
 
 #: (seconds of each run, or of the first and last result; the total; each page's seconds on the device, from its
-#: "done in" status, page order)
-Timing = tuple[list[float], float, list[float]]
+#: "done in" status, page order; for each run, or the first result, (click to the result's message, message to
+#: the result drawn) in seconds)
+Timing = tuple[list[float], float, list[float], list[tuple[float, float]]]
 DEVICE_JS = r"""() => {
   const found = document.body.innerText.match(/: done in ([0-9.]+) s on /);
   return found ? parseFloat(found[1]) : NaN;
@@ -146,6 +171,7 @@ def prepare(browser: Any, base: str, image: Path, model_uid: str, size: int) -> 
 
     context = browser.new_context(viewport={"width": 1280, "height": 1400})
     context.set_default_timeout(TIMEOUT_MS)
+    context.add_init_script(RESULT_MESSAGE_JS)
     page = context.new_page()
     page.goto(f"{base}/detections")
     expect(page.get_by_text("Upload one or more images, pick a model, then press Run.")).to_be_visible(
@@ -200,14 +226,24 @@ def done_at(page: Any) -> float:
     return float(found)
 
 
+def split(page: Any, clicked: float, done: float) -> tuple[float, float]:
+    """(click to the result's websocket message, that message to the result drawn), in seconds."""
+    message = page.evaluate("() => window.__resultMessageAt")
+    if message is None:
+        return float("nan"), float("nan")
+    return (message - clicked) / 1000, (done - message) / 1000
+
+
 def one_after_another(pages: list[Any]) -> Timing:
     """Each session's run alone on the server, one after the other: (every run's own seconds, the total)."""
-    runs = []
+    runs, parts = [], []
     started = time.time() * 1000
     for page in pages:
         clicked = press_run(page)
-        runs.append((done_at(page) - clicked) / 1000)
-    return runs, (time.time() * 1000 - started) / 1000, [page.evaluate(DEVICE_JS) for page in pages]
+        done = done_at(page)
+        runs.append((done - clicked) / 1000)
+        parts.append(split(page, clicked, done))
+    return runs, (time.time() * 1000 - started) / 1000, [page.evaluate(DEVICE_JS) for page in pages], parts
 
 
 def at_once(pages: list[Any]) -> Timing:
@@ -221,7 +257,9 @@ def at_once(pages: list[Any]) -> Timing:
     clicks = [press_run(page) for page in pages]
     finished = [done_at(page) for page in pages]
     total = (max(finished) - started) / 1000
-    return [(min(finished) - clicks[0]) / 1000, total], total, [page.evaluate(DEVICE_JS) for page in pages]
+    first = finished.index(min(finished))
+    return ([(min(finished) - clicks[0]) / 1000, total], total, [page.evaluate(DEVICE_JS) for page in pages],
+            [split(pages[first], clicks[0], finished[first])])
 
 
 def main() -> None:
@@ -274,8 +312,8 @@ def main() -> None:
                         if spy is not None:
                             spy.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
                             spy.wait(60)
-                    (each, sequential, alone), ((first, _), together, shared) = (results[name][way][-1]
-                                                                                 for way in ways)
+                    (each, sequential, alone, _), ((first, _), together, shared, _) = (results[name][way][-1]
+                                                                                       for way in ways)
                     print(f"round {round_index + 1} {name} (load {os.getloadavg()[0]:.1f}): one after another "
                           f"{sequential:.1f} s (each {', '.join(f'{t:.1f}' for t in each)}; on the device "
                           f"{', '.join(f'{t:.2f}' for t in alone)}), at once {together:.1f} s (first {first:.1f} s; "
@@ -323,12 +361,14 @@ def profiler(args: argparse.Namespace, pid: int) -> subprocess.Popen[bytes]:
 def report(title: str, results: dict[str, list[Timing]]) -> None:
     """Medians over rounds; a lone run is one session's run while no other runs (the one-after-another runs)."""
     rounds = list(zip(results["one after another"], results["at once"], strict=True))
-    lone = [statistics.median(each) for (each, _, _), _ in rounds]
-    sequential = [total for (_, total, _), _ in rounds]
-    first = [first for _, ((first, _), _, _) in rounds]
-    together = [total for _, (_, total, _) in rounds]
-    device_alone = statistics.median(t for (_, _, alone), _ in rounds for t in alone)
-    device_shared = statistics.median(t for _, (_, _, shared) in rounds for t in shared)
+    lone = [statistics.median(each) for (each, _, _, _), _ in rounds]
+    sequential = [total for (_, total, _, _), _ in rounds]
+    first = [first for _, ((first, _), _, _, _) in rounds]
+    together = [total for _, (_, total, _, _) in rounds]
+    device_alone = statistics.median(t for (_, _, alone, _), _ in rounds for t in alone)
+    device_shared = statistics.median(t for _, (_, _, shared, _) in rounds for t in shared)
+    lone_parts = [part for (_, _, _, parts), _ in rounds for part in parts]
+    first_parts = [part for _, (_, _, _, parts) in rounds for part in parts]
     median = statistics.median
     print(f"\n{title}: medians over {len(rounds)} rounds")
     print(f"  lone run {median(lone):.2f} s (median of each round's one-after-another runs)")
@@ -336,6 +376,14 @@ def report(title: str, results: dict[str, list[Timing]]) -> None:
           f"{median(first):.2f} s")
     print(f"  a run's own time on the device (its 'done in'): {device_alone:.2f} s alone, {device_shared:.2f} s "
           "while the other sessions wait")
+    for label, parts in (("a lone run", lone_parts), ("the first result", first_parts)):
+        seen = [(m, d) for m, d in parts if m == m]  # NaN: the message was not seen (never so far)
+        if not seen:
+            continue
+        message = median(m for m, _ in seen) * 1000
+        drawn = median(d for _, d in seen) * 1000
+        print(f"  {label}: its result's message reached the page after {message:.0f} ms (the server and the "
+              f"transport), drawn {drawn:.0f} ms later (the browser) (medians)")
     all_ratio = median(t / s for t, s in zip(together, sequential, strict=True))
     first_ratio = median(f / lone_s for f, lone_s in zip(first, lone, strict=True))
     print(f"  median of per-round ratios: all/sequential {all_ratio:.2f}x (target <= 1.1x: "
