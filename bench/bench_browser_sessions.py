@@ -20,6 +20,7 @@ measured in the same rounds.
         [--model torchvision:FasterRCNN_MobileNet_V3_Large_320_FPN_Weights.COCO_V1]
         [--baseline-repo DIR] [--baseline "--runner.postScriptGC=true"] [--baseline-env OMP_WAIT_POLICY=ACTIVE]
         [--profile OUT.txt|OUT.svg [--profile-gil]] (py-spy on the server during the first concurrent runs)
+        [--cpu] (CPU time per run of the server, the browsers and the driver, from /proc)
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -279,6 +281,8 @@ def main() -> None:
                         "runs: collapsed stacks (one per line, with its count), or a flame graph if it ends in .svg")
     parser.add_argument("--profile-gil", action="store_true", help="only samples where a thread holds the GIL")
     parser.add_argument("--py-spy", default=shutil.which("py-spy") or "py-spy")
+    parser.add_argument("--cpu", action="store_true", help="also print the CPU time each group of processes "
+                        "(the server, Chromium's renderers, its other processes, the driver) used per run, from /proc")
     args = parser.parse_args()
     if CHROMIUM is None:
         raise SystemExit("Debian chromium not found: apt-get install -y chromium")
@@ -295,6 +299,8 @@ def main() -> None:
 
     ways = {"one after another": one_after_another, "at once": at_once}
     results = {name: {way: [] for way in ways} for name in servers}
+    server_pids = {process.pid: name for name, (process, _) in servers.items()}
+    cpu: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
     try:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
@@ -308,7 +314,10 @@ def main() -> None:
                         spy = None
                         if args.profile and way == "at once" and round_index == 0 and name == "this app":
                             spy = profiler(args, servers[name][0].pid)
+                        before = cpu_ms_by_process(server_pids) if args.cpu else Counter()
                         results[name][way].append(measured(ways[way], pages[name]))
+                        if args.cpu:
+                            cpu[name, way].update(cpu_ms_by_process(server_pids) - before)
                         if spy is not None:
                             spy.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
                             spy.wait(60)
@@ -328,6 +337,35 @@ def main() -> None:
     for name, (repo, flags, extra_env) in configs.items():
         setting = " ".join([*flags, *(f"{key}={value}" for key, value in extra_env.items())])
         report(f"{name} ({repo}{' ' + setting if setting else ''})", results[name])
+        for way in ways if args.cpu else ():
+            runs = args.rounds * args.sessions
+            used = ", ".join(f"{group} {ms / runs:.0f}" for group, ms in cpu[name, way].most_common())
+            print(f"  CPU per run, {way} (ms): {used}")
+
+
+def cpu_ms_by_process(server_pids: dict[int, str]) -> Counter[str]:
+    """CPU time (user + system, ms) used so far by each group of processes: each server, Chromium's renderers,
+    Chromium's other processes (browser, GPU, network), and the driver (this script and Playwright's node)."""
+    tick_ms = 1000 / os.sysconf("SC_CLK_TCK")
+    used: Counter[str] = Counter()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        pid = int(stat.parent.name)
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            executable = os.readlink(stat.parent / "exe")
+            command = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ")
+        except OSError:  # gone, or not ours to read
+            continue
+        if pid in server_pids:
+            group = f"server ({server_pids[pid]})"
+        elif pid == os.getpid() or Path(executable).name.startswith("node"):
+            group = "driver"
+        elif "chrom" in executable:
+            group = "Chromium renderers" if b"--type=renderer" in command else "Chromium other processes"
+        else:
+            continue
+        used[group] += (int(fields[11]) + int(fields[12])) * tick_ms
+    return used
 
 
 def measured(way: Any, pages: list[Any], tries: int = 3) -> Timing:
