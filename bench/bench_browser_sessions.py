@@ -260,7 +260,7 @@ def at_once(pages: list[Any]) -> Timing:
     finished = [done_at(page) for page in pages]
     total = (max(finished) - started) / 1000
     first = finished.index(min(finished))
-    return ([(min(finished) - clicks[0]) / 1000, total], total, [page.evaluate(DEVICE_JS) for page in pages],
+    return ([(finished[first] - clicks[0]) / 1000, total], total, [page.evaluate(DEVICE_JS) for page in pages],
             [split(pages[first], clicks[0], finished[first])])
 
 
